@@ -1,0 +1,40 @@
+# The two commands a new machine needs: `make run` and `make test` (Python 3.11+ and make).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test bench lint typecheck check clean-data
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## make run: install, start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, start worker, beat and web
+run: $(STAMP)
+	$(PY) -m hub.devstack run
+
+## make test: the same set-up, then the whole suite (extra pytest arguments: make test ARGS="-k ledger")
+test: $(STAMP)
+	$(PY) -m hub.devstack test -- $(ARGS)
+
+## make bench: the ledger benchmark against raw PostgreSQL and the eventsourcing library
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m hub.devstack exec -- $(PY) bench/ledger_bench.py $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+check: lint typecheck test
+
+## make clean-data: remove the embedded database and generated dev secrets (asks no questions)
+clean-data:
+	rm -rf .pgdata .run .env.local

@@ -1,0 +1,174 @@
+"""Ledger tables. Rows are written only through `audit.services`; triggers refuse changes.
+
+`LedgerEvent` rows are never updated or deleted (see migration 0002). Order is (xid, seq):
+the writing transaction's id, then a sequence value, read only below the oldest running
+transaction so a reader never skips an event that commits later.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class Xid8Field(models.Field):  # type: ignore[type-arg]
+    """PostgreSQL `xid8`: a 64-bit, never-wrapping transaction id."""
+
+    description = "PostgreSQL full transaction id (xid8)"
+
+    def db_type(self, connection: object) -> str:
+        return "xid8"
+
+    def from_db_value(self, value: object, expression: object, connection: object) -> int | None:
+        return None if value is None else int(str(value))
+
+    def get_db_prep_value(self, value: object, connection: object, prepared: bool = False) -> str | None:
+        return None if value is None else str(int(str(value)))
+
+    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
+        return "%s::text::xid8"
+
+
+class LedgerEvent(models.Model):
+    event_id = models.UUIDField(primary_key=True, editable=False)
+    seq = models.BigIntegerField(editable=False)
+    xid = Xid8Field(editable=False)
+    source = models.CharField(max_length=120)
+    message_id = models.CharField(max_length=100, null=True, blank=True)
+    stream_id = models.UUIDField()
+    stream_version = models.BigIntegerField()
+    event_type = models.CharField(max_length=80)
+    purpose = models.CharField(max_length=64, null=True, blank=True)
+    data_categories = models.JSONField(default=list)
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    actor_kind = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=64)
+    key_id = models.UUIDField(null=True, blank=True)
+    ciphertext = models.BinaryField(default=bytes)
+    leaf_hash = models.BinaryField()
+
+    class Meta:
+        db_table = "audit_ledger_event"
+        ordering = ("xid", "seq")
+        indexes = [
+            models.Index(fields=["xid", "seq"], name="ledger_order_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream_id", "stream_version"], name="ledger_stream_version_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["source", "message_id"],
+                condition=models.Q(message_id__isnull=False),
+                name="ledger_message_id_uniq",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class Stream(models.Model):
+    """Current version of each stream (subject): the per-stream optimistic-concurrency counter."""
+
+    stream_id = models.UUIDField(primary_key=True)
+    version = models.BigIntegerField()
+
+    class Meta:
+        db_table = "audit_stream"
+
+
+class DataKey(models.Model):
+    """A data key for (subject, purpose, epoch), stored only wrapped by the key-encryption key.
+
+    Shredding sets `wrapped_key` to NULL: every payload it encrypted becomes unreadable while
+    the ledger rows and their proofs stay intact. A shredded key is never used again.
+    """
+
+    key_id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject_id = models.UUIDField()
+    purpose = models.CharField(max_length=64)
+    epoch = models.CharField(max_length=16)
+    wrapped_key = models.BinaryField(null=True)
+    kek_id = models.CharField(max_length=16)
+    created_at = models.DateTimeField(auto_now_add=True)
+    shredded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "audit_data_key"
+        indexes = [models.Index(fields=["subject_id"], name="data_key_subject_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject_id", "purpose", "epoch"],
+                condition=models.Q(shredded_at__isnull=True),
+                name="data_key_one_live_per_epoch",
+            ),
+        ]
+
+
+class Checkpoint(models.Model):
+    """A signed tree head: the Merkle root over the first `tree_size` leaves in ledger order."""
+
+    tree_size = models.BigIntegerField(primary_key=True)
+    root_hash = models.BinaryField()
+    sealed_at = models.DateTimeField()
+    previous_head_hash = models.BinaryField()
+    head_hash = models.BinaryField()
+    signature = models.BinaryField()
+    signing_key_id = models.CharField(max_length=16)
+    last_xid = Xid8Field(null=True)
+    last_seq = models.BigIntegerField(null=True)
+    frontier = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "audit_checkpoint"
+        ordering = ("-tree_size",)
+
+
+class MerkleLeaf(models.Model):
+    """Leaf `position` of the Merkle tree is ledger event `event_id` (written at sealing)."""
+
+    position = models.BigIntegerField(primary_key=True)
+    event = models.OneToOneField(LedgerEvent, on_delete=models.PROTECT, db_column="event_id")
+    leaf_hash = models.BinaryField()
+
+    class Meta:
+        db_table = "audit_merkle_leaf"
+
+
+class MerkleNode(models.Model):
+    """Cached root of a perfect, aligned subtree (level >= 8), so proofs stay O(log n) reads."""
+
+    level = models.SmallIntegerField()
+    index = models.BigIntegerField()
+    hash = models.BinaryField()
+
+    class Meta:
+        db_table = "audit_merkle_node"
+        constraints = [
+            models.UniqueConstraint(fields=["level", "index"], name="merkle_node_uniq"),
+        ]
+
+
+class ConsumerPosition(models.Model):
+    """Where a ledger consumer (projector, sealer) has read up to, saved with its writes."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_xid = Xid8Field(null=True)
+    last_seq = models.BigIntegerField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "audit_consumer_position"
+
+
+class Heartbeat(models.Model):
+    """Last time a Celery worker ran the beat-scheduled heartbeat task (for /healthz)."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_heartbeat"

@@ -1,0 +1,148 @@
+"""The ledger's read side: by subject, by event id, and by position for consumers.
+
+Position is (xid, seq). Sequence values are taken before commit, so a row with a smaller
+seq can become visible after one with a larger seq; reading only transactions older than
+the oldest still running one (pg_snapshot_xmin) and checkpointing on (xid, seq) means a
+consumer never skips an event that commits late and never reads one twice.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from django.db import connection
+
+from audit import keys
+from audit.canonical import EventMetadata
+from audit.errors import InvalidIdentifier
+from hub.errors import NotFound
+
+_COLUMNS = (
+    "event_id, source, message_id, stream_id, stream_version, event_type, purpose,"
+    " data_categories, occurred_at, recorded_at, actor_kind, actor_id, key_id, ciphertext,"
+    " leaf_hash, xid::text::bigint, seq"
+)
+
+
+@dataclass(frozen=True)
+class Position:
+    xid: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    meta: EventMetadata
+    ciphertext: bytes
+    leaf_hash: bytes
+    position: Position
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return self.meta.event_id
+
+
+@dataclass(frozen=True)
+class ReadEvent:
+    """An event as a reader sees it: metadata plus the payload while its key lives."""
+
+    stored: StoredEvent
+    payload: dict[str, Any] | None
+    shredded: bool
+
+
+def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
+    categories = row[7] if isinstance(row[7], list) else json.loads(row[7])
+    meta = EventMetadata(
+        event_id=row[0], source=row[1], message_id=row[2], stream_id=row[3],
+        stream_version=row[4], event_type=row[5], purpose=row[6],
+        data_categories=tuple(categories), occurred_at=row[8], recorded_at=row[9],
+        actor_kind=row[10], actor_id=row[11], key_id=row[12],
+    )
+    return StoredEvent(meta, bytes(row[13]), bytes(row[14]), Position(row[15], row[16]))
+
+
+def decrypt(stored: StoredEvent) -> ReadEvent:
+    if stored.meta.key_id is None:
+        return ReadEvent(stored, None, shredded=False)
+    material = keys.key_for_reading(stored.meta.key_id)
+    if material is None:
+        return ReadEvent(stored, None, shredded=True)
+    try:
+        plaintext = keys.open_sealed(material, stored.meta.event_id, stored.ciphertext)
+    except InvalidTag:
+        # Bound to another row or altered: never hand out bytes that fail authentication.
+        return ReadEvent(stored, None, shredded=False)
+    return ReadEvent(stored, json.loads(plaintext), shredded=False)
+
+
+def _as_uuid(value: uuid.UUID | str, name: str) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise InvalidIdentifier(f"{name} must be a UUID.", field=name) from None
+
+
+def ledger_event_get(*, event_id: uuid.UUID | str) -> StoredEvent:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE event_id = %s",
+            [_as_uuid(event_id, "event_id")],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("No such ledger event.", field="event_id")
+    return _row_to_event(row)
+
+
+def ledger_events_for_subject(*, subject_id: uuid.UUID | str) -> list[ReadEvent]:
+    """Every event of a subject's stream in stream order, decrypted where keys still live."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s "
+            "ORDER BY stream_version",
+            [_as_uuid(subject_id, "subject_id")],
+        )
+        rows = cursor.fetchall()
+    return [decrypt(_row_to_event(row)) for row in rows]
+
+
+def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[StoredEvent]:
+    """The next committed events after `after`, in ledger order, never past a running writer."""
+    where = "xid < pg_snapshot_xmin(pg_current_snapshot())"
+    params: list[Any] = []
+    if after is not None:
+        where += " AND (xid, seq) > (%s::text::xid8, %s)"
+        params += [str(after.xid), after.seq]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq LIMIT %s",
+            [*params, limit],
+        )
+        return [_row_to_event(row) for row in cursor.fetchall()]
+
+
+def ledger_iter_all(*, batch: int = 5000) -> Iterator[StoredEvent]:
+    """Every committed event in ledger order (a server-side cursor; used by verification)."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event "
+            "WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid, seq"
+        )
+        while rows := cursor.fetchmany(batch):
+            for row in rows:
+                yield _row_to_event(row)
+
+
+def ledger_head_position() -> tuple[int, datetime | None]:
+    """How many events the ledger holds and when the last one was recorded."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), max(recorded_at) FROM audit_ledger_event")
+        count, last = cursor.fetchone()
+    return int(count), last

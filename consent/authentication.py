@@ -1,0 +1,56 @@
+"""DRF authentication by service API key (`Authorization: Bearer <key>`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from consent.models import Service, ServiceKey
+from consent.services import service_key_authenticate
+
+
+@dataclass(frozen=True)
+class ServicePrincipal:
+    """The caller of an API request: a registered service and what it may do."""
+
+    service: Service
+    key: ServiceKey
+    scopes: frozenset[str]
+    purposes: frozenset[str]
+
+    is_authenticated = True
+
+    @property
+    def id(self) -> str:
+        return str(self.service.id)
+
+
+class ServiceKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ServicePrincipal, ServiceKey] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header.")
+        try:
+            secret = header[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Malformed API key.") from None
+        key = service_key_authenticate(secret)
+        if key is None:
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+        service = key.service
+        principal = ServicePrincipal(
+            service=service,
+            key=key,
+            scopes=frozenset(service.scopes),
+            purposes=frozenset(service.purposes.values_list("key", flat=True)),
+        )
+        return principal, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword

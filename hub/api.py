@@ -1,0 +1,58 @@
+"""One exception handler for the whole API: domain errors and DRF errors become stable 4xx JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import OperationalError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from hub.errors import DomainError
+
+_DRF_CODES = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ParseError: "malformed_request",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def _error(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, **extra}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response({"error": exc.as_dict()}, status=exc.status)
+    if isinstance(exc, OperationalError):
+        # The database is unreachable or restarting: tell the client to come back.
+        response = Response(
+            _error("unavailable", "The hub is temporarily unavailable; retry later."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), "invalid")
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _error(code, "The request is invalid.", details=response.data)
+    else:
+        detail = getattr(exc, "detail", str(exc))
+        response.data = _error(code, str(detail))
+    return response

@@ -1,0 +1,18 @@
+"""The Celery app. Tasks live in the top-level `tasks` package; the beat schedule too."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
+
+app = Celery("hub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.imports = ("tasks.ledger", "tasks.system")
+
+
+@app.on_after_finalize.connect
+def _install_beat_schedule(sender: Celery, **kwargs: object) -> None:
+    from tasks.schedule import beat_schedule
+
+    sender.conf.beat_schedule = beat_schedule()

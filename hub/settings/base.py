@@ -1,0 +1,168 @@
+"""Settings shared by every environment, read from the environment (django-environ).
+
+Secrets (DJANGO_SECRET_KEY, HUB_KEK, HUB_LEDGER_SIGNING_KEY) and DATABASE_URL have no
+defaults here: a missing one stops the process at start-up instead of running weakened.
+"""
+
+from pathlib import Path
+from urllib.parse import urlencode
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY")
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "auditlog",
+    "audit.apps.AuditConfig",
+    "consent.apps.ConsentConfig",
+    "profiles.apps.ProfilesConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+WSGI_APPLICATION = "hub.wsgi.application"
+ASGI_APPLICATION = "hub.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "hub" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL only: the ledger relies on triggers, xid8 and snapshots.
+DATABASES = {"default": env.db_url("DATABASE_URL")}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A session left idle inside a transaction holds back the ledger's safe read horizon
+# (pg_snapshot_xmin), stalling every projector; PostgreSQL ends such sessions for us.
+_idle_ms = env.int("HUB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=30_000)
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+    f"-c idle_in_transaction_session_timeout={_idle_ms}"
+)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / ".run" / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["consent.authentication.ServiceKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["consent.permissions.HasServiceScope"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "hub.api.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Privacy & consent hub API",
+    "DESCRIPTION": (
+        "Collection, consent and consented reads for downstream services, and the "
+        "ledger's public verification data. Authenticate with `Authorization: Bearer <key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Ledger and keys -------------------------------------------------------------
+# Key-encryption key: 32 random bytes, urlsafe base64. Older KEKs stay listed in
+# HUB_KEK_PREVIOUS until `manage.py ledger rotate-kek` has re-wrapped every live key.
+HUB_KEK = env.str("HUB_KEK")
+HUB_KEK_PREVIOUS = env.list("HUB_KEK_PREVIOUS", default=[])
+# Ed25519 private key (32 raw bytes, urlsafe base64) that signs Merkle tree heads.
+HUB_LEDGER_SIGNING_KEY = env.str("HUB_LEDGER_SIGNING_KEY")
+# Data keys belong to (subject, purpose, epoch); the epoch is "month", "week" or "day".
+HUB_KEY_EPOCH = env.str("HUB_KEY_EPOCH", default="month")
+# Upper bound (seconds) for a shredded key to stay usable in another process's cache.
+HUB_KEY_CACHE_SECONDS = env.int("HUB_KEY_CACHE_SECONDS", default=30)
+HUB_MAX_PAYLOAD_BYTES = env.int("HUB_MAX_PAYLOAD_BYTES", default=64 * 1024)
+HUB_SEAL_INTERVAL_SECONDS = env.float("HUB_SEAL_INTERVAL_SECONDS", default=5.0)
+
+
+# --- Celery ------------------------------------------------------------------------
+def _sqlalchemy_broker_url(db: dict[str, object]) -> str:
+    """kombu's SQLAlchemy transport on the same PostgreSQL: the documented default broker."""
+    options = db.get("OPTIONS") or {}
+    assert isinstance(options, dict)
+    host = str(db.get("HOST") or "")
+    query = {"host": options["host"]} if "host" in options else {}
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    suffix = f"?{urlencode(query)}" if query else ""
+    return f"sqla+postgresql+psycopg://{db['USER']}{password}@{host}{port}/{db['NAME']}{suffix}"
+
+
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL", default=_sqlalchemy_broker_url(DATABASES["default"])
+)
+CELERY_TASK_ALWAYS_EAGER = False  # never run tasks inline: a missing broker is an error
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".run" / "celerybeat-schedule")
+
+# --- Logging: structured, ids only (no personal data is ever passed to a logger) ----
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+}

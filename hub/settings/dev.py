@@ -1,0 +1,8 @@
+"""Development settings: `make run` writes the generated dev secrets to `.env.local`."""
+
+import environ
+
+from hub.settings import _localenv  # noqa: F401  (loads .env.local before base reads it)
+from hub.settings.base import *  # noqa: F403
+
+DEBUG = environ.Env().bool("DJANGO_DEBUG", default=True)

@@ -1,0 +1,1 @@
+"""Subjects, identifiers and profiles (built in the collection/profiles issue)."""

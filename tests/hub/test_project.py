@@ -1,0 +1,60 @@
+"""The project's own endpoints: API schema and docs, health, settings discipline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+pytestmark = pytest.mark.django_db
+
+
+def test_openapi_schema_and_interactive_docs_are_served_without_a_cdn():
+    client = APIClient()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    assert "/api/v1/ledger/tree-head" in schema.json()["paths"]
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assert b"cdn.jsdelivr" not in docs.content and b"unpkg.com" not in docs.content
+
+
+def test_healthz_reports_database_broker_and_workers():
+    body = APIClient().get("/healthz").json()
+    assert body["checks"]["database"] == "ok"
+    assert set(body["checks"]) == {"database", "broker", "workers"}
+    assert body["status"] in {"ok", "degraded"}
+
+
+def test_unknown_ledger_proof_is_a_clean_4xx(purposes):
+    from consent.services import service_register
+
+    key = service_register(name="aud", purposes=[], scopes=["ledger:read"]).secret
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+    for path in ["/api/v1/ledger/proofs/not-a-uuid", "/api/v1/ledger/proofs/00000000-0000-0000-0000-000000000000", "/api/v1/ledger/consistency?first=x&second=2", "/api/v1/ledger/consistency"]:
+        response = client.get(path)
+        assert 400 <= response.status_code < 500, path
+        assert "code" in response.json()["error"]
+    assert APIClient().get("/api/v1/ledger/tree-head").status_code == 404
+
+
+def test_celery_never_runs_tasks_inline():
+    assert settings.CELERY_TASK_ALWAYS_EAGER is False
+    from hub.celery import app
+
+    assert app.conf.task_always_eager is False
+
+
+@pytest.mark.parametrize("secret", ["DJANGO_SECRET_KEY", "HUB_KEK", "HUB_LEDGER_SIGNING_KEY", "DATABASE_URL"])
+def test_production_settings_refuse_to_start_without_secrets(secret, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != secret}
+    env["DJANGO_SETTINGS_MODULE"] = "hub.settings.production"
+    # production settings never read .env.local; run from a copy-free cwd to be sure
+    code = "import django; django.setup()"
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert secret in result.stderr
