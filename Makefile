@@ -29,9 +29,10 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check hub audit consent profiles tasks tests
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy
+	DATABASE_URL=$${DATABASE_URL:-postgres://unused@localhost/unused} $(VENV)/bin/mypy
 
 check: lint typecheck test
 

@@ -37,7 +37,9 @@ class TreeHeadOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 
 def _head(head: Checkpoint) -> dict[str, object]:
-    message = head_message(head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash))
+    message = head_message(
+        head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash)
+    )
     return {
         "tree_size": head.tree_size,
         "root_hash": _b64(bytes(head.root_hash)),
@@ -71,7 +73,9 @@ class PublicKeyApi(APIView):
     @extend_schema(responses=Output, auth=[], summary="The key that signs tree heads")
     def get(self, request: Request) -> Response:
         raw = public_key_bytes()
-        return Response(self.Output({"algorithm": "Ed25519", "public_key": _b64(raw), "key_id": public_key_id(raw)}).data)
+        return Response(
+            self.Output({"algorithm": "Ed25519", "public_key": _b64(raw), "key_id": public_key_id(raw)}).data
+        )
 
 
 class InclusionProofApi(APIView):
@@ -115,15 +119,22 @@ class ConsistencyProofApi(APIView):
 
     @extend_schema(
         responses=Output,
-        parameters=[OpenApiParameter("first", int, required=True), OpenApiParameter("second", int, required=True)],
+        parameters=[
+            OpenApiParameter("first", int, required=True),
+            OpenApiParameter("second", int, required=True),
+        ],
         summary="Proof that a later tree head extends an earlier one",
     )
     def get(self, request: Request) -> Response:
         first, second = _optional_int(request, "first"), _optional_int(request, "second")
         if first is None or second is None:
-            raise DomainError("first and second tree sizes are required.", field="first", code="invalid_parameter")
+            raise DomainError(
+                "first and second tree sizes are required.", field="first", code="invalid_parameter"
+            )
         proof = consistency_proof_between(first=first, second=second)
-        return Response(self.Output({"first": first, "second": second, "proof": [_b64(h) for h in proof]}).data)
+        return Response(
+            self.Output({"first": first, "second": second, "proof": [_b64(h) for h in proof]}).data
+        )
 
 
 def _optional_int(request: Request, name: str) -> int | None:

@@ -98,7 +98,9 @@ def ledger_seal(*, batch: int = 5000) -> Checkpoint | None:
             last.tree_size if last else 0,
             [bytes.fromhex(h) for h in last.frontier] if last else [],
         )
-        after = Position(last.last_xid, last.last_seq) if last and last.last_xid is not None else None
+        after = None
+        if last is not None and last.last_xid is not None and last.last_seq is not None:
+            after = Position(last.last_xid, last.last_seq)
         start = frontier.size
         while events := ledger_read_after(after=after, limit=batch):
             leaves = []
@@ -209,7 +211,9 @@ class VerifyReport:
 
 
 def _head_problem(head: Checkpoint, public: Ed25519PublicKey, previous: bytes, size: int) -> str | None:
-    message = head_message(head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash))
+    message = head_message(
+        head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash)
+    )
     try:
         public.verify(bytes(head.signature), message)
     except InvalidSignature:

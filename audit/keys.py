@@ -173,8 +173,7 @@ def _lock_live(key_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """Share-lock the given keys if still live: a concurrent shred waits for our commit."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT key_id FROM audit_data_key WHERE key_id = ANY(%s) "
-            "AND shredded_at IS NULL FOR SHARE",
+            "SELECT key_id FROM audit_data_key WHERE key_id = ANY(%s) AND shredded_at IS NULL FOR SHARE",
             [key_ids],
         )
         return {row[0] for row in cursor.fetchall()}
@@ -214,7 +213,12 @@ def _create(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
         )
         for (key_id,) in cursor.fetchall():
             created[materials[key_id].scope] = materials[key_id]
-    transaction.on_commit(lambda: [key_cache.put(m) for m in created.values()])
+
+    def remember() -> None:
+        for material in created.values():
+            key_cache.put(material)
+
+    transaction.on_commit(remember)
     return created
 
 
@@ -261,8 +265,7 @@ def key_for_reading(key_id: uuid.UUID) -> DataKeyMaterial | None:
         return material
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT subject_id, purpose, epoch, wrapped_key, kek_id FROM audit_data_key "
-            "WHERE key_id = %s",
+            "SELECT subject_id, purpose, epoch, wrapped_key, kek_id FROM audit_data_key WHERE key_id = %s",
             [key_id],
         )
         row = cursor.fetchone()
@@ -274,9 +277,7 @@ def key_for_reading(key_id: uuid.UUID) -> DataKeyMaterial | None:
 
 
 def open_sealed(material: DataKeyMaterial, event_id: uuid.UUID, sealed: bytes) -> bytes:
-    return material.aead.decrypt(
-        sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _payload_ad(event_id, material)
-    )
+    return material.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _payload_ad(event_id, material))
 
 
 def require_live(material: DataKeyMaterial | None) -> DataKeyMaterial:

@@ -79,6 +79,9 @@ class Stream(models.Model):
     class Meta:
         db_table = "audit_stream"
 
+    def __str__(self) -> str:
+        return f"stream {self.stream_id} v{self.version}"
+
 
 class DataKey(models.Model):
     """A data key for (subject, purpose, epoch), stored only wrapped by the key-encryption key.
@@ -107,6 +110,9 @@ class DataKey(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"data key {self.key_id} ({self.purpose}, {self.epoch})"
+
 
 class Checkpoint(models.Model):
     """A signed tree head: the Merkle root over the first `tree_size` leaves in ledger order."""
@@ -126,6 +132,9 @@ class Checkpoint(models.Model):
         db_table = "audit_checkpoint"
         ordering = ("-tree_size",)
 
+    def __str__(self) -> str:
+        return f"tree head #{self.tree_size}"
+
 
 class MerkleLeaf(models.Model):
     """Leaf `position` of the Merkle tree is ledger event `event_id` (written at sealing)."""
@@ -136,6 +145,9 @@ class MerkleLeaf(models.Model):
 
     class Meta:
         db_table = "audit_merkle_leaf"
+
+    def __str__(self) -> str:
+        return f"leaf {self.position}"
 
 
 class MerkleNode(models.Model):
@@ -151,6 +163,9 @@ class MerkleNode(models.Model):
             models.UniqueConstraint(fields=["level", "index"], name="merkle_node_uniq"),
         ]
 
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.index}"
+
 
 class ConsumerPosition(models.Model):
     """Where a ledger consumer (projector, sealer) has read up to, saved with its writes."""
@@ -163,6 +178,9 @@ class ConsumerPosition(models.Model):
     class Meta:
         db_table = "audit_consumer_position"
 
+    def __str__(self) -> str:
+        return f"{self.name} at ({self.last_xid}, {self.last_seq})"
+
 
 class Heartbeat(models.Model):
     """Last time a Celery worker ran the beat-scheduled heartbeat task (for /healthz)."""
@@ -172,3 +190,6 @@ class Heartbeat(models.Model):
 
     class Meta:
         db_table = "audit_heartbeat"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"

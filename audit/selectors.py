@@ -60,10 +60,19 @@ class ReadEvent:
 def _row_to_event(row: tuple[Any, ...]) -> StoredEvent:
     categories = row[7] if isinstance(row[7], list) else json.loads(row[7])
     meta = EventMetadata(
-        event_id=row[0], source=row[1], message_id=row[2], stream_id=row[3],
-        stream_version=row[4], event_type=row[5], purpose=row[6],
-        data_categories=tuple(categories), occurred_at=row[8], recorded_at=row[9],
-        actor_kind=row[10], actor_id=row[11], key_id=row[12],
+        event_id=row[0],
+        source=row[1],
+        message_id=row[2],
+        stream_id=row[3],
+        stream_version=row[4],
+        event_type=row[5],
+        purpose=row[6],
+        data_categories=tuple(categories),
+        occurred_at=row[8],
+        recorded_at=row[9],
+        actor_kind=row[10],
+        actor_id=row[11],
+        key_id=row[12],
     )
     return StoredEvent(meta, bytes(row[13]), bytes(row[14]), Position(row[15], row[16]))
 
@@ -105,8 +114,7 @@ def ledger_events_for_subject(*, subject_id: uuid.UUID | str) -> list[ReadEvent]
     """Every event of a subject's stream in stream order, decrypted where keys still live."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s "
-            "ORDER BY stream_version",
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s ORDER BY stream_version",
             [_as_uuid(subject_id, "subject_id")],
         )
         rows = cursor.fetchall()

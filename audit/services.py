@@ -142,8 +142,7 @@ def _duplicates(source: str, prepared: list[_Prepared]) -> dict[str, uuid.UUID]:
         return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT message_id, event_id FROM audit_ledger_event "
-            "WHERE source = %s AND message_id = ANY(%s)",
+            "SELECT message_id, event_id FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
             [source, message_ids],
         )
         return dict(cursor.fetchall())
@@ -212,10 +211,21 @@ def _seal_all(prepared: list[_Prepared]) -> list[tuple[Any, ...]]:
         p.meta = meta
         rows.append(
             (
-                meta.event_id, meta.source, meta.message_id, meta.stream_id, meta.stream_version,
-                meta.event_type, meta.purpose, json.dumps(list(meta.data_categories)),
-                meta.occurred_at, meta.recorded_at, meta.actor_kind, meta.actor_id, meta.key_id,
-                ciphertext, event_leaf_hash(meta, ciphertext),
+                meta.event_id,
+                meta.source,
+                meta.message_id,
+                meta.stream_id,
+                meta.stream_version,
+                meta.event_type,
+                meta.purpose,
+                json.dumps(list(meta.data_categories)),
+                meta.occurred_at,
+                meta.recorded_at,
+                meta.actor_kind,
+                meta.actor_id,
+                meta.key_id,
+                ciphertext,
+                event_leaf_hash(meta, ciphertext),
             )
         )
     return rows

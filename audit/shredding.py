@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -42,7 +43,7 @@ def subject_keys_shred(
         "UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() "
         "WHERE subject_id = %s AND shredded_at IS NULL"
     )
-    params: list[object] = [subject_id]
+    params: list[Any] = [subject_id]
     if purposes is not None:
         sql += " AND purpose = ANY(%s)"
         params.append(list(purposes))

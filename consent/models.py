@@ -58,12 +58,12 @@ class Notice(models.Model):
             )
         ]
 
+    def __str__(self) -> str:
+        return f"{self.title} v{self.version} ({self.language}/{self.jurisdiction})"
+
     def save(self, *args: object, **kwargs: object) -> None:
         self.content_hash = hashlib.sha256(self.text.encode()).hexdigest()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
-
-    def __str__(self) -> str:
-        return f"{self.title} v{self.version} ({self.language}/{self.jurisdiction})"
 
 
 class Scope(models.TextChoices):

@@ -36,12 +36,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": exc.as_dict()}, status=exc.status)
     if isinstance(exc, OperationalError):
         # The database is unreachable or restarting: tell the client to come back.
-        response = Response(
+        unavailable = Response(
             _error("unavailable", "The hub is temporarily unavailable; retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-        response["Retry-After"] = "5"
-        return response
+        unavailable["Retry-After"] = "5"
+        return unavailable
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -22,4 +22,6 @@ def verify_ledger() -> None:
     if report.ok:
         logger.info("ledger verified events=%s sealed=%s", report.events, report.sealed)
     else:
-        logger.error("ledger verification failed at position %s: %s", report.first_bad_position, report.problem)
+        logger.error(
+            "ledger verification failed at position %s: %s", report.first_bad_position, report.problem
+        )

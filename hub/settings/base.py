@@ -144,9 +144,7 @@ def _sqlalchemy_broker_url(db: dict[str, object]) -> str:
     return f"sqla+postgresql+psycopg://{db['USER']}{password}@{host}{port}/{db['NAME']}{suffix}"
 
 
-CELERY_BROKER_URL = env.str(
-    "CELERY_BROKER_URL", default=_sqlalchemy_broker_url(DATABASES["default"])
-)
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=_sqlalchemy_broker_url(DATABASES["default"]))
 CELERY_TASK_ALWAYS_EAGER = False  # never run tasks inline: a missing broker is an error
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True

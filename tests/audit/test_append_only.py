@@ -9,7 +9,13 @@ from django.db import DatabaseError, connection, transaction
 from audit.services import ledger_append
 from tests.audit.factories import collected
 
-PROTECTED = ["audit_ledger_event", "audit_checkpoint", "audit_merkle_leaf", "audit_merkle_node", "auditlog_logentry"]
+PROTECTED = [
+    "audit_ledger_event",
+    "audit_checkpoint",
+    "audit_merkle_leaf",
+    "audit_merkle_node",
+    "auditlog_logentry",
+]
 
 
 def _refused(sql: str) -> str:

@@ -27,17 +27,27 @@ pytestmark = pytest.mark.django_db
     [
         (collected(event_type="user.email_seen"), UnknownEventType, "ledger.unknown_event_type"),
         (collected(event_type=None), UnknownEventType, "ledger.unknown_event_type"),
-        (NewEvent("data.collected", subject_id=None, purpose="analytics", payload={}), MissingSubject, "ledger.missing_subject"),
+        (
+            NewEvent("data.collected", subject_id=None, purpose="analytics", payload={}),
+            MissingSubject,
+            "ledger.missing_subject",
+        ),
         (collected(purpose=None), MissingPurpose, "ledger.missing_purpose"),
         (collected(subject_id="not-a-uuid"), InvalidIdentifier, "ledger.invalid_identifier"),
         (collected(event_id="12345"), InvalidIdentifier, "ledger.invalid_identifier"),
         (collected(message_id="m" * 101), InvalidEvent, "ledger.invalid_event"),
         (collected(data_categories=("Email Address!",)), InvalidEvent, "ledger.invalid_event"),
-        (NewEvent("subject.erased", subject_id=uuid.uuid4(), payload={"x": 1}, purpose="analytics"), InvalidEvent, "ledger.invalid_event"),
+        (
+            NewEvent("subject.erased", subject_id=uuid.uuid4(), payload={"x": 1}, purpose="analytics"),
+            InvalidEvent,
+            "ledger.invalid_event",
+        ),
         (collected(payload={"not json": object()}), None, None),
     ],
 )
-def test_bad_event_is_refused_with_a_stable_code_and_nothing_is_written(bad, error, code, actor, ledger_count):
+def test_bad_event_is_refused_with_a_stable_code_and_nothing_is_written(
+    bad, error, code, actor, ledger_count
+):
     # given a batch with one good event before the bad one
     batch = [collected(), bad]
     if error is None:  # payloads are serialised with str() fallback: never a crash

@@ -54,5 +54,7 @@ def test_concurrent_writers_with_the_same_expected_version_only_one_wins(actor):
         thread.join()
     assert sorted(outcomes) == ["conflict"] * 5 + ["ok"]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT stream_version FROM audit_ledger_event WHERE stream_id = %s ORDER BY 1", [subject])
+        cursor.execute(
+            "SELECT stream_version FROM audit_ledger_event WHERE stream_id = %s ORDER BY 1", [subject]
+        )
         assert [row[0] for row in cursor.fetchall()] == [1, 2]

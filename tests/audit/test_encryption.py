@@ -38,7 +38,9 @@ def test_payload_is_stored_only_as_aes_gcm_ciphertext_under_a_wrapped_data_key(a
     assert stored.meta.key_id is not None
     # the data key row holds only the wrapped key, which is not the raw AES key
     with connection.cursor() as cursor:
-        cursor.execute("SELECT wrapped_key, kek_id FROM audit_data_key WHERE key_id = %s", [stored.meta.key_id])
+        cursor.execute(
+            "SELECT wrapped_key, kek_id FROM audit_data_key WHERE key_id = %s", [stored.meta.key_id]
+        )
         wrapped, kek_id = cursor.fetchone()
     material = keys.key_for_reading(stored.meta.key_id)
     assert material is not None and len(bytes(wrapped)) == 12 + 32 + 16
@@ -69,7 +71,9 @@ def test_each_subject_purpose_and_epoch_has_its_own_key(actor):
 def test_associated_data_binds_a_ciphertext_to_its_row(actor, as_superuser_without_triggers):
     # given two events of the same subject and purpose (same data key)
     subject = uuid.uuid4()
-    a, b = ledger_append(events=[collected(subject, payload={"n": 1}), collected(subject, payload={"n": 2})], actor=actor)
+    a, b = ledger_append(
+        events=[collected(subject, payload={"n": 1}), collected(subject, payload={"n": 2})], actor=actor
+    )
     # when an attacker swaps their ciphertexts
     as_superuser_without_triggers(
         "UPDATE audit_ledger_event SET ciphertext = (SELECT ciphertext FROM audit_ledger_event WHERE event_id = %s) WHERE event_id = %s",
@@ -126,7 +130,9 @@ def test_a_key_shredded_by_another_process_is_not_reused_from_this_process_cache
     assert keys.key_cache.by_id(old_key) is not None
     # when another process shreds it (a plain UPDATE: this process's cache is not told)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() WHERE key_id = %s", [old_key])
+        cursor.execute(
+            "UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() WHERE key_id = %s", [old_key]
+        )
     # then the next append notices inside its transaction and takes a new key
     [second] = ledger_append(events=[collected(subject)], actor=actor)
     assert ledger_event_get(event_id=second.event_id).meta.key_id != old_key
@@ -140,7 +146,10 @@ def test_decryption_cache_is_bounded_in_time_and_cleared_by_a_local_shred(actor,
     assert decrypt(stored).payload is not None
     # a shred elsewhere: the cached key may serve reads only until HUB_KEY_CACHE_SECONDS pass
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() WHERE key_id = %s", [stored.meta.key_id])
+        cursor.execute(
+            "UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() WHERE key_id = %s",
+            [stored.meta.key_id],
+        )
     import time as real_time
 
     later = real_time.monotonic() + 60

@@ -17,7 +17,11 @@ def test_resubmitted_message_id_is_a_duplicate_pointing_at_the_original(actor, l
     first = ledger_append(events=[collected(message_id="order-1")], actor=actor)
     # when the client resends the same message id (and another in the same batch twice)
     again = ledger_append(
-        events=[collected(message_id="order-1"), collected(message_id="order-2"), collected(message_id="order-2")],
+        events=[
+            collected(message_id="order-1"),
+            collected(message_id="order-2"),
+            collected(message_id="order-2"),
+        ],
         actor=actor,
     )
     # then only the new one is stored, and duplicates name the stored event

@@ -15,7 +15,14 @@ from hub.celery import app
 from tests.audit.factories import collected
 
 MARKER = "Zq7-PII-MARKER-jane.doe@example.com"
-TABLES = ["audit_ledger_event", "audit_data_key", "audit_stream", "audit_checkpoint", "audit_merkle_leaf", "audit_merkle_node"]
+TABLES = [
+    "audit_ledger_event",
+    "audit_data_key",
+    "audit_stream",
+    "audit_checkpoint",
+    "audit_merkle_leaf",
+    "audit_merkle_node",
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -24,7 +31,10 @@ def test_a_marker_in_payloads_appears_nowhere_in_clear(actor, caplog):
     subject = uuid.uuid4()
     # given events whose payloads carry a recognisable marker
     ledger_append(
-        events=[collected(subject, payload={"email": MARKER, "name": MARKER}), collected(subject, payload={"q": MARKER})],
+        events=[
+            collected(subject, payload={"email": MARKER, "name": MARKER}),
+            collected(subject, payload={"q": MARKER}),
+        ],
         actor=actor,
     )
     ledger_seal()
@@ -32,7 +42,10 @@ def test_a_marker_in_payloads_appears_nowhere_in_clear(actor, caplog):
     # then no ledger table holds it in clear, in any column (text or bytes)
     with connection.cursor() as cursor:
         for table in TABLES:
-            cursor.execute(f"SELECT count(*) FROM {table} t WHERE t::text ILIKE %s OR t::text ILIKE %s", [f"%{MARKER}%", f"%{MARKER.encode().hex()}%"])
+            cursor.execute(
+                f"SELECT count(*) FROM {table} t WHERE t::text ILIKE %s OR t::text ILIKE %s",
+                [f"%{MARKER}%", f"%{MARKER.encode().hex()}%"],
+            )
             assert cursor.fetchone()[0] == 0, table
     # and no log line mentions it
     assert MARKER not in caplog.text

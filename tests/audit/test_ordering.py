@@ -35,7 +35,7 @@ def test_consumer_sees_every_committed_event_once_under_concurrency(actor):
 
     def writer(n: int) -> None:
         try:
-            for i in range(40):
+            for _ in range(40):
                 doomed = rng.random() < 0.25
                 try:
                     with transaction.atomic():
@@ -74,7 +74,10 @@ def test_consumer_sees_every_committed_event_once_under_concurrency(actor):
                 if batch:
                     position = batch[-1].position
                 with connection.cursor() as cursor:
-                    cursor.execute("SELECT event_id, seq FROM audit_ledger_event WHERE seq > %s ORDER BY seq", [naive_last])
+                    cursor.execute(
+                        "SELECT event_id, seq FROM audit_ledger_event WHERE seq > %s ORDER BY seq",
+                        [naive_last],
+                    )
                     rows = cursor.fetchall()
                 naive_seen.extend(row[0] for row in rows)
                 if rows:

@@ -37,7 +37,9 @@ def test_read_by_event_id_and_bad_ids(actor):
 
 @pytest.mark.django_db(transaction=True)
 def test_read_by_position_pages_through_committed_events(actor):
-    appended = [r.event_id for _ in range(5) for r in ledger_append(events=[collected(), collected()], actor=actor)]
+    appended = [
+        r.event_id for _ in range(5) for r in ledger_append(events=[collected(), collected()], actor=actor)
+    ]
     pages, position = [], None
     while page := ledger_read_after(after=position, limit=3):
         pages.append([e.event_id for e in page])

@@ -52,25 +52,38 @@ def test_seal_is_incremental_and_chains_tree_heads(actor):
     assert bytes(second.previous_head_hash) == bytes(first.head_hash)
 
 
-@pytest.mark.parametrize("attack", ["alter_metadata", "alter_ciphertext", "alter_leaf_and_merkle", "remove", "insert", "reorder"])
+@pytest.mark.parametrize(
+    "attack", ["alter_metadata", "alter_ciphertext", "alter_leaf_and_merkle", "remove", "insert", "reorder"]
+)
 def test_verify_fails_naming_the_first_bad_position(attack, actor, as_superuser_without_triggers):
     ids = _ledger(actor)
     victim = ids[5]
     position = _position(victim)
     if attack == "alter_metadata":
-        as_superuser_without_triggers("UPDATE audit_ledger_event SET purpose = 'marketing' WHERE event_id = %s", [victim])
+        as_superuser_without_triggers(
+            "UPDATE audit_ledger_event SET purpose = 'marketing' WHERE event_id = %s", [victim]
+        )
     elif attack == "alter_ciphertext":
-        as_superuser_without_triggers("UPDATE audit_ledger_event SET ciphertext = ciphertext || '\\x00'::bytea WHERE event_id = %s", [victim])
+        as_superuser_without_triggers(
+            "UPDATE audit_ledger_event SET ciphertext = ciphertext || '\\x00'::bytea WHERE event_id = %s",
+            [victim],
+        )
     elif attack == "alter_leaf_and_merkle":
         # a careful attacker rewrites the row, its stored leaf hash and the sealed leaf alike
-        as_superuser_without_triggers("UPDATE audit_ledger_event SET actor_id = 'someone-else' WHERE event_id = %s", [victim])
-        from audit.selectors import ledger_event_get
+        as_superuser_without_triggers(
+            "UPDATE audit_ledger_event SET actor_id = 'someone-else' WHERE event_id = %s", [victim]
+        )
         from audit.canonical import event_leaf_hash
+        from audit.selectors import ledger_event_get
 
         forged = ledger_event_get(event_id=victim)
         leaf = event_leaf_hash(forged.meta, forged.ciphertext)
-        as_superuser_without_triggers("UPDATE audit_ledger_event SET leaf_hash = %s WHERE event_id = %s", [leaf, victim])
-        as_superuser_without_triggers("UPDATE audit_merkle_leaf SET leaf_hash = %s WHERE event_id = %s", [leaf, victim])
+        as_superuser_without_triggers(
+            "UPDATE audit_ledger_event SET leaf_hash = %s WHERE event_id = %s", [leaf, victim]
+        )
+        as_superuser_without_triggers(
+            "UPDATE audit_merkle_leaf SET leaf_hash = %s WHERE event_id = %s", [leaf, victim]
+        )
     elif attack == "remove":
         as_superuser_without_triggers("DELETE FROM audit_merkle_leaf WHERE event_id = %s", [victim])
         as_superuser_without_triggers("DELETE FROM audit_ledger_event WHERE event_id = %s", [victim])
@@ -101,7 +114,9 @@ def test_verify_fails_naming_the_first_bad_position(attack, actor, as_superuser_
 
 def test_a_forged_tree_head_is_detected(actor, as_superuser_without_triggers):
     _ledger(actor)
-    as_superuser_without_triggers("UPDATE audit_checkpoint SET root_hash = sha256('forged') WHERE tree_size = 8")
+    as_superuser_without_triggers(
+        "UPDATE audit_checkpoint SET root_hash = sha256('forged') WHERE tree_size = 8"
+    )
     report = ledger_verify()
     assert not report.ok and "signature" in report.problem
 
@@ -124,14 +139,20 @@ def test_inclusion_proof_verifies_with_only_the_published_data(actor, purposes):
         return base64.b64decode(value)
 
     # signature over the signed message, and the message states the root and size served
-    Ed25519PublicKey.from_public_bytes(b64(public["public_key"])).verify(b64(head["signature"]), b64(head["signed_message"]))
+    Ed25519PublicKey.from_public_bytes(b64(public["public_key"])).verify(
+        b64(head["signature"]), b64(head["signed_message"])
+    )
     lines = b64(head["signed_message"]).decode().split("\n")
     assert lines[1] == str(head["tree_size"]) and lines[2] == b64(head["root_hash"]).hex()
     assert proof["tree_head"]["root_hash"] == head["root_hash"]
     path = [b64(h) for h in proof["audit_path"]]
-    assert merkle.verify_inclusion(b64(proof["leaf_hash"]), proof["leaf_index"], head["tree_size"], path, b64(head["root_hash"]))
+    assert merkle.verify_inclusion(
+        b64(proof["leaf_hash"]), proof["leaf_index"], head["tree_size"], path, b64(head["root_hash"])
+    )
     # and the proof is worthless for another position
-    assert not merkle.verify_inclusion(b64(proof["leaf_hash"]), proof["leaf_index"] + 1, head["tree_size"], path, b64(head["root_hash"]))
+    assert not merkle.verify_inclusion(
+        b64(proof["leaf_hash"]), proof["leaf_index"] + 1, head["tree_size"], path, b64(head["root_hash"])
+    )
     # a consistency proof links the first and the latest tree heads
     consistency = client.get("/api/v1/ledger/consistency", {"first": 100, "second": 300}).json()
     with connection.cursor() as cursor:

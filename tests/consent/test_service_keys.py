@@ -16,7 +16,18 @@ pytestmark = pytest.mark.django_db
 
 def test_create_service_prints_the_key_alone_on_its_last_line(purposes):
     out = io.StringIO()
-    call_command("create_service", "--name", "recs", "--purpose", "personalization", "--scope", "ledger:read", "--scope", "profiles:read", stdout=out)
+    call_command(
+        "create_service",
+        "--name",
+        "recs",
+        "--purpose",
+        "personalization",
+        "--scope",
+        "ledger:read",
+        "--scope",
+        "profiles:read",
+        stdout=out,
+    )
     key = out.getvalue().strip().splitlines()[-1]
     assert key.startswith("hub_") and " " not in key
     stored = ServiceKey.objects.get(service__name="recs")
@@ -25,7 +36,9 @@ def test_create_service_prints_the_key_alone_on_its_last_line(purposes):
     assert sorted(stored.service.scopes) == ["ledger:read", "profiles:read"]
     assert list(stored.service.purposes.values_list("key", flat=True)) == ["personalization"]
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
-    assert client.get("/api/v1/ledger/consistency", {"first": 1, "second": 1}).status_code == 404  # authorised; no heads yet
+    assert (
+        client.get("/api/v1/ledger/consistency", {"first": 1, "second": 1}).status_code == 404
+    )  # authorised; no heads yet
 
 
 @pytest.mark.parametrize(

@@ -41,16 +41,36 @@ def worker_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db: None, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
+def celery_worker_process(
+    transactional_db: None, tmp_path: Path
+) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
     """Start real `celery worker` processes (solo pool); all are killed at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
     def start() -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "hub", "worker", "--pool", "solo", "-l", "info",
-             "-n", f"e2e{len(started)}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=worker_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "hub",
+                "worker",
+                "--pool",
+                "solo",
+                "-l",
+                "info",
+                "-n",
+                f"e2e{len(started)}-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=worker_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         started.append(process)
         return process

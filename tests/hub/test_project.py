@@ -35,7 +35,12 @@ def test_unknown_ledger_proof_is_a_clean_4xx(purposes):
 
     key = service_register(name="aud", purposes=[], scopes=["ledger:read"]).secret
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
-    for path in ["/api/v1/ledger/proofs/not-a-uuid", "/api/v1/ledger/proofs/00000000-0000-0000-0000-000000000000", "/api/v1/ledger/consistency?first=x&second=2", "/api/v1/ledger/consistency"]:
+    for path in [
+        "/api/v1/ledger/proofs/not-a-uuid",
+        "/api/v1/ledger/proofs/00000000-0000-0000-0000-000000000000",
+        "/api/v1/ledger/consistency?first=x&second=2",
+        "/api/v1/ledger/consistency",
+    ]:
         response = client.get(path)
         assert 400 <= response.status_code < 500, path
         assert "code" in response.json()["error"]
@@ -55,6 +60,8 @@ def test_production_settings_refuse_to_start_without_secrets(secret, tmp_path):
     env["DJANGO_SETTINGS_MODULE"] = "hub.settings.production"
     # production settings never read .env.local; run from a copy-free cwd to be sure
     code = "import django; django.setup()"
-    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True
+    )
     assert result.returncode != 0
     assert secret in result.stderr

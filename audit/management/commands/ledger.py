@@ -23,7 +23,9 @@ class Command(BaseCommand):
             if checkpoint is None:
                 self.stdout.write("nothing new to seal")
             else:
-                self.stdout.write(f"sealed tree_size={checkpoint.tree_size} root={bytes(checkpoint.root_hash).hex()}")
+                self.stdout.write(
+                    f"sealed tree_size={checkpoint.tree_size} root={bytes(checkpoint.root_hash).hex()}"
+                )
         elif action == "verify":
             started = time.monotonic()
             report = ledger_verify()

@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--scope", action="append", default=[], dest="scopes")
         parser.add_argument("--webhook-url", default="")
 
-    def handle(self, *args: Any, name: str, purposes: list[str], scopes: list[str], webhook_url: str, **options: Any) -> None:
+    def handle(
+        self, *args: Any, name: str, purposes: list[str], scopes: list[str], webhook_url: str, **options: Any
+    ) -> None:
         if not scopes:
             raise CommandError("give at least one --scope")
         try:
