@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
@@ -62,22 +63,34 @@ def test_reverse_migration_removes_the_triggers_and_forward_restores_them(actor)
     assert "append-only" in _refused("DELETE FROM audit_ledger_event")
 
 
+def _documented_grants() -> list[str]:
+    """The SQL block of docs/DEPLOYMENT.md, for a NOLOGIN probe role instead of hub_app."""
+    text = (settings.BASE_DIR / "docs" / "DEPLOYMENT.md").read_text()
+    block = text.split("```sql", 1)[1].split("```", 1)[0]
+    lines = [line.split("--")[0].rstrip() for line in block.splitlines()]
+    statements = [s.strip() for s in " ".join(lines).split(";") if s.strip()]
+    return [s.replace("hub_app", "hub_app_probe") for s in statements if not s.startswith("CREATE ROLE")]
+
+
 @pytest.mark.django_db
 def test_production_role_with_documented_grants_can_only_insert_and_select(actor):
     # given a role with exactly the GRANTs from docs/DEPLOYMENT.md
     ledger_append(events=[collected()], actor=actor)
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE hub_app_probe NOLOGIN")
-        cursor.execute("GRANT SELECT, INSERT ON audit_ledger_event TO hub_app_probe")
+        for statement in _documented_grants():
+            cursor.execute(statement)
         cursor.execute("SET ROLE hub_app_probe")
     try:
-        # then it can read, but cannot alter, remove, truncate or switch the triggers off
+        # then it can append and read, but cannot alter, remove, truncate or switch the triggers off
+        ledger_append(events=[collected()], actor=actor)
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM audit_ledger_event")
-            assert cursor.fetchone()[0] == 1
+            assert cursor.fetchone()[0] == 2
         assert "permission denied" in _refused("UPDATE audit_ledger_event SET purpose = 'x'")
         assert "permission denied" in _refused("DELETE FROM audit_ledger_event")
         assert "permission denied" in _refused("TRUNCATE audit_ledger_event")
+        assert "permission denied" in _refused("DELETE FROM auditlog_logentry")
         assert "must be owner" in _refused("ALTER TABLE audit_ledger_event DISABLE TRIGGER USER")
         assert "permission denied" in _refused("SET session_replication_role = replica")
     finally:
