@@ -9,9 +9,11 @@ writers stay parallel. Roots of perfect subtrees of 256+ leaves are cached for p
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -21,10 +23,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import merkle
-from audit.canonical import event_leaf_hash
 from audit.keys import decode_secret
 from audit.models import Checkpoint, MerkleLeaf, MerkleNode
-from audit.selectors import Position, ledger_event_get, ledger_iter_all, ledger_read_after
+from audit.selectors import Position, ledger_event_get, ledger_iter_leaves, ledger_leaves_after
 from hub.errors import DomainError, NotFound
 
 NODE_LEVEL = 8  # cache subtree roots of 2**8 = 256 leaves and up
@@ -102,17 +103,22 @@ def ledger_seal(*, batch: int = 5000) -> Checkpoint | None:
         if last is not None and last.last_xid is not None and last.last_seq is not None:
             after = Position(last.last_xid, last.last_seq)
         start = frontier.size
-        while events := ledger_read_after(after=after, limit=batch):
+        while events := ledger_leaves_after(after=after, limit=batch):
             leaves = []
             for event in events:
-                if event_leaf_hash(event.meta, event.ciphertext) != event.leaf_hash:
+                if event.computed_leaf_hash != event.stored_leaf_hash:
                     raise LedgerTampered(
                         f"Event at position {frontier.size} does not match its leaf hash; "
                         "refusing to seal. Run `manage.py ledger verify`."
                     )
-                leaves.append(MerkleLeaf(frontier.size, event_id=event.event_id, leaf_hash=event.leaf_hash))
-                frontier.append(event.leaf_hash)
-            MerkleLeaf.objects.bulk_create(leaves)
+                leaves.append((frontier.size, event.event_id, event.stored_leaf_hash))
+                frontier.append(event.stored_leaf_hash)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO audit_merkle_leaf (position, event_id, leaf_hash) "
+                    "SELECT * FROM unnest(%s::bigint[], %s::uuid[], %s::bytea[])",
+                    [list(column) for column in zip(*leaves, strict=True)],
+                )
             after = events[-1].position
         if frontier.size == start:
             return None
@@ -250,23 +256,29 @@ def ledger_verify() -> VerifyReport:
 
 
 def _check_leaves(heads: list[Checkpoint], report: VerifyReport) -> None:
-    sealed = MerkleLeaf.objects.order_by("position").values_list("position", "event_id", "leaf_hash")
-    sealed_iter = sealed.iterator(chunk_size=5000)
     frontier = merkle.CompactRange()
     pending = iter(heads)
     head = next(pending, None)
     range_start = 0
-    for position, event in enumerate(ledger_iter_all()):
-        report.events = position + 1
-        leaf = event_leaf_hash(event.meta, event.ciphertext)
-        if leaf != event.leaf_hash:
-            report.problem, report.first_bad_position = "event content was altered", position
-            return
-        if head is not None:  # still inside the sealed part of the ledger
-            stored = next(sealed_iter, None)
+    with connection.chunked_cursor() as sealed_cursor:
+        sealed_cursor.execute(
+            "SELECT position, event_id::text, leaf_hash FROM audit_merkle_leaf ORDER BY position"
+        )
+        sealed_rows = _rows(sealed_cursor)
+        for position, event in enumerate(ledger_iter_leaves()):
+            report.events = position + 1
+            leaf = event.computed_leaf_hash
+            if leaf != event.stored_leaf_hash:
+                report.problem, report.first_bad_position = "event content was altered", position
+                return
+            if head is None:  # past the last tree head: unsealed events are only recomputed
+                continue
+            stored = next(sealed_rows, None)
             if stored is None or stored[0] != position or stored[1] != event.event_id:
-                report.problem = "an event was removed, inserted or moved"
-                report.first_bad_position = position
+                report.problem, report.first_bad_position = (
+                    "an event was removed, inserted or moved",
+                    position,
+                )
                 return
             if bytes(stored[2]) != leaf:
                 report.problem, report.first_bad_position = "a sealed leaf hash was altered", position
@@ -285,8 +297,13 @@ def _check_leaves(heads: list[Checkpoint], report: VerifyReport) -> None:
                 report.latest_root = frontier.root()
                 range_start = head.tree_size
                 head = next(pending, None)
-    if head is not None:
-        report.problem = f"the ledger ends before the tree head of size {head.tree_size}"
-        report.first_bad_position = report.events
-    elif next(sealed_iter, None) is not None:
-        report.problem, report.first_bad_position = "sealed leaves point past the ledger", report.events
+        if head is not None:
+            report.problem = f"the ledger ends before the tree head of size {head.tree_size}"
+            report.first_bad_position = report.events
+        elif next(sealed_rows, None) is not None:
+            report.problem, report.first_bad_position = "sealed leaves point past the ledger", report.events
+
+
+def _rows(cursor: Any, batch: int = 5000) -> Iterator[tuple[Any, ...]]:
+    while rows := cursor.fetchmany(batch):
+        yield from rows

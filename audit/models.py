@@ -37,7 +37,7 @@ class LedgerEvent(models.Model):
     source = models.CharField(max_length=120)
     message_id = models.CharField(max_length=100, null=True, blank=True)
     stream_id = models.UUIDField()
-    stream_version = models.BigIntegerField()
+    stream_version = models.BigIntegerField(null=True, blank=True)
     event_type = models.CharField(max_length=80)
     purpose = models.CharField(max_length=64, null=True, blank=True)
     data_categories = models.JSONField(default=list)
@@ -54,10 +54,13 @@ class LedgerEvent(models.Model):
         ordering = ("xid", "seq")
         indexes = [
             models.Index(fields=["xid", "seq"], name="ledger_order_idx"),
+            models.Index(fields=["stream_id"], name="ledger_stream_idx"),
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["stream_id", "stream_version"], name="ledger_stream_version_uniq"
+                fields=["stream_id", "stream_version"],
+                condition=models.Q(stream_version__isnull=False),
+                name="ledger_stream_version_uniq",
             ),
             models.UniqueConstraint(
                 fields=["source", "message_id"],

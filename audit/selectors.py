@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidTag
 from django.db import connection
 
 from audit import keys
-from audit.canonical import EventMetadata
+from audit.canonical import EventMetadata, canonical_metadata, leaf_hash_of
 from audit.errors import InvalidIdentifier
 from hub.errors import NotFound
 
@@ -111,7 +111,7 @@ def ledger_event_get(*, event_id: uuid.UUID | str) -> StoredEvent:
 
 
 def ledger_events_for_subject(*, subject_id: uuid.UUID | str) -> list[ReadEvent]:
-    """Every event of a subject's stream in stream order, decrypted where keys still live."""
+    """Every event of a subject's stream in ledger order, decrypted where keys still live."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s ORDER BY stream_version",
@@ -136,16 +136,53 @@ def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[Stor
         return [_row_to_event(row) for row in cursor.fetchall()]
 
 
-def ledger_iter_all(*, batch: int = 5000) -> Iterator[StoredEvent]:
-    """Every committed event in ledger order (a server-side cursor; used by verification)."""
-    with connection.chunked_cursor() as cursor:
+# --- leaf inputs: what sealing and verification hash, straight from the database ----------
+_LEAF_COLUMNS = (
+    "event_id::text, source, message_id, stream_id::text, stream_version, event_type, purpose,"
+    " data_categories, (extract(epoch FROM occurred_at) * 1000000)::bigint,"
+    " (extract(epoch FROM recorded_at) * 1000000)::bigint, actor_kind, actor_id, key_id::text,"
+    " ciphertext, leaf_hash, xid::text::bigint, seq"
+)
+_SAFE = "xid < pg_snapshot_xmin(pg_current_snapshot())"
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRow:
+    """One committed event as sealing and verification see it: recomputable leaf inputs."""
+
+    event_id: str
+    stored_leaf_hash: bytes
+    computed_leaf_hash: bytes
+    position: Position
+
+
+def _leaf_row(row: tuple[Any, ...]) -> LeafRow:
+    ciphertext = bytes(row[13])
+    categories = json.loads(row[7]) if isinstance(row[7], str) else row[7]  # Django loads jsonb as text
+    canonical = canonical_metadata(*row[:7], categories, *row[8:13], len(ciphertext))
+    return LeafRow(row[0], bytes(row[14]), leaf_hash_of(canonical, ciphertext), Position(row[15], row[16]))
+
+
+def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[LeafRow]:
+    """The next committed events' leaf data after `after`, in ledger order (for sealing)."""
+    where, params = _SAFE, []
+    if after is not None:
+        where += " AND (xid, seq) > (%s::text::xid8, %s)"
+        params = [str(after.xid), after.seq]
+    with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event "
-            "WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid, seq"
+            f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq LIMIT %s",
+            [*params, limit],
         )
+        return [_leaf_row(row) for row in cursor.fetchall()]
+
+
+def ledger_iter_leaves(*, batch: int = 5000) -> Iterator[LeafRow]:
+    """Every committed event's leaf data in ledger order, through a server-side cursor."""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {_SAFE} ORDER BY xid, seq")
         while rows := cursor.fetchmany(batch):
-            for row in rows:
-                yield _row_to_event(row)
+            yield from map(_leaf_row, rows)
 
 
 def ledger_head_position() -> tuple[int, datetime | None]:

@@ -1,28 +1,37 @@
 """The ledger's write side: `ledger_append` is the one entry point that writes ledger rows.
 
-A batch is validated in full before anything is written; then, in one transaction:
-duplicates (same source + message id) are set aside, stream versions are reserved (rows
-locked in stream-id order, so concurrent batches cannot deadlock), payloads are sealed
-under their data keys, leaf hashes computed and the rows inserted. No table lock is taken:
-readers get a safe order from the writing transaction ids (see `audit.selectors`).
+A batch is validated in full before anything is written. Then, without any table lock:
+message ids already stored for the source are reported as duplicates (a unique index
+decides races), payloads are sealed under their (subject, purpose, epoch) data keys, leaf
+hashes are computed, and all rows go in with one INSERT. A single event whose data key is
+cached takes one statement — so, outside a caller's transaction, one round trip. Readers
+get a safe order from the writing transaction ids (see `audit.selectors`).
+
+Streams are versioned only where a caller asks for it: an event with `expected_version`
+reserves versions on its stream (optimistic concurrency for aggregates); other events
+leave `stream_version` empty and never contend on a counter. (A duplicate that races in
+between the duplicate check and the insert on a versioned stream leaves a gap in its
+versions; the counter, not the count of rows, is what `expected_version` is checked against.)
 """
 
 from __future__ import annotations
 
 import json
+import os
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import keys, registry
-from audit.canonical import EventMetadata, event_leaf_hash
+from audit.canonical import canonical_metadata, leaf_hash_of, micros
 from audit.errors import (
     InvalidEvent,
     InvalidIdentifier,
@@ -36,6 +45,7 @@ SYSTEM_STREAM = uuid.UUID(int=0)
 ActorKind = Literal["service", "officer", "subject", "system"]
 _ACTOR_KINDS = frozenset({"service", "officer", "subject", "system"})
 _CATEGORY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.")
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 @dataclass(frozen=True)
@@ -69,13 +79,25 @@ class AppendResult:
     stream_version: int | None = None
 
 
-@dataclass
-class _Prepared:
-    meta: EventMetadata
-    plaintext: bytes | None
-    expected_version: int | None
-    index: int
-    extra: dict[str, Any] = field(default_factory=dict)
+class _Row:
+    """One validated event on its way into the table."""
+
+    __slots__ = (
+        "event_id", "message_id", "stream_id", "stream_version", "event_type", "purpose",
+        "categories", "occurred_at", "plaintext", "expected_version", "key_id", "ciphertext", "leaf",
+    )  # fmt: skip
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered random UUID (RFC 9562 v7): new rows land at the end of the index."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)
 
 
 def _uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -87,25 +109,23 @@ def _uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
         raise InvalidIdentifier(f"{name} must be a UUID.", field=name) from None
 
 
-def _validate(event: NewEvent, actor: Actor, source: str, now: datetime, index: int) -> _Prepared:
-    event_type = registry.get(event.event_type)
-    subject_id = _uuid(event.subject_id, "subject_id")
-    if event_type.subject_scoped and subject_id is None:
-        raise MissingSubject("This event type needs a subject.", field="subject_id")
-    stream_id = subject_id if event_type.subject_scoped else SYSTEM_STREAM
-    assert stream_id is not None
-    plaintext = None
-    if event.payload is not None:
-        if not event_type.carries_payload:
-            raise InvalidEvent("This event type carries no payload.", field="payload")
-        if not event.purpose:
-            raise MissingPurpose("A payload needs the purpose it is kept for.", field="purpose")
-        try:
-            plaintext = json.dumps(event.payload, separators=(",", ":"), default=str).encode()
-        except (TypeError, ValueError):
-            raise InvalidEvent("The payload is not JSON.", field="payload") from None
-        if len(plaintext) > settings.HUB_MAX_PAYLOAD_BYTES:
-            raise LedgerPayloadTooLarge("The payload is too large.", field="payload")
+def _plaintext(event: NewEvent, carries_payload: bool) -> bytes | None:
+    if event.payload is None:
+        return None
+    if not carries_payload:
+        raise InvalidEvent("This event type carries no payload.", field="payload")
+    if not event.purpose:
+        raise MissingPurpose("A payload needs the purpose it is kept for.", field="purpose")
+    try:
+        plaintext = _dumps(event.payload).encode()
+    except (TypeError, ValueError):
+        raise InvalidEvent("The payload is not JSON.", field="payload") from None
+    if len(plaintext) > settings.HUB_MAX_PAYLOAD_BYTES:
+        raise LedgerPayloadTooLarge("The payload is too large.", field="payload")
+    return plaintext
+
+
+def _check_fields(event: NewEvent) -> None:
     if event.message_id is not None and not (0 < len(event.message_id) <= 100):
         raise InvalidEvent("message_id must be 1 to 100 characters.", field="message_id")
     if event.purpose is not None and not (0 < len(event.purpose) <= 64):
@@ -115,29 +135,80 @@ def _validate(event: NewEvent, actor: Actor, source: str, now: datetime, index: 
             raise InvalidEvent("Data categories are taxonomy keys.", field="data_categories")
     if event.expected_version is not None and event.expected_version < 0:
         raise InvalidEvent("expected_version cannot be negative.", field="expected_version")
-    occurred_at = event.occurred_at or now
-    if timezone.is_naive(occurred_at):
+    if event.occurred_at is not None and timezone.is_naive(event.occurred_at):
         raise InvalidEvent("occurred_at needs a time zone.", field="occurred_at")
-    meta = EventMetadata(
-        event_id=_uuid(event.event_id, "event_id") or uuid.uuid4(),
-        source=source,
+
+
+def _validate(event: NewEvent, now: datetime) -> _Row:
+    event_type = registry.get(event.event_type)
+    subject_id = _uuid(event.subject_id, "subject_id")
+    if event_type.subject_scoped and subject_id is None:
+        raise MissingSubject("This event type needs a subject.", field="subject_id")
+    _check_fields(event)
+    return _Row(
+        event_id=_uuid(event.event_id, "event_id") or uuid7(),
         message_id=event.message_id,
-        stream_id=stream_id,
-        stream_version=0,  # reserved below
+        stream_id=subject_id if event_type.subject_scoped else SYSTEM_STREAM,
         event_type=event_type.name,
         purpose=event.purpose,
-        data_categories=tuple(event.data_categories),
-        occurred_at=occurred_at,
-        recorded_at=now,
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        key_id=None,
+        categories=list(event.data_categories),
+        occurred_at=event.occurred_at or now,
+        plaintext=_plaintext(event, event_type.carries_payload),
+        expected_version=event.expected_version,
     )
-    return _Prepared(meta, plaintext, event.expected_version, index)
 
 
-def _duplicates(source: str, prepared: list[_Prepared]) -> dict[str, uuid.UUID]:
-    message_ids = [p.meta.message_id for p in prepared if p.meta.message_id is not None]
+# --- writing ---------------------------------------------------------------------------
+_COLUMNS = (
+    "event_id, source, message_id, stream_id, stream_version, event_type, purpose,"
+    " data_categories, occurred_at, recorded_at, actor_kind, actor_id, key_id, ciphertext, leaf_hash"
+)
+_ON_DUPLICATE = " ON CONFLICT (source, message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING event_id"
+_INSERT_MANY = (
+    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT * FROM unnest(%s::uuid[], %s::text[],"
+    " %s::text[], %s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[],"
+    " %s::timestamptz[], %s::text[], %s::text[], %s::uuid[], %s::bytea[], %s::bytea[])" + _ON_DUPLICATE
+)
+_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s"
+# One statement: share-lock the (cached) data key if still live, and insert under it.
+_INSERT_ONE_SEALED = (
+    "WITH live AS (SELECT key_id FROM audit_data_key WHERE key_id = %s AND shredded_at IS NULL FOR SHARE)"
+    f" INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT {_VALUES} FROM live" + _ON_DUPLICATE
+)
+_INSERT_ONE = f"INSERT INTO audit_ledger_event ({_COLUMNS}) VALUES ({_VALUES})" + _ON_DUPLICATE
+
+
+class _Context:
+    __slots__ = ("source", "actor", "now", "now_us", "epoch")
+
+    def __init__(self, source: str, actor: Actor, now: datetime) -> None:
+        self.source, self.actor, self.now = source, actor, now
+        self.now_us, self.epoch = micros(now), keys.epoch_of(now)
+
+
+def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> tuple[Any, ...]:
+    ciphertext = b""
+    key_id = None
+    if material is not None:
+        key_id = material.key_id
+        ciphertext = keys.seal(material, row.event_id, row.plaintext)
+    canonical = canonical_metadata(
+        str(row.event_id), ctx.source, row.message_id, str(row.stream_id), row.stream_version,
+        row.event_type, row.purpose, row.categories, micros(row.occurred_at), ctx.now_us,
+        ctx.actor.kind, ctx.actor.id, None if key_id is None else str(key_id), len(ciphertext),
+    )  # fmt: skip
+    return (
+        row.event_id, ctx.source, row.message_id, row.stream_id, row.stream_version, row.event_type,
+        row.purpose, _dumps(row.categories), row.occurred_at, ctx.now, ctx.actor.kind, ctx.actor.id,
+        key_id, ciphertext, leaf_hash_of(canonical, ciphertext),
+    )  # fmt: skip
+
+
+def _scope(row: _Row, ctx: _Context) -> keys.Scope:
+    return (row.stream_id, row.purpose, ctx.epoch)
+
+
+def _originals(source: str, message_ids: list[str]) -> dict[str, uuid.UUID]:
     if not message_ids:
         return {}
     with connection.cursor() as cursor:
@@ -148,128 +219,106 @@ def _duplicates(source: str, prepared: list[_Prepared]) -> dict[str, uuid.UUID]:
         return dict(cursor.fetchall())
 
 
-def _reserve_versions(prepared: list[_Prepared]) -> dict[uuid.UUID, int]:
-    """Reserve versions per stream; returns the first new version of each stream."""
-    counts: dict[uuid.UUID, int] = defaultdict(int)
+def _reserve_versions(rows: list[_Row]) -> None:
+    """Give every event of a stream that a caller versions its next stream version."""
     expected: dict[uuid.UUID, int] = {}
-    for p in prepared:
-        counts[p.meta.stream_id] += 1
-        if p.expected_version is not None and p.meta.stream_id not in expected:
-            expected[p.meta.stream_id] = p.expected_version
-    first: dict[uuid.UUID, int] = {}
-    free = sorted(s for s in counts if s not in expected)
+    for row in rows:
+        if row.expected_version is not None:
+            expected.setdefault(row.stream_id, row.expected_version)
+    counts: dict[uuid.UUID, int] = defaultdict(int)
+    for row in rows:
+        if row.stream_id in expected:
+            counts[row.stream_id] += 1
+    next_version: dict[uuid.UUID, int] = {}
     with connection.cursor() as cursor:
-        for stream_id in sorted(expected):
-            first[stream_id] = _reserve_expected(cursor, stream_id, counts[stream_id], expected[stream_id])
-        if free:
-            cursor.execute(
-                "INSERT INTO audit_stream (stream_id, version) "
-                "SELECT * FROM unnest(%s::uuid[], %s::bigint[]) "
-                "ON CONFLICT (stream_id) DO UPDATE SET version = audit_stream.version + EXCLUDED.version "
-                "RETURNING stream_id, version",
-                [free, [counts[s] for s in free]],
-            )
-            for stream_id, version in cursor.fetchall():
-                first[stream_id] = version - counts[stream_id] + 1
-    return first
+        for stream_id in sorted(expected):  # lock stream rows in one order: no deadlocks
+            if expected[stream_id] == 0:
+                cursor.execute(
+                    "INSERT INTO audit_stream (stream_id, version) VALUES (%s, %s) "
+                    "ON CONFLICT (stream_id) DO NOTHING RETURNING version",
+                    [stream_id, counts[stream_id]],
+                )
+            else:
+                cursor.execute(
+                    "UPDATE audit_stream SET version = version + %s "
+                    "WHERE stream_id = %s AND version = %s RETURNING version",
+                    [counts[stream_id], stream_id, expected[stream_id]],
+                )
+            if cursor.fetchone() is None:
+                raise WrongExpectedVersion(
+                    "The stream has changed since the expected version.", field="expected_version"
+                )
+            next_version[stream_id] = expected[stream_id] + 1
+    for row in rows:
+        if row.stream_id in next_version:
+            row.stream_version = next_version[row.stream_id]
+            next_version[row.stream_id] += 1
 
 
-def _reserve_expected(cursor: Any, stream_id: uuid.UUID, count: int, expected: int) -> int:
-    if expected == 0:
-        cursor.execute(
-            "INSERT INTO audit_stream (stream_id, version) VALUES (%s, %s) "
-            "ON CONFLICT (stream_id) DO NOTHING RETURNING version",
-            [stream_id, count],
-        )
-    else:
-        cursor.execute(
-            "UPDATE audit_stream SET version = version + %s "
-            "WHERE stream_id = %s AND version = %s RETURNING version",
-            [count, stream_id, expected],
-        )
-    if cursor.fetchone() is None:
-        raise WrongExpectedVersion(
-            "The stream has changed since the expected version.", field="expected_version"
-        )
-    return expected + 1
+def _write_many(rows: list[_Row], ctx: _Context) -> set[uuid.UUID]:
+    """Insert rows in one statement; returns the ids stored (the rest were duplicates)."""
+    if any(row.expected_version is not None for row in rows):
+        # versioned streams must not burn versions on duplicates: set those aside first
+        stored = _originals(ctx.source, [r.message_id for r in rows if r.message_id is not None])
+        rows = [r for r in rows if r.message_id not in stored]
+        _reserve_versions(rows)
+    scopes = {_scope(row, ctx) for row in rows if row.plaintext is not None}
+    materials = keys.keys_for_append(scopes) if scopes else {}
+    sealed = [_seal(row, ctx, materials.get(_scope(row, ctx))) for row in rows]
+    if not sealed:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_MANY, [list(column) for column in zip(*sealed, strict=True)])
+        return {r[0] for r in cursor.fetchall()}
 
 
-def _seal_all(prepared: list[_Prepared]) -> list[tuple[Any, ...]]:
-    scopes = {
-        (p.meta.stream_id, p.meta.purpose, keys.epoch_of(p.meta.recorded_at))
-        for p in prepared
-        if p.plaintext is not None
-    }
-    materials = keys.keys_for_append(scopes) if scopes else {}  # type: ignore[arg-type]
-    rows = []
-    for p in prepared:
-        meta, ciphertext = p.meta, b""
-        if p.plaintext is not None:
-            material = materials[(meta.stream_id, meta.purpose, keys.epoch_of(meta.recorded_at))]  # type: ignore[index]
-            meta = replace(meta, key_id=material.key_id)
-            ciphertext = keys.seal(material, meta.event_id, p.plaintext)
-        p.meta = meta
-        rows.append(
-            (
-                meta.event_id,
-                meta.source,
-                meta.message_id,
-                meta.stream_id,
-                meta.stream_version,
-                meta.event_type,
-                meta.purpose,
-                json.dumps(list(meta.data_categories)),
-                meta.occurred_at,
-                meta.recorded_at,
-                meta.actor_kind,
-                meta.actor_id,
-                meta.key_id,
-                ciphertext,
-                event_leaf_hash(meta, ciphertext),
-            )
-        )
-    return rows
+def _write_one_fast(row: _Row, ctx: _Context) -> bool | None:
+    """One event in one statement. True if stored, False if a duplicate, None: use the slow path."""
+    material = None
+    if row.plaintext is not None:
+        material = keys.key_cache.by_scope(_scope(row, ctx))
+        if material is None:
+            return None
+    values = _seal(row, ctx, material)
+    with connection.cursor() as cursor:
+        if material is None:
+            cursor.execute(_INSERT_ONE, values)
+        else:
+            cursor.execute(_INSERT_ONE_SEALED, [material.key_id, *values])
+        if cursor.fetchone() is not None:
+            return True
+    if row.message_id is not None and _originals(ctx.source, [row.message_id]):
+        return False
+    if material is not None:  # shredded meanwhile by another process: forget it, take a new key
+        keys.key_cache.evict([material.key_id])
+    return None
 
 
-_INSERT = (
-    "INSERT INTO audit_ledger_event (event_id, source, message_id, stream_id, stream_version,"
-    " event_type, purpose, data_categories, occurred_at, recorded_at, actor_kind, actor_id,"
-    " key_id, ciphertext, leaf_hash) VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s,"
-    " %s, %s, %s, %s, %s)"
-)
+def _results(rows: list[_Row], stored: set[uuid.UUID], source: str) -> list[AppendResult]:
+    missing = [r.message_id for r in rows if r.event_id not in stored and r.message_id is not None]
+    originals = _originals(source, missing)
+    first_in_batch: dict[str, uuid.UUID] = {}
+    results = []
+    for row in rows:
+        if row.event_id in stored:
+            if row.message_id is not None:
+                first_in_batch.setdefault(row.message_id, row.event_id)
+            results.append(AppendResult(row.event_id, "accepted", row.message_id, row.stream_version))
+        else:
+            original = originals.get(row.message_id) or first_in_batch[row.message_id]
+            results.append(AppendResult(original, "duplicate", row.message_id))
+    return results
 
 
-def _write(source: str, prepared: list[_Prepared]) -> list[AppendResult]:
-    duplicates = _duplicates(source, prepared)
-    results: dict[int, AppendResult] = {}
-    fresh: list[_Prepared] = []
+def _dedup_within_batch(rows: list[_Row]) -> list[_Row]:
     seen: set[str] = set()
-    for p in prepared:
-        message_id = p.meta.message_id
-        if message_id is not None and (message_id in duplicates or message_id in seen):
-            original = duplicates.get(message_id) or next(
-                q.meta.event_id for q in fresh if q.meta.message_id == message_id
-            )
-            results[p.index] = AppendResult(original, "duplicate", message_id)
-            continue
-        if message_id is not None:
-            seen.add(message_id)
-        fresh.append(p)
-    if fresh:
-        first = _reserve_versions(fresh)
-        offsets: dict[uuid.UUID, int] = defaultdict(int)
-        for p in fresh:
-            version = first[p.meta.stream_id] + offsets[p.meta.stream_id]
-            offsets[p.meta.stream_id] += 1
-            p.meta = replace(p.meta, stream_version=version)
-        rows = _seal_all(fresh)
-        with connection.cursor() as cursor:
-            cursor.executemany(_INSERT, rows)
-        for p in fresh:
-            results[p.index] = AppendResult(
-                p.meta.event_id, "accepted", p.meta.message_id, p.meta.stream_version
-            )
-    return [results[i] for i in range(len(prepared))]
+    unique = []
+    for row in rows:
+        if row.message_id is None or row.message_id not in seen:
+            unique.append(row)
+            if row.message_id is not None:
+                seen.add(row.message_id)
+    return unique
 
 
 def ledger_append(
@@ -282,19 +331,15 @@ def ledger_append(
     """
     if actor.kind not in _ACTOR_KINDS or not actor.id or len(actor.id) > 64:
         raise InvalidEvent("Unknown actor.", field="actor")
-    source = source or f"{actor.kind}:{actor.id}"
-    now = timezone.now()
-    prepared = [_validate(e, actor, source, now, i) for i, e in enumerate(events)]
-    for attempt in range(3):
-        try:
-            with transaction.atomic():
-                return _write(source, prepared)
-        except IntegrityError as exc:
-            # A concurrent retry stored the same message id first; it has committed, so
-            # the next attempt reports it as a duplicate.
-            if "ledger_message_id_uniq" not in str(exc) or attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    ctx = _Context(source or f"{actor.kind}:{actor.id}", actor, timezone.now())
+    rows = [_validate(event, ctx.now) for event in events]
+    if len(rows) == 1 and rows[0].expected_version is None:
+        outcome = _write_one_fast(rows[0], ctx)
+        if outcome is not None:
+            return _results(rows, {rows[0].event_id} if outcome else set(), ctx.source)
+    with transaction.atomic():
+        stored = _write_many(_dedup_within_batch(rows), ctx)
+    return _results(rows, stored, ctx.source)
 
 
 def ledger_append_one(event: NewEvent, *, actor: Actor, source: str | None = None) -> AppendResult:

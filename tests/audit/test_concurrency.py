@@ -33,7 +33,7 @@ def test_expected_version_appends_when_current_and_conflicts_when_stale(actor):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_with_the_same_expected_version_only_one_wins(actor):
     subject = uuid.uuid4()
-    ledger_append(events=[collected(subject)], actor=actor)
+    ledger_append(events=[collected(subject, expected_version=0)], actor=actor)
     outcomes: list[str] = []
     barrier = threading.Barrier(6)
 
