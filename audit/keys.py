@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import connection, transaction
 
+from audit.db import fast_cursor
 from audit.errors import KeyShredded
 
 Scope = tuple[uuid.UUID, str, str]  # (subject_id, purpose, epoch)
@@ -116,6 +117,15 @@ class DataKeyMaterial:
     key_id: uuid.UUID
     scope: Scope
     aead: AESGCM
+    key_text: str = field(init=False, repr=False)
+    ad_prefix: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        subject_id, purpose, _ = self.scope
+        object.__setattr__(self, "key_text", str(self.key_id))
+        object.__setattr__(
+            self, "ad_prefix", f"hub.payload.v1|{subject_id}|{purpose}|{self.key_id}|".encode()
+        )
 
 
 class _KeyCache:
@@ -169,93 +179,109 @@ def _material(key_id: uuid.UUID, scope: Scope, wrapped: bytes, kek_id: str) -> D
 
 
 # --- keys for appending ----------------------------------------------------------------
-def _lock_live(key_ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Share-lock the given keys if still live: a concurrent shred waits for our commit."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT key_id FROM audit_data_key WHERE key_id = ANY(%s) AND shredded_at IS NULL FOR SHARE",
-            [key_ids],
-        )
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _load_live(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
-    found: dict[Scope, DataKeyMaterial] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT d.key_id, d.subject_id, d.purpose, d.epoch, d.wrapped_key, d.kek_id "
-            "FROM audit_data_key d JOIN unnest(%s::uuid[], %s::text[], %s::text[]) "
-            "AS s(subject_id, purpose, epoch) USING (subject_id, purpose, epoch) "
-            "WHERE d.shredded_at IS NULL FOR SHARE OF d",
-            [[s[0] for s in scopes], [s[1] for s in scopes], [s[2] for s in scopes]],
-        )
-        for key_id, subject_id, purpose, epoch, wrapped, kek_id in cursor.fetchall():
-            scope = (subject_id, purpose, epoch)
-            found[scope] = _material(key_id, scope, wrapped, kek_id)
-    return found
-
-
-def _create(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
+def new_material(scope: Scope) -> tuple[DataKeyMaterial, tuple[object, ...]]:
+    """A fresh data key for `scope` and the row that stores it wrapped under the current KEK."""
     kek = current_kek()
-    rows, materials = [], {}
-    for scope in sorted(scopes):
-        key_id, raw = uuid.uuid4(), AESGCM.generate_key(bit_length=256)
-        rows.append((key_id, scope[0], scope[1], scope[2], wrap(kek, key_id, scope, raw), kek.kek_id))
-        materials[key_id] = DataKeyMaterial(key_id, scope, AESGCM(raw))
-    created: dict[Scope, DataKeyMaterial] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id,"
-            " created_at) SELECT *, now() FROM unnest(%s::uuid[], %s::uuid[], %s::text[],"
-            " %s::text[], %s::bytea[], %s::text[]) ON CONFLICT (subject_id, purpose, epoch)"
-            " WHERE shredded_at IS NULL DO NOTHING RETURNING key_id",
-            [list(column) for column in zip(*rows, strict=True)],
-        )
-        for (key_id,) in cursor.fetchall():
-            created[materials[key_id].scope] = materials[key_id]
+    key_id, raw = uuid.uuid4(), AESGCM.generate_key(bit_length=256)
+    row = (key_id, scope[0], scope[1], scope[2], wrap(kek, key_id, scope, raw), kek.kek_id)
+    return DataKeyMaterial(key_id, scope, AESGCM(raw)), row
+
+
+def remember_after_commit(materials: Iterable[DataKeyMaterial]) -> None:
+    """Cache keys created in the current transaction once (and only if) it commits."""
+    created = list(materials)
 
     def remember() -> None:
-        for material in created.values():
+        for material in created:
             key_cache.put(material)
 
     transaction.on_commit(remember)
-    return created
+
+
+_GET_OR_CREATE = (
+    "WITH wanted (subject_id, purpose, epoch) AS (SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[])),"
+    " created AS (INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id,"
+    " created_at) SELECT *, now() FROM unnest(%b::uuid[], %b::uuid[], %b::text[], %b::text[],"
+    " %b::bytea[], %b::text[]) ON CONFLICT (subject_id, purpose, epoch) WHERE shredded_at IS NULL"
+    " DO NOTHING RETURNING key_id, subject_id, purpose, epoch, NULL::bytea, kek_id, true),"
+    " live AS (SELECT d.key_id, d.subject_id, d.purpose, d.epoch, d.wrapped_key, d.kek_id, false"
+    " FROM audit_data_key d JOIN wanted USING (subject_id, purpose, epoch)"
+    " WHERE d.shredded_at IS NULL FOR SHARE OF d)"
+    " SELECT * FROM created UNION ALL SELECT * FROM live"
+)
+
+
+def _columns(rows: list[tuple[object, ...]], width: int) -> list[list[object]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _get_or_create(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
+    """One statement: share-lock each scope's live key, creating the ones that are missing."""
+    fresh = {scope: new_material(scope) for scope in scopes if key_cache.by_scope(scope) is None}
+    with fast_cursor() as cursor:
+        cursor.execute(
+            _GET_OR_CREATE,
+            [*_columns(scopes, 3), *_columns([row for _, row in fresh.values()], 6)],  # type: ignore[arg-type]
+        )
+        rows = cursor.fetchall()
+    found: dict[Scope, DataKeyMaterial] = {}
+    created = []
+    for key_id, subject_id, purpose, epoch, wrapped, kek_id, is_new in rows:
+        scope = (subject_id, purpose, epoch)
+        if is_new:
+            found[scope] = fresh[scope][0]
+            created.append(found[scope])
+            continue
+        cached = key_cache.by_scope(scope)
+        if cached is None or cached.key_id != key_id:
+            cached = _material(key_id, scope, wrapped, kek_id)
+            key_cache.put(cached)
+        found[scope] = cached
+    remember_after_commit(created)
+    return found
 
 
 def keys_for_append(scopes: set[Scope]) -> dict[Scope, DataKeyMaterial]:
-    """The live data key of each scope, creating missing ones, share-locked until commit."""
+    """The live data key of each scope, creating missing ones, share-locked until commit.
+
+    Must run inside a transaction: the share locks make a concurrent shred wait for it.
+    """
     wanted = sorted(scopes)
-    cached = {scope: m for scope in wanted if (m := key_cache.by_scope(scope)) is not None}
-    if cached:
-        live = _lock_live([m.key_id for m in cached.values()])
-        stale = [m.key_id for m in cached.values() if m.key_id not in live]
-        key_cache.evict(stale)
-        cached = {s: m for s, m in cached.items() if m.key_id in live}
-    missing = [scope for scope in wanted if scope not in cached]
-    if not missing:
-        return cached
-    loaded = _load_live(missing)
-    for material in loaded.values():
-        key_cache.put(material)
-    result = {**cached, **loaded}
-    to_create = [scope for scope in missing if scope not in loaded]
-    if to_create:
-        result.update(_create(to_create))
-        raced = [scope for scope in to_create if scope not in result]
-        if raced:  # another transaction created them first; it has committed by now
-            result.update(_load_live(raced))
-    return result
+    result: dict[Scope, DataKeyMaterial] = {}
+    for _ in range(3):
+        found = _get_or_create(wanted)
+        result.update(found)
+        missing = [scope for scope in wanted if scope not in found]
+        if not missing:
+            return result
+        # a cached key that came back without a live row was shredded elsewhere: forget it;
+        # a key another writer was creating at the same moment is visible next round
+        key_cache.evict([m.key_id for scope in missing if (m := key_cache.by_scope(scope))])
+        wanted = missing
+    raise RuntimeError("could not obtain live data keys")
+
+
+def load_live_key(scope: Scope) -> DataKeyMaterial | None:
+    """Read (without locking) and cache the live key of a scope, if it has one."""
+    with fast_cursor() as cursor:
+        cursor.execute(
+            "SELECT key_id, wrapped_key, kek_id FROM audit_data_key "
+            "WHERE subject_id = %s AND purpose = %s AND epoch = %s AND shredded_at IS NULL",
+            list(scope),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    material = _material(row[0], scope, row[1], row[2])  # type: ignore[arg-type]
+    key_cache.put(material)
+    return material
 
 
 # --- sealing and opening payloads ---------------------------------------------------
-def _payload_ad(event_id: uuid.UUID, material: DataKeyMaterial) -> bytes:
-    subject_id, purpose, _ = material.scope
-    return f"hub.payload.v1|{event_id}|{subject_id}|{purpose}|{material.key_id}".encode()
-
-
-def seal(material: DataKeyMaterial, event_id: uuid.UUID, plaintext: bytes) -> bytes:
+def seal(material: DataKeyMaterial, event_id: str, plaintext: bytes) -> bytes:
+    """AES-256-GCM; the associated data binds subject, purpose, key id and event id."""
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + material.aead.encrypt(nonce, plaintext, _payload_ad(event_id, material))
+    return nonce + material.aead.encrypt(nonce, plaintext, material.ad_prefix + event_id.encode())
 
 
 def key_for_reading(key_id: uuid.UUID) -> DataKeyMaterial | None:
@@ -277,7 +303,8 @@ def key_for_reading(key_id: uuid.UUID) -> DataKeyMaterial | None:
 
 
 def open_sealed(material: DataKeyMaterial, event_id: uuid.UUID, sealed: bytes) -> bytes:
-    return material.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], _payload_ad(event_id, material))
+    associated = material.ad_prefix + str(event_id).encode()
+    return material.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
 
 
 def require_live(material: DataKeyMaterial | None) -> DataKeyMaterial:

@@ -159,13 +159,13 @@ class LeafRow:
 def _leaf_row(row: tuple[Any, ...]) -> LeafRow:
     ciphertext = bytes(row[13])
     categories = json.loads(row[7]) if isinstance(row[7], str) else row[7]  # Django loads jsonb as text
-    canonical = canonical_metadata(*row[:7], categories, *row[8:13], len(ciphertext))
+    canonical = canonical_metadata(*row[:7], categories, *row[8:13], len(ciphertext))  # type: ignore[call-arg]
     return LeafRow(row[0], bytes(row[14]), leaf_hash_of(canonical, ciphertext), Position(row[15], row[16]))
 
 
 def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[LeafRow]:
     """The next committed events' leaf data after `after`, in ledger order (for sealing)."""
-    where, params = _SAFE, []
+    where, params = _SAFE, list[Any]()
     if after is not None:
         where += " AND (xid, seq) > (%s::text::xid8, %s)"
         params = [str(after.xid), after.seq]

@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from audit import keys, registry
 from audit.canonical import canonical_metadata, leaf_hash_of, micros
+from audit.db import fast_cursor, pipelined_inserts
 from audit.errors import (
     InvalidEvent,
     InvalidIdentifier,
@@ -84,12 +86,25 @@ class _Row:
 
     __slots__ = (
         "event_id", "message_id", "stream_id", "stream_version", "event_type", "purpose",
-        "categories", "occurred_at", "plaintext", "expected_version", "key_id", "ciphertext", "leaf",
+        "categories", "occurred_at", "plaintext", "expected_version",
     )  # fmt: skip
 
-    def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, values.get(name))
+    def __init__(
+        self,
+        event_id: uuid.UUID,
+        message_id: str | None,
+        stream_id: uuid.UUID,
+        event_type: str,
+        purpose: str | None,
+        categories: tuple[str, ...],
+        occurred_at: datetime,
+        plaintext: bytes | None,
+        expected_version: int | None,
+    ) -> None:
+        self.event_id, self.message_id, self.stream_id = event_id, message_id, stream_id
+        self.event_type, self.purpose, self.categories = event_type, purpose, categories
+        self.occurred_at, self.plaintext, self.expected_version = occurred_at, plaintext, expected_version
+        self.stream_version: int | None = None
 
 
 def uuid7() -> uuid.UUID:
@@ -146,15 +161,15 @@ def _validate(event: NewEvent, now: datetime) -> _Row:
         raise MissingSubject("This event type needs a subject.", field="subject_id")
     _check_fields(event)
     return _Row(
-        event_id=_uuid(event.event_id, "event_id") or uuid7(),
-        message_id=event.message_id,
-        stream_id=subject_id if event_type.subject_scoped else SYSTEM_STREAM,
-        event_type=event_type.name,
-        purpose=event.purpose,
-        categories=list(event.data_categories),
-        occurred_at=event.occurred_at or now,
-        plaintext=_plaintext(event, event_type.carries_payload),
-        expected_version=event.expected_version,
+        _uuid(event.event_id, "event_id") or uuid7(),
+        event.message_id,
+        subject_id if event_type.subject_scoped else SYSTEM_STREAM,  # type: ignore[arg-type]
+        event_type.name,
+        event.purpose,
+        tuple(event.data_categories),
+        event.occurred_at or now,
+        _plaintext(event, event_type.carries_payload),
+        event.expected_version,
     )
 
 
@@ -165,10 +180,11 @@ _COLUMNS = (
 )
 _ON_DUPLICATE = " ON CONFLICT (source, message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING event_id"
 _INSERT_MANY = (
-    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT * FROM unnest(%s::uuid[], %s::text[],"
-    " %s::text[], %s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::jsonb[], %s::timestamptz[],"
-    " %s::timestamptz[], %s::text[], %s::text[], %s::uuid[], %s::bytea[], %s::bytea[])" + _ON_DUPLICATE
+    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT * FROM unnest(%b::uuid[], %b::text[],"
+    " %b::text[], %b::uuid[], %b::bigint[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[],"
+    " %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::bytea[], %b::bytea[])" + _ON_DUPLICATE
 )
+_CHUNK = 100  # rows per INSERT: the server stores one chunk while the next is being sealed
 _VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s"
 # One statement: share-lock the (cached) data key if still live, and insert under it.
 _INSERT_ONE_SEALED = (
@@ -176,6 +192,14 @@ _INSERT_ONE_SEALED = (
     f" INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT {_VALUES} FROM live" + _ON_DUPLICATE
 )
 _INSERT_ONE = f"INSERT INTO audit_ledger_event ({_COLUMNS}) VALUES ({_VALUES})" + _ON_DUPLICATE
+# One statement for a scope with no key yet: create its key and insert under it. If the key
+# already exists (another process made it), nothing is inserted and the caller loads it.
+_INSERT_ONE_NEW_KEY = (
+    "WITH new_key AS (INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key,"
+    " kek_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, now()) ON CONFLICT (subject_id, purpose, epoch)"
+    " WHERE shredded_at IS NULL DO NOTHING RETURNING key_id)"
+    f" INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT {_VALUES} FROM new_key" + _ON_DUPLICATE
+)
 
 
 class _Context:
@@ -186,26 +210,32 @@ class _Context:
         self.now_us, self.epoch = micros(now), keys.epoch_of(now)
 
 
+@lru_cache(maxsize=1024)
+def _categories_json(categories: tuple[str, ...]) -> str:
+    return _dumps(list(categories))
+
+
 def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> tuple[Any, ...]:
-    ciphertext = b""
-    key_id = None
+    event_text = str(row.event_id)
+    ciphertext, key_id, key_text = b"", None, None
     if material is not None:
-        key_id = material.key_id
-        ciphertext = keys.seal(material, row.event_id, row.plaintext)
+        key_id, key_text = material.key_id, material.key_text
+        ciphertext = keys.seal(material, event_text, row.plaintext)  # type: ignore[arg-type]
+    categories = _categories_json(row.categories)
     canonical = canonical_metadata(
-        str(row.event_id), ctx.source, row.message_id, str(row.stream_id), row.stream_version,
-        row.event_type, row.purpose, row.categories, micros(row.occurred_at), ctx.now_us,
-        ctx.actor.kind, ctx.actor.id, None if key_id is None else str(key_id), len(ciphertext),
+        event_text, ctx.source, row.message_id, str(row.stream_id), row.stream_version, row.event_type,
+        row.purpose, list(row.categories), micros(row.occurred_at), ctx.now_us, ctx.actor.kind,
+        ctx.actor.id, key_text, len(ciphertext),
     )  # fmt: skip
     return (
         row.event_id, ctx.source, row.message_id, row.stream_id, row.stream_version, row.event_type,
-        row.purpose, _dumps(row.categories), row.occurred_at, ctx.now, ctx.actor.kind, ctx.actor.id,
+        row.purpose, categories, row.occurred_at, ctx.now, ctx.actor.kind, ctx.actor.id,
         key_id, ciphertext, leaf_hash_of(canonical, ciphertext),
     )  # fmt: skip
 
 
 def _scope(row: _Row, ctx: _Context) -> keys.Scope:
-    return (row.stream_id, row.purpose, ctx.epoch)
+    return (row.stream_id, row.purpose or "", ctx.epoch)  # payload rows always have a purpose
 
 
 def _originals(source: str, message_ids: list[str]) -> dict[str, uuid.UUID]:
@@ -264,33 +294,44 @@ def _write_many(rows: list[_Row], ctx: _Context) -> set[uuid.UUID]:
         _reserve_versions(rows)
     scopes = {_scope(row, ctx) for row in rows if row.plaintext is not None}
     materials = keys.keys_for_append(scopes) if scopes else {}
-    sealed = [_seal(row, ctx, materials.get(_scope(row, ctx))) for row in rows]
-    if not sealed:
-        return set()
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_MANY, [list(column) for column in zip(*sealed, strict=True)])
-        return {r[0] for r in cursor.fetchall()}
+    chunks = (
+        [_seal(row, ctx, materials.get(_scope(row, ctx))) for row in rows[start : start + _CHUNK]]
+        for start in range(0, len(rows), _CHUNK)
+    )
+    return pipelined_inserts(_INSERT_MANY, chunks)
+
+
+def _insert_one(sql: str, params: Sequence[Any]) -> bool:
+    with fast_cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def _write_one_fast(row: _Row, ctx: _Context) -> bool | None:
-    """One event in one statement. True if stored, False if a duplicate, None: use the slow path."""
-    material = None
-    if row.plaintext is not None:
-        material = keys.key_cache.by_scope(_scope(row, ctx))
+    """One event in one statement. True if stored, False if a duplicate, None: use the batch path.
+
+    With the scope's key cached: share-lock it if still live and insert. Without: create a
+    key and insert in one statement; if the key existed after all, load it and go again.
+    """
+    if row.plaintext is None:
+        if _insert_one(_INSERT_ONE, _seal(row, ctx, None)):
+            return True
+        return False if row.message_id is not None else None
+    scope = _scope(row, ctx)
+    material = keys.key_cache.by_scope(scope)
+    if material is None:
+        material, key_row = keys.new_material(scope)
+        if _insert_one(_INSERT_ONE_NEW_KEY, [*key_row, *_seal(row, ctx, material)]):
+            keys.remember_after_commit([material])
+            return True
+        material = keys.load_live_key(scope)
         if material is None:
             return None
-    values = _seal(row, ctx, material)
-    with connection.cursor() as cursor:
-        if material is None:
-            cursor.execute(_INSERT_ONE, values)
-        else:
-            cursor.execute(_INSERT_ONE_SEALED, [material.key_id, *values])
-        if cursor.fetchone() is not None:
-            return True
+    if _insert_one(_INSERT_ONE_SEALED, [material.key_id, *_seal(row, ctx, material)]):
+        return True
     if row.message_id is not None and _originals(ctx.source, [row.message_id]):
         return False
-    if material is not None:  # shredded meanwhile by another process: forget it, take a new key
-        keys.key_cache.evict([material.key_id])
+    keys.key_cache.evict([material.key_id])  # shredded meanwhile: the batch path takes a new key
     return None
 
 
@@ -305,6 +346,7 @@ def _results(rows: list[_Row], stored: set[uuid.UUID], source: str) -> list[Appe
                 first_in_batch.setdefault(row.message_id, row.event_id)
             results.append(AppendResult(row.event_id, "accepted", row.message_id, row.stream_version))
         else:
+            assert row.message_id is not None  # only a message id can make a duplicate
             original = originals.get(row.message_id) or first_in_batch[row.message_id]
             results.append(AppendResult(original, "duplicate", row.message_id))
     return results

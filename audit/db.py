@@ -1,0 +1,50 @@
+"""A psycopg cursor with server-side parameter binding for the ledger's hot paths.
+
+Django's PostgreSQL backend binds parameters on the client (it quotes every value into
+the SQL text), which costs more than the rest of a batch append put together. The ledger's
+own statements therefore use a plain psycopg cursor on Django's connection — the same
+connection and transaction, with Django's error translation — so values travel separately
+(binary where psycopg can) and repeated statements are prepared by the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from django.db import connection
+
+
+@contextmanager
+def fast_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        yield cursor
+
+
+def pipelined_inserts(sql: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> set[Any]:
+    """Run `sql` (an INSERT … SELECT FROM unnest(column arrays) … RETURNING id) per chunk, pipelined.
+
+    Each chunk goes to the server as soon as it is built, so PostgreSQL stores one chunk
+    while Python prepares the next; returns the first column of every returned row.
+    """
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None
+    cursors: list[psycopg.Cursor[tuple[Any, ...]]] = []
+    try:
+        with connection.wrap_database_errors, raw.pipeline():
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                cursor = psycopg.Cursor(raw)
+                cursors.append(cursor)
+                cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+        return {row[0] for cursor in cursors for row in cursor.fetchall()}
+    finally:
+        for cursor in cursors:
+            cursor.close()
