@@ -26,11 +26,12 @@ def fast_cursor() -> Iterator[psycopg.Cursor[Any]]:
         yield cursor
 
 
-def pipelined_inserts(sql: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> set[Any]:
-    """Run `sql` (an INSERT … SELECT FROM unnest(column arrays) … RETURNING id) per chunk, pipelined.
+def pipelined_inserts(sql: str, statements: Iterable[Sequence[Any]]) -> set[Any]:
+    """Run the multi-row INSERT … RETURNING id `sql` once per parameter set, pipelined.
 
-    Each chunk goes to the server as soon as it is built, so PostgreSQL stores one chunk
-    while Python prepares the next; returns the first column of every returned row.
+    Each parameter set (a chunk of rows) goes to the server as soon as it is built, so
+    PostgreSQL stores one chunk while Python prepares the next; returns the first column
+    of every returned row.
     """
     connection.ensure_connection()
     raw = connection.connection
@@ -38,12 +39,10 @@ def pipelined_inserts(sql: str, chunks: Iterable[Sequence[tuple[Any, ...]]]) -> 
     cursors: list[psycopg.Cursor[tuple[Any, ...]]] = []
     try:
         with connection.wrap_database_errors, raw.pipeline():
-            for chunk in chunks:
-                if not chunk:
-                    continue
+            for params in statements:
                 cursor = psycopg.Cursor(raw)
                 cursors.append(cursor)
-                cursor.execute(sql, [list(column) for column in zip(*chunk, strict=True)])
+                cursor.execute(sql, params)
         return {row[0] for cursor in cursors for row in cursor.fetchall()}
     finally:
         for cursor in cursors:

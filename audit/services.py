@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+from binascii import b2a_base64
 import time
 import uuid
 from collections import defaultdict
@@ -179,10 +180,13 @@ _COLUMNS = (
     " data_categories, occurred_at, recorded_at, actor_kind, actor_id, key_id, ciphertext, leaf_hash"
 )
 _ON_DUPLICATE = " ON CONFLICT (source, message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING event_id"
+# A batch travels as one JSON array (C-encoded in Python, parsed by the server): much
+# cheaper than binding fifteen arrays element by element. Times are exact microseconds.
 _INSERT_MANY = (
-    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT * FROM unnest(%b::uuid[], %b::text[],"
-    " %b::text[], %b::uuid[], %b::bigint[], %b::text[], %b::text[], %b::jsonb[], %b::timestamptz[],"
-    " %b::timestamptz[], %b::text[], %b::text[], %b::uuid[], %b::bytea[], %b::bytea[])" + _ON_DUPLICATE
+    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT (r->>0)::uuid, %s, r->>1, (r->>2)::uuid,"
+    " (r->>3)::bigint, r->>4, r->>5, r->6, timestamptz 'epoch' + (r->>7)::bigint * interval '1 microsecond',"
+    " %s, %s, %s, (r->>8)::uuid, decode(r->>9, 'base64'), decode(r->>10, 'base64')"
+    " FROM jsonb_array_elements(%s::jsonb) AS r" + _ON_DUPLICATE
 )
 _CHUNK = 100  # rows per INSERT: the server stores one chunk while the next is being sealed
 _VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s"
@@ -215,23 +219,46 @@ def _categories_json(categories: tuple[str, ...]) -> str:
     return _dumps(list(categories))
 
 
-def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> tuple[Any, ...]:
+class _Sealed:
+    __slots__ = ("event_text", "key_text", "ciphertext", "leaf")
+
+    def __init__(self, event_text: str, key_text: str | None, ciphertext: bytes, leaf: bytes) -> None:
+        self.event_text, self.key_text, self.ciphertext, self.leaf = event_text, key_text, ciphertext, leaf
+
+
+def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> _Sealed:
+    """Encrypt the payload under its data key and hash the leaf (metadata + ciphertext)."""
     event_text = str(row.event_id)
-    ciphertext, key_id, key_text = b"", None, None
+    ciphertext, key_text = b"", None
     if material is not None:
-        key_id, key_text = material.key_id, material.key_text
+        key_text = material.key_text
         ciphertext = keys.seal(material, event_text, row.plaintext)  # type: ignore[arg-type]
-    categories = _categories_json(row.categories)
     canonical = canonical_metadata(
         event_text, ctx.source, row.message_id, str(row.stream_id), row.stream_version, row.event_type,
         row.purpose, list(row.categories), micros(row.occurred_at), ctx.now_us, ctx.actor.kind,
         ctx.actor.id, key_text, len(ciphertext),
     )  # fmt: skip
+    return _Sealed(event_text, key_text, ciphertext, leaf_hash_of(canonical, ciphertext))
+
+
+def _values(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> tuple[Any, ...]:
+    """The parameters of a one-row INSERT (_VALUES)."""
+    sealed = _seal(row, ctx, material)
     return (
         row.event_id, ctx.source, row.message_id, row.stream_id, row.stream_version, row.event_type,
-        row.purpose, categories, row.occurred_at, ctx.now, ctx.actor.kind, ctx.actor.id,
-        key_id, ciphertext, leaf_hash_of(canonical, ciphertext),
+        row.purpose, _categories_json(row.categories), row.occurred_at, ctx.now, ctx.actor.kind,
+        ctx.actor.id, sealed.key_text, sealed.ciphertext, sealed.leaf,
     )  # fmt: skip
+
+
+def _json_row(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> list[Any]:
+    """One element of the JSON array a batch INSERT reads (_INSERT_MANY)."""
+    sealed = _seal(row, ctx, material)
+    return [
+        sealed.event_text, row.message_id, str(row.stream_id), row.stream_version, row.event_type,
+        row.purpose, row.categories, micros(row.occurred_at), sealed.key_text,
+        b2a_base64(sealed.ciphertext, newline=False).decode(), b2a_base64(sealed.leaf, newline=False).decode(),
+    ]  # fmt: skip
 
 
 def _scope(row: _Row, ctx: _Context) -> keys.Scope:
@@ -295,10 +322,11 @@ def _write_many(rows: list[_Row], ctx: _Context) -> set[uuid.UUID]:
     scopes = {_scope(row, ctx) for row in rows if row.plaintext is not None}
     materials = keys.keys_for_append(scopes) if scopes else {}
     chunks = (
-        [_seal(row, ctx, materials.get(_scope(row, ctx))) for row in rows[start : start + _CHUNK]]
+        [_json_row(row, ctx, materials.get(_scope(row, ctx))) for row in rows[start : start + _CHUNK]]
         for start in range(0, len(rows), _CHUNK)
     )
-    return pipelined_inserts(_INSERT_MANY, chunks)
+    statements = ([ctx.source, ctx.now, ctx.actor.kind, ctx.actor.id, _dumps(chunk)] for chunk in chunks)
+    return pipelined_inserts(_INSERT_MANY, statements)
 
 
 def _insert_one(sql: str, params: Sequence[Any]) -> bool:
@@ -314,20 +342,20 @@ def _write_one_fast(row: _Row, ctx: _Context) -> bool | None:
     key and insert in one statement; if the key existed after all, load it and go again.
     """
     if row.plaintext is None:
-        if _insert_one(_INSERT_ONE, _seal(row, ctx, None)):
+        if _insert_one(_INSERT_ONE, _values(row, ctx, None)):
             return True
         return False if row.message_id is not None else None
     scope = _scope(row, ctx)
     material = keys.key_cache.by_scope(scope)
     if material is None:
         material, key_row = keys.new_material(scope)
-        if _insert_one(_INSERT_ONE_NEW_KEY, [*key_row, *_seal(row, ctx, material)]):
+        if _insert_one(_INSERT_ONE_NEW_KEY, [*key_row, *_values(row, ctx, material)]):
             keys.remember_after_commit([material])
             return True
         material = keys.load_live_key(scope)
         if material is None:
             return None
-    if _insert_one(_INSERT_ONE_SEALED, [material.key_id, *_seal(row, ctx, material)]):
+    if _insert_one(_INSERT_ONE_SEALED, [material.key_id, *_values(row, ctx, material)]):
         return True
     if row.message_id is not None and _originals(ctx.source, [row.message_id]):
         return False
