@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-from binascii import b2a_base64
 import time
 import uuid
+from binascii import b2a_base64
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
