@@ -7,8 +7,10 @@ between rows. Data keys are stored only wrapped (AES-256-GCM) by the key-encrypt
 unreadable without touching a ledger row.
 
 Unwrapped keys are cached per process for at most HUB_KEY_CACHE_SECONDS; a shred evicts
-them at once in the shredding process, and appends re-check that their keys are still live
-(FOR SHARE) inside their own transaction, so a shredded key never seals a new event.
+them at once in the shredding process. Every append re-checks in the database that its key
+is still live in the statement that stores the event, so a key shredded by any process is
+never used after the shred commits. An append racing a shred is ordered before it: it read
+the key while live, so its payload is destroyed with the key, like everything else it sealed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from django.db import connection, transaction
 
 from audit.db import fast_cursor
 from audit.errors import KeyShredded
+from audit.ids import uuid7
 
 Scope = tuple[uuid.UUID, str, str]  # (subject_id, purpose, epoch)
 NONCE_BYTES = 12
@@ -182,7 +185,7 @@ def _material(key_id: uuid.UUID, scope: Scope, wrapped: bytes, kek_id: str) -> D
 def new_material(scope: Scope) -> tuple[DataKeyMaterial, tuple[object, ...]]:
     """A fresh data key for `scope` and the row that stores it wrapped under the current KEK."""
     kek = current_kek()
-    key_id, raw = uuid.uuid4(), AESGCM.generate_key(bit_length=256)
+    key_id, raw = uuid7(), AESGCM.generate_key(bit_length=256)
     row = (key_id, scope[0], scope[1], scope[2], wrap(kek, key_id, scope, raw), kek.kek_id)
     return DataKeyMaterial(key_id, scope, AESGCM(raw)), row
 
@@ -206,7 +209,7 @@ _GET_OR_CREATE = (
     " DO NOTHING RETURNING key_id, subject_id, purpose, epoch, NULL::bytea, kek_id, true),"
     " live AS (SELECT d.key_id, d.subject_id, d.purpose, d.epoch, d.wrapped_key, d.kek_id, false"
     " FROM audit_data_key d JOIN wanted USING (subject_id, purpose, epoch)"
-    " WHERE d.shredded_at IS NULL FOR SHARE OF d)"
+    " WHERE d.shredded_at IS NULL)"
     " SELECT * FROM created UNION ALL SELECT * FROM live"
 )
 
@@ -216,7 +219,7 @@ def _columns(rows: list[tuple[object, ...]], width: int) -> list[list[object]]:
 
 
 def _get_or_create(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
-    """One statement: share-lock each scope's live key, creating the ones that are missing."""
+    """One statement: each scope's live key, creating the ones that are missing."""
     fresh = {scope: new_material(scope) for scope in scopes if key_cache.by_scope(scope) is None}
     with fast_cursor() as cursor:
         cursor.execute(
@@ -242,10 +245,7 @@ def _get_or_create(scopes: list[Scope]) -> dict[Scope, DataKeyMaterial]:
 
 
 def keys_for_append(scopes: set[Scope]) -> dict[Scope, DataKeyMaterial]:
-    """The live data key of each scope, creating missing ones, share-locked until commit.
-
-    Must run inside a transaction: the share locks make a concurrent shred wait for it.
-    """
+    """The live data key of each scope, creating the missing ones."""
     wanted = sorted(scopes)
     result: dict[Scope, DataKeyMaterial] = {}
     for _ in range(3):

@@ -17,8 +17,6 @@ versions; the counter, not the count of rows, is what `expected_version` is chec
 from __future__ import annotations
 
 import json
-import os
-import time
 import uuid
 from binascii import b2a_base64
 from collections import defaultdict
@@ -43,6 +41,7 @@ from audit.errors import (
     MissingSubject,
     WrongExpectedVersion,
 )
+from audit.ids import uuid7
 
 SYSTEM_STREAM = uuid.UUID(int=0)
 ActorKind = Literal["service", "officer", "subject", "system"]
@@ -106,14 +105,6 @@ class _Row:
         self.event_type, self.purpose, self.categories = event_type, purpose, categories
         self.occurred_at, self.plaintext, self.expected_version = occurred_at, plaintext, expected_version
         self.stream_version: int | None = None
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered random UUID (RFC 9562 v7): new rows land at the end of the index."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
-    return uuid.UUID(int=value)
 
 
 def _uuid(value: uuid.UUID | str | None, name: str) -> uuid.UUID | None:
@@ -190,10 +181,10 @@ _INSERT_MANY = (
 )
 _CHUNK = 100  # rows per INSERT: the server stores one chunk while the next is being sealed
 _VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s"
-# One statement: share-lock the (cached) data key if still live, and insert under it.
+# One statement: insert under the (cached) data key only if it is still live.
 _INSERT_ONE_SEALED = (
-    "WITH live AS (SELECT key_id FROM audit_data_key WHERE key_id = %s AND shredded_at IS NULL FOR SHARE)"
-    f" INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT {_VALUES} FROM live" + _ON_DUPLICATE
+    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT {_VALUES} WHERE EXISTS (SELECT FROM"
+    " audit_data_key WHERE key_id = %s AND shredded_at IS NULL)" + _ON_DUPLICATE
 )
 _INSERT_ONE = f"INSERT INTO audit_ledger_event ({_COLUMNS}) VALUES ({_VALUES})" + _ON_DUPLICATE
 # One statement for a scope with no key yet: create its key and insert under it. If the key
@@ -338,7 +329,7 @@ def _insert_one(sql: str, params: Sequence[Any]) -> bool:
 def _write_one_fast(row: _Row, ctx: _Context) -> bool | None:
     """One event in one statement. True if stored, False if a duplicate, None: use the batch path.
 
-    With the scope's key cached: share-lock it if still live and insert. Without: create a
+    With the scope's key cached: insert if the key is still live. Without: create a
     key and insert in one statement; if the key existed after all, load it and go again.
     """
     if row.plaintext is None:
@@ -355,7 +346,7 @@ def _write_one_fast(row: _Row, ctx: _Context) -> bool | None:
         material = keys.load_live_key(scope)
         if material is None:
             return None
-    if _insert_one(_INSERT_ONE_SEALED, [material.key_id, *_values(row, ctx, material)]):
+    if _insert_one(_INSERT_ONE_SEALED, [*_values(row, ctx, material), material.key_id]):
         return True
     if row.message_id is not None and _originals(ctx.source, [row.message_id]):
         return False
