@@ -110,7 +110,7 @@ def epoch_of(moment: datetime) -> str:
         year, week, _ = moment.isocalendar()
         return f"{year}-W{week:02d}"
     if granularity == "month":
-        return moment.strftime("%Y-%m")
+        return f"{moment.year:04d}-{moment.month:02d}"
     raise ValueError("HUB_KEY_EPOCH must be day, week or month")
 
 

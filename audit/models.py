@@ -104,7 +104,7 @@ class DataKey(models.Model):
 
     class Meta:
         db_table = "audit_data_key"
-        indexes = [models.Index(fields=["subject_id"], name="data_key_subject_idx")]
+        # the partial unique index below also serves "the live keys of a subject" lookups
         constraints = [
             models.UniqueConstraint(
                 fields=["subject_id", "purpose", "epoch"],
