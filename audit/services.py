@@ -171,13 +171,15 @@ _COLUMNS = (
     " data_categories, occurred_at, recorded_at, actor_kind, actor_id, key_id, ciphertext, leaf_hash"
 )
 _ON_DUPLICATE = " ON CONFLICT (source, message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING event_id"
-# A batch travels as one JSON array (C-encoded in Python, parsed by the server): much
-# cheaper than binding fifteen arrays element by element. Times are exact microseconds.
+# A batch travels as one JSON array of [canonical metadata, ciphertext, leaf hash]: the
+# server fills the columns from the very bytes that were hashed, and Python encodes nothing
+# twice (far cheaper than binding fifteen arrays element by element).
 _INSERT_MANY = (
-    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT (r->>0)::uuid, %s, r->>1, (r->>2)::uuid,"
-    " (r->>3)::bigint, r->>4, r->>5, r->6, timestamptz 'epoch' + (r->>7)::bigint * interval '1 microsecond',"
-    " %s, %s, %s, (r->>8)::uuid, decode(r->>9, 'base64'), decode(r->>10, 'base64')"
-    " FROM jsonb_array_elements(%s::jsonb) AS r" + _ON_DUPLICATE
+    f"INSERT INTO audit_ledger_event ({_COLUMNS}) SELECT (m->>1)::uuid, m->>2, m->>3, (m->>4)::uuid,"
+    " (m->>5)::bigint, m->>6, m->>7, m->8, timestamptz 'epoch' + (m->>9)::bigint * interval '1 microsecond',"
+    " timestamptz 'epoch' + (m->>10)::bigint * interval '1 microsecond', m->>11, m->>12, (m->>13)::uuid,"
+    " decode(r->>1, 'base64'), decode(r->>2, 'base64')"
+    " FROM jsonb_array_elements(%s::jsonb) AS r, LATERAL (SELECT r->0 AS m) AS metadata" + _ON_DUPLICATE
 )
 _CHUNK = 100  # rows per INSERT: the server stores one chunk while the next is being sealed
 _VALUES = "%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, %s"
@@ -211,10 +213,10 @@ def _categories_json(categories: tuple[str, ...]) -> str:
 
 
 class _Sealed:
-    __slots__ = ("event_text", "key_text", "ciphertext", "leaf")
+    __slots__ = ("key_text", "canonical", "ciphertext", "leaf")
 
-    def __init__(self, event_text: str, key_text: str | None, ciphertext: bytes, leaf: bytes) -> None:
-        self.event_text, self.key_text, self.ciphertext, self.leaf = event_text, key_text, ciphertext, leaf
+    def __init__(self, key_text: str | None, canonical: bytes, ciphertext: bytes, leaf: bytes) -> None:
+        self.key_text, self.canonical, self.ciphertext, self.leaf = key_text, canonical, ciphertext, leaf
 
 
 def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> _Sealed:
@@ -229,7 +231,7 @@ def _seal(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> _S
         row.purpose, list(row.categories), micros(row.occurred_at), ctx.now_us, ctx.actor.kind,
         ctx.actor.id, key_text, len(ciphertext),
     )  # fmt: skip
-    return _Sealed(event_text, key_text, ciphertext, leaf_hash_of(canonical, ciphertext))
+    return _Sealed(key_text, canonical, ciphertext, leaf_hash_of(canonical, ciphertext))
 
 
 def _values(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> tuple[Any, ...]:
@@ -242,14 +244,11 @@ def _values(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> 
     )  # fmt: skip
 
 
-def _json_row(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> list[Any]:
+def _json_row(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -> bytes:
     """One element of the JSON array a batch INSERT reads (_INSERT_MANY)."""
     sealed = _seal(row, ctx, material)
-    return [
-        sealed.event_text, row.message_id, str(row.stream_id), row.stream_version, row.event_type,
-        row.purpose, row.categories, micros(row.occurred_at), sealed.key_text,
-        b2a_base64(sealed.ciphertext, newline=False).decode(), b2a_base64(sealed.leaf, newline=False).decode(),
-    ]  # fmt: skip
+    ciphertext = b2a_base64(sealed.ciphertext, newline=False)
+    return b'[%s,"%s","%s"]' % (sealed.canonical, ciphertext, b2a_base64(sealed.leaf, newline=False))
 
 
 def _scope(row: _Row, ctx: _Context) -> keys.Scope:
@@ -316,7 +315,7 @@ def _write_many(rows: list[_Row], ctx: _Context) -> set[uuid.UUID]:
         [_json_row(row, ctx, materials.get(_scope(row, ctx))) for row in rows[start : start + _CHUNK]]
         for start in range(0, len(rows), _CHUNK)
     )
-    statements = ([ctx.source, ctx.now, ctx.actor.kind, ctx.actor.id, _dumps(chunk)] for chunk in chunks)
+    statements = ([(b"[" + b",".join(chunk) + b"]").decode("ascii")] for chunk in chunks)
     return pipelined_inserts(_INSERT_MANY, statements)
 
 
