@@ -38,6 +38,7 @@ class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
     scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
+    webhook_url = forms.URLField(required=False, assume_scheme="https")
 
     class Meta:
         model = Service

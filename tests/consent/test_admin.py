@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
@@ -18,8 +19,8 @@ pytestmark = pytest.mark.django_db
 def officer_client(client, purposes, monkeypatch):
     monkeypatch.setenv("HUB_DEMO_OFFICER_PASSWORD", "correct-horse-battery")
     monkeypatch.delenv("HUB_DEMO_SERVICE_KEY", raising=False)
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    call_command("seed_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115  (idempotent)
+    call_command("seed_demo", stdout=io.StringIO())
+    call_command("seed_demo", stdout=io.StringIO())  # idempotent
     officer = User.objects.get(username="officer")
     assert officer.is_staff and not officer.is_superuser
     client.force_login(officer)
