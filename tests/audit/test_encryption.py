@@ -179,3 +179,32 @@ def test_kek_rotation_rewraps_live_keys_so_the_old_kek_can_be_retired(actor, set
     keys.key_cache.clear()
     assert decrypt(ledger_event_get(event_id=result.event_id)).payload == {"v": 1}
     assert kek_rotate() == 0
+
+
+@pytest.mark.django_db
+def test_shredding_one_epoch_leaves_other_epochs_and_purposes_readable(actor, settings):
+    # given the same subject's data in two epochs and two purposes
+    settings.HUB_KEY_EPOCH = "day"
+    subject = uuid.uuid4()
+    [today] = ledger_append(events=[collected(subject, payload={"day": "today"})], actor=actor)
+    [other_purpose] = ledger_append(
+        events=[collected(subject, purpose="marketing", payload={"p": "m"})], actor=actor
+    )
+    old_epoch = "2026-01-01"
+    with connection.cursor() as cursor:  # a key from an earlier day, as retention would find it
+        cursor.execute(
+            "INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id, created_at) "
+            "VALUES (gen_random_uuid(), %s, 'analytics', %s, '\\x00', 'x', now())",
+            [subject, old_epoch],
+        )
+    # when only the old epoch of one purpose is shredded (retention)
+    result = subject_keys_shred(
+        subject_id=subject, actor=Actor.system(), purposes=["analytics"], epochs=[old_epoch]
+    )
+    # then exactly that key is gone and today's data and the other purpose stay readable
+    assert result.keys_destroyed == 1 and result.purposes == ("analytics",)
+    assert decrypt(ledger_event_get(event_id=today.event_id)).payload == {"day": "today"}
+    assert decrypt(ledger_event_get(event_id=other_purpose.event_id)).payload == {"p": "m"}
+    assert [e.stored.meta.event_type for e in ledger_events_for_subject(subject_id=subject)][
+        -1
+    ] == "keys.shredded"
