@@ -120,8 +120,8 @@ def ledger_seal(*, batch: int = 5000) -> Checkpoint | None:
                     [list(column) for column in zip(*leaves, strict=True)],
                 )
             after = events[-1].position
-        if frontier.size == start:
-            return None
+        if frontier.size == start and last is not None:
+            return None  # nothing new (an empty ledger still gets its first, size-0 head)
         MerkleNode.objects.bulk_create(
             [MerkleNode(level=lv, index=ix, hash=h) for lv, ix, h in frontier.nodes]
         )
@@ -176,7 +176,7 @@ class InclusionProof:
 
 def _checkpoint(tree_size: int | None) -> Checkpoint:
     queryset = Checkpoint.objects.order_by("-tree_size")
-    found = queryset.filter(tree_size=tree_size).first() if tree_size else queryset.first()
+    found = queryset.first() if tree_size is None else queryset.filter(tree_size=tree_size).first()
     if found is None:
         raise NotFound("No such tree head.", field="tree_size")
     return found
@@ -196,8 +196,12 @@ def inclusion_proof_for(*, event_id: str, tree_size: int | None = None) -> Inclu
 
 def consistency_proof_between(*, first: int, second: int) -> list[bytes]:
     old, new = _checkpoint(first), _checkpoint(second)
-    if old.tree_size > new.tree_size:
-        raise DomainError("first must not be larger than second.", field="first", code="ledger.invalid_range")
+    if not 0 < old.tree_size <= new.tree_size:
+        raise DomainError(
+            "first must be a non-empty tree head no larger than second.",
+            field="first",
+            code="ledger.invalid_range",
+        )
     return merkle.consistency_proof(old.tree_size, new.tree_size, _subtree)
 
 
@@ -224,7 +228,11 @@ def _head_problem(head: Checkpoint, public: Ed25519PublicKey, previous: bytes, s
         public.verify(bytes(head.signature), message)
     except InvalidSignature:
         return f"tree head of size {head.tree_size} has an invalid signature"
-    if bytes(head.previous_head_hash) != previous or head.tree_size <= size:
+    if (
+        bytes(head.previous_head_hash) != previous
+        or head.tree_size < size
+        or (head.tree_size == size and previous != GENESIS)
+    ):
         return f"tree head of size {head.tree_size} does not chain to the one before it"
     if hashlib.sha256(message).digest() != bytes(head.head_hash):
         return f"tree head of size {head.tree_size} has a wrong head hash"
@@ -257,7 +265,9 @@ def ledger_verify() -> VerifyReport:
 
 def _check_leaves(heads: list[Checkpoint], report: VerifyReport) -> None:
     frontier = merkle.CompactRange()
-    pending = iter(heads)
+    if heads and heads[-1].tree_size == 0:
+        report.latest_root = bytes(heads[-1].root_hash)
+    pending = iter([head for head in heads if head.tree_size > 0])
     head = next(pending, None)
     range_start = 0
     with connection.chunked_cursor() as sealed_cursor:

@@ -200,7 +200,7 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
         time.sleep(0.5)
     for child in children:
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.terminate()  # each one shuts down its own workers gracefully
     deadline = time.monotonic() + 15
     for child in children:
         try:

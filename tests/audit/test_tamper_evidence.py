@@ -159,3 +159,26 @@ def test_inclusion_proof_verifies_with_only_the_published_data(actor, purposes):
         cursor.execute("SELECT tree_size, root_hash FROM audit_checkpoint ORDER BY tree_size")
         roots = {size: bytes(root) for size, root in cursor.fetchall()}
     assert merkle.verify_consistency(100, 300, roots[100], roots[300], [b64(h) for h in consistency["proof"]])
+
+
+def test_an_empty_ledger_gets_a_signed_size_zero_head_that_later_heads_extend(actor):
+    # given a fresh ledger, sealing publishes the RFC 6962 empty tree head
+    empty = ledger_seal()
+    assert empty.tree_size == 0 and bytes(empty.root_hash) == merkle.EMPTY_ROOT
+    assert ledger_seal() is None
+    head = APIClient().get("/api/v1/ledger/tree-head").json()
+    assert head["tree_size"] == 0
+    report = ledger_verify()
+    assert report.ok and report.latest_root == merkle.EMPTY_ROOT
+    # when events arrive, the next head chains to the empty one and everything verifies
+    ledger_append(events=[collected(), collected()], actor=actor)
+    second = ledger_seal()
+    assert second.tree_size == 2 and bytes(second.previous_head_hash) == bytes(empty.head_hash)
+    assert ledger_verify().ok
+    # and a consistency proof from the empty tree is refused cleanly (there is nothing to prove)
+    from consent.services import service_register
+
+    key = service_register(name="aud0", purposes=[], scopes=["ledger:read"]).secret
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = client.get("/api/v1/ledger/consistency", {"first": 0, "second": 2})
+    assert response.status_code == 400 and response.json()["error"]["code"] == "ledger.invalid_range"
