@@ -7,6 +7,7 @@ import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -15,6 +16,7 @@ from consent.models import Purpose, Scope, Service, ServiceKey
 from hub.errors import DomainError
 
 KEY_PREFIX = "hub"
+LAST_USED_RESOLUTION = timedelta(minutes=5)
 
 
 class UnknownScope(DomainError):
@@ -113,4 +115,9 @@ def service_key_authenticate(secret: str) -> ServiceKey | None:
             match = candidate
     if match is None or match.revoked_at is not None or not match.service.active:
         return None
+    now = timezone.now()
+    if match.last_used_at is None or now - match.last_used_at > LAST_USED_RESOLUTION:
+        # officers see which keys are in use; one write per key every few minutes at most
+        ServiceKey.objects.filter(pk=match.pk).update(last_used_at=now)
+        match.last_used_at = now
     return match

@@ -35,10 +35,13 @@ def test_create_service_prints_the_key_alone_on_its_last_line(purposes):
     assert key not in stored.key_hash and stored.key_hash != key
     assert sorted(stored.service.scopes) == ["ledger:read", "profiles:read"]
     assert list(stored.service.purposes.values_list("key", flat=True)) == ["personalization"]
+    assert stored.last_used_at is None
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert (
         client.get("/api/v1/ledger/consistency", {"first": 1, "second": 1}).status_code == 404
     )  # authorised; no heads yet
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
 
 
 @pytest.mark.parametrize(
