@@ -71,6 +71,7 @@ class NewEvent:
     message_id: str | None = None
     expected_version: int | None = None
     event_id: uuid.UUID | str | None = None
+    key_purpose: str | None = None  # seal under this purpose's key instead (e.g. consent records)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class _Row:
 
     __slots__ = (
         "event_id", "message_id", "stream_id", "stream_version", "event_type", "purpose",
-        "categories", "occurred_at", "plaintext", "expected_version",
+        "categories", "occurred_at", "plaintext", "expected_version", "key_purpose",
     )  # fmt: skip
 
     def __init__(
@@ -100,10 +101,12 @@ class _Row:
         occurred_at: datetime,
         plaintext: bytes | None,
         expected_version: int | None,
+        key_purpose: str | None,
     ) -> None:
         self.event_id, self.message_id, self.stream_id = event_id, message_id, stream_id
         self.event_type, self.purpose, self.categories = event_type, purpose, categories
         self.occurred_at, self.plaintext, self.expected_version = occurred_at, plaintext, expected_version
+        self.key_purpose = key_purpose or purpose
         self.stream_version: int | None = None
 
 
@@ -137,6 +140,8 @@ def _check_fields(event: NewEvent) -> None:
         raise InvalidEvent("message_id must be 1 to 100 characters.", field="message_id")
     if event.purpose is not None and not (0 < len(event.purpose) <= 64):
         raise InvalidEvent("purpose must be 1 to 64 characters.", field="purpose")
+    if event.key_purpose is not None and not (0 < len(event.key_purpose) <= 64):
+        raise InvalidEvent("key_purpose must be 1 to 64 characters.", field="key_purpose")
     for category in event.data_categories:
         if not category or set(category) - _CATEGORY_CHARS or len(category) > 120:
             raise InvalidEvent("Data categories are taxonomy keys.", field="data_categories")
@@ -162,6 +167,7 @@ def _validate(event: NewEvent, now: datetime) -> _Row:
         event.occurred_at or now,
         _plaintext(event, event_type.carries_payload),
         event.expected_version,
+        event.key_purpose,
     )
 
 
@@ -252,7 +258,7 @@ def _json_row(row: _Row, ctx: _Context, material: keys.DataKeyMaterial | None) -
 
 
 def _scope(row: _Row, ctx: _Context) -> keys.Scope:
-    return (row.stream_id, row.purpose or "", ctx.epoch)  # payload rows always have a purpose
+    return (row.stream_id, row.key_purpose or "", ctx.epoch)  # payload rows always have a purpose
 
 
 def _originals(source: str, message_ids: list[str]) -> dict[str, uuid.UUID]:

@@ -9,10 +9,24 @@ class ConsentConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
-        from consent.models import Notice, Purpose, Service, ServiceKey
+        from consent import event_types  # noqa: F401  (registers consent's ledger event types)
+        from consent.models import (
+            Jurisdiction,
+            MinimizationPolicy,
+            Notice,
+            PolicyField,
+            Purpose,
+            Service,
+            ServiceKey,
+            TcfPurposeMapping,
+        )
 
         # Officers' configuration changes are audited; ledger facts never rely on this log.
         auditlog.register(Purpose)
-        auditlog.register(Notice)
-        auditlog.register(Service, m2m_fields={"purposes"})
+        auditlog.register(Notice, m2m_fields={"purposes"})
+        auditlog.register(Jurisdiction)
+        auditlog.register(MinimizationPolicy)
+        auditlog.register(PolicyField)
+        auditlog.register(TcfPurposeMapping)
+        auditlog.register(Service, m2m_fields={"purposes"}, exclude_fields=["webhook_secret"])
         auditlog.register(ServiceKey, exclude_fields=["key_hash"])

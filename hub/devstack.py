@@ -39,6 +39,7 @@ def ensure_env_file() -> None:
         "DJANGO_SECRET_KEY": lambda: secrets.token_urlsafe(50),
         "HUB_KEK": _urlsafe,
         "HUB_LEDGER_SIGNING_KEY": _urlsafe,
+        "HUB_IDENTIFIER_PEPPER": _urlsafe,
         "HUB_DEMO_OFFICER_PASSWORD": lambda: secrets.token_urlsafe(12),
         "HUB_DEMO_SERVICE_KEY": lambda: f"hub_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}",
     }

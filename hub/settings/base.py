@@ -121,8 +121,10 @@ SPECTACULAR_SETTINGS = {
 # HUB_KEK_PREVIOUS until `manage.py ledger rotate-kek` has re-wrapped every live key.
 HUB_KEK = env.str("HUB_KEK")
 HUB_KEK_PREVIOUS = env.list("HUB_KEK_PREVIOUS", default=[])
-# Ed25519 private key (32 raw bytes, urlsafe base64) that signs Merkle tree heads.
+# Ed25519 private key (32 raw bytes, urlsafe base64) that signs Merkle tree heads and receipts.
 HUB_LEDGER_SIGNING_KEY = env.str("HUB_LEDGER_SIGNING_KEY")
+# Secret pepper for keyed hashes of identifiers (HMAC-SHA256); 32 bytes, urlsafe base64.
+HUB_IDENTIFIER_PEPPER = env.str("HUB_IDENTIFIER_PEPPER")
 # Data keys belong to (subject, purpose, epoch); the epoch is "month", "week" or "day".
 HUB_KEY_EPOCH = env.str("HUB_KEY_EPOCH", default="month")
 # Upper bound (seconds) for a shredded key to stay usable in another process's cache.

@@ -54,7 +54,10 @@ def test_celery_never_runs_tasks_inline():
     assert app.conf.task_always_eager is False
 
 
-@pytest.mark.parametrize("secret", ["DJANGO_SECRET_KEY", "HUB_KEK", "HUB_LEDGER_SIGNING_KEY", "DATABASE_URL"])
+@pytest.mark.parametrize(
+    "secret",
+    ["DJANGO_SECRET_KEY", "HUB_KEK", "HUB_LEDGER_SIGNING_KEY", "HUB_IDENTIFIER_PEPPER", "DATABASE_URL"],
+)
 def test_production_settings_refuse_to_start_without_secrets(secret, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != secret}
     env["DJANGO_SETTINGS_MODULE"] = "hub.settings.production"

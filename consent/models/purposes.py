@@ -1,9 +1,8 @@
-"""Purposes, notices and the downstream services allowed to use them."""
+"""Purposes (what data is used for, on which lawful basis) and versioned notices."""
 
 from __future__ import annotations
 
 import hashlib
-import uuid
 
 from django.db import models
 
@@ -15,6 +14,12 @@ class LawfulBasis(models.TextChoices):
     VITAL_INTEREST = "vital_interest", "Vital interest (Art. 6(1)(d))"
     PUBLIC_TASK = "public_task", "Public task (Art. 6(1)(e))"
     LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest (Art. 6(1)(f))"
+
+
+class ConsentMechanism(models.TextChoices):
+    OPT_IN = "opt_in", "Opt-in (nothing until the subject agrees)"
+    OPT_OUT = "opt_out", "Opt-out (allowed until the subject objects)"
+    NOTICE_ONLY = "notice_only", "Notice only (no choice)"
 
 
 class Purpose(models.Model):
@@ -29,9 +34,21 @@ class Purpose(models.Model):
         default=False, help_text="Sale, sharing or targeted advertising: Sec-GPC opts out."
     )
     retention_days = models.PositiveIntegerField(default=395)
+    consent_mechanism = models.CharField(
+        max_length=16,
+        choices=ConsentMechanism.choices,
+        default=ConsentMechanism.OPT_IN,
+        help_text="How consent is asked where the jurisdiction does not decide it.",
+    )
+    data_uses = models.JSONField(default=list, blank=True, help_text="fideslang data use keys")
+    data_categories = models.JSONField(default=list, blank=True, help_text="fideslang data category keys")
 
     class Meta:
         ordering = ("key",)
+
+    @property
+    def needs_consent(self) -> bool:
+        return not self.essential and self.lawful_basis == LawfulBasis.CONSENT
 
     def __str__(self) -> str:
         return self.name
@@ -64,50 +81,3 @@ class Notice(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.content_hash = hashlib.sha256(self.text.encode()).hexdigest()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
-
-
-class Scope(models.TextChoices):
-    EVENTS_WRITE = "events:write"
-    PROFILES_READ = "profiles:read"
-    SEGMENTS_READ = "segments:read"
-    CONSENTS_WRITE = "consents:write"
-    REQUESTS_WRITE = "requests:write"
-    REQUESTS_APPROVE = "requests:approve"
-    LEDGER_READ = "ledger:read"
-
-
-class Service(models.Model):
-    """A downstream service: what it may do (scopes) and for which purposes."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=120, unique=True)
-    purposes = models.ManyToManyField(Purpose, related_name="services", blank=True)
-    scopes = models.JSONField(default=list)
-    webhook_url = models.URLField(blank=True)
-    webhook_secret = models.CharField(max_length=128, blank=True)
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ("name",)
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ServiceKey(models.Model):
-    """An API key: only a SHA-256 of it is stored; the key itself is shown once."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="keys")
-    prefix = models.CharField(max_length=16, db_index=True)
-    key_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ("-created_at",)
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({self.service})"

@@ -1,0 +1,36 @@
+"""Consent's models, one module per concern."""
+
+from consent.models.decisions import (
+    ConsentState,
+    ConsentStatus,
+    DecisionMethod,
+    DecisionSource,
+    Jurisdiction,
+    Regime,
+)
+from consent.models.policies import MinimizationPolicy, PolicyField, TcfPurposeMapping, Transformation
+from consent.models.purposes import ConsentMechanism, LawfulBasis, Notice, Purpose
+from consent.models.services import Scope, Service, ServiceKey
+from consent.models.webhooks import DeliveryStatus, WebhookDelivery
+
+__all__ = [
+    "ConsentMechanism",
+    "ConsentState",
+    "ConsentStatus",
+    "DecisionMethod",
+    "DecisionSource",
+    "DeliveryStatus",
+    "Jurisdiction",
+    "LawfulBasis",
+    "MinimizationPolicy",
+    "Notice",
+    "PolicyField",
+    "Purpose",
+    "Regime",
+    "Scope",
+    "Service",
+    "ServiceKey",
+    "TcfPurposeMapping",
+    "Transformation",
+    "WebhookDelivery",
+]

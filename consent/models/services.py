@@ -1,0 +1,56 @@
+"""Downstream services: what they may do (scopes), for which purposes, and their API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+from consent.models.purposes import Purpose
+
+
+class Scope(models.TextChoices):
+    EVENTS_WRITE = "events:write"
+    PROFILES_READ = "profiles:read"
+    SEGMENTS_READ = "segments:read"
+    CONSENTS_WRITE = "consents:write"
+    REQUESTS_WRITE = "requests:write"
+    REQUESTS_APPROVE = "requests:approve"
+    LEDGER_READ = "ledger:read"
+
+
+class Service(models.Model):
+    """A downstream service: what it may do (scopes) and for which purposes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    purposes = models.ManyToManyField(Purpose, related_name="services", blank=True)
+    scopes = models.JSONField(default=list)
+    webhook_url = models.URLField(blank=True)
+    webhook_secret = models.CharField(max_length=128, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ServiceKey(models.Model):
+    """An API key: only a SHA-256 of it is stored; the key itself is shown once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="keys")
+    prefix = models.CharField(max_length=16, db_index=True)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.service})"

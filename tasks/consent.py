@@ -1,0 +1,1 @@
+"""Consent tasks: expiry of decisions and retention of purpose data (scheduled by beat)."""
