@@ -46,12 +46,12 @@ class Purpose(models.Model):
     class Meta:
         ordering = ("key",)
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def needs_consent(self) -> bool:
         return not self.essential and self.lawful_basis == LawfulBasis.CONSENT
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class Notice(models.Model):
