@@ -133,6 +133,20 @@ HUB_MAX_PAYLOAD_BYTES = env.int("HUB_MAX_PAYLOAD_BYTES", default=64 * 1024)
 HUB_SEAL_INTERVAL_SECONDS = env.float("HUB_SEAL_INTERVAL_SECONDS", default=5.0)
 
 
+# --- The controller (named in consent receipts, exports and notices) ----------------
+HUB_CONTROLLER_NAME = env.str("HUB_CONTROLLER_NAME", default="Demo Shop Ltd")
+HUB_CONTROLLER_CONTACT = env.str("HUB_CONTROLLER_CONTACT", default="privacy@demo-shop.example")
+HUB_CONTROLLER_COUNTRY = env.str("HUB_CONTROLLER_COUNTRY", default="FR")
+HUB_SUPERVISORY_AUTHORITY = env.str(
+    "HUB_SUPERVISORY_AUTHORITY", default="CNIL, 3 Place de Fontenoy, 75007 Paris, https://www.cnil.fr"
+)
+# Consents expire after this many days (13 months, CNIL); refusals are remembered this long.
+HUB_CONSENT_LIFETIME_DAYS = env.int("HUB_CONSENT_LIFETIME_DAYS", default=395)
+HUB_REFUSAL_MEMORY_DAYS = env.int("HUB_REFUSAL_MEMORY_DAYS", default=183)
+# How long a consent decision may be served from a process's gate cache (seconds).
+HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
+
+
 # --- Celery ------------------------------------------------------------------------
 def _sqlalchemy_broker_url(db: dict[str, object]) -> str:
     """kombu's SQLAlchemy transport on the same PostgreSQL: the documented default broker."""
