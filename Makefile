@@ -22,10 +22,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m hub.devstack test -- $(ARGS)
 
-## make bench: the ledger benchmark against raw PostgreSQL and the eventsourcing library
+## make bench: the ledger against raw PostgreSQL and the eventsourcing library, then the consent gate
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
 	$(PY) -m hub.devstack exec -- $(PY) bench/ledger_bench.py $(ARGS)
+	$(PY) -m hub.devstack exec -- $(PY) bench/gate_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django import forms
@@ -9,19 +10,37 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from consent.models import Notice, Purpose, Scope, Service, ServiceKey
+from audit.services import Actor
+from consent.decisions import notice_invalidate_older
+from consent.models import (
+    ConsentState,
+    Jurisdiction,
+    MinimizationPolicy,
+    Notice,
+    PolicyField,
+    Purpose,
+    Scope,
+    Service,
+    ServiceKey,
+    TcfPurposeMapping,
+    WebhookDelivery,
+)
 from consent.services import service_key_issue, service_key_revoke
 
 
 @admin.register(Purpose)
 class PurposeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ("key", "name", "lawful_basis", "essential", "gpc_applies", "retention_days")
+    list_display = (
+        "key", "name", "lawful_basis", "consent_mechanism", "essential", "gpc_applies", "retention_days",
+    )  # fmt: skip
     list_filter = ("lawful_basis", "essential", "gpc_applies")
     search_fields = ("key", "name")
 
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Published notices are immutable: officers publish a new version instead of editing one."""
+
     list_display = (
         "title",
         "version",
@@ -32,8 +51,77 @@ class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "content_hash",
     )
     list_filter = ("language", "jurisdiction", "material")
-    readonly_fields = ("content_hash", "published_at")
+    fields = ("title", "text", "purposes", "language", "jurisdiction", "material", "version", "content_hash")
+    readonly_fields = ("version", "content_hash", "published_at")
     filter_horizontal = ("purposes",)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Notice, form: Any, change: bool) -> None:
+        latest = Notice.objects.order_by("-version").first()
+        obj.version = (latest.version + 1) if latest else 1
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        notice = form.instance
+        if notice.material:
+            count = notice_invalidate_older(notice=notice, actor=Actor("officer", str(request.user.pk)))
+            messages.info(
+                request, f"Material change: {count} consent(s) given under older versions invalidated."
+            )
+
+
+@admin.register(Jurisdiction)
+class JurisdictionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("code", "name", "regime", "opt_in_required", "honours_gpc", "limit_sensitive")
+
+
+class PolicyFieldInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = PolicyField
+    extra = 1
+
+
+@admin.register(MinimizationPolicy)
+class MinimizationPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("purpose", "event_type", "description")
+    list_filter = ("purpose",)
+    inlines = (PolicyFieldInline,)
+
+
+@admin.register(TcfPurposeMapping)
+class TcfPurposeMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("tcf_purpose", "purpose")
+
+
+@admin.register(ConsentState)
+class ConsentStateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Decisions are read-only here: they change only through recorded decisions (ledger events)."""
+
+    list_display = ("subject_id", "purpose", "status", "since", "expires_at", "notice_version", "source")
+    list_filter = ("purpose", "status", "source")
+    search_fields = ("=subject_id",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ConsentStateAdmin):
+    list_display = ("topic", "service", "status", "attempts", "created_at", "delivered_at", "last_error")
+    list_filter = ("status", "topic", "service")
+    search_fields = ("=id",)
 
 
 class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -74,6 +162,8 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     actions = ("issue_key",)
 
     def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
+        if not obj.webhook_secret:
+            obj.webhook_secret = secrets.token_urlsafe(32)  # webhooks are always signed
         super().save_model(request, obj, form, change)
         if not change:
             _show_once(request, obj, service_key_issue(service=obj).secret)

@@ -11,17 +11,23 @@ from consent.authentication import ServicePrincipal
 
 
 class HasServiceScope(permissions.BasePermission):
-    """Views declare `required_scopes`; an empty tuple makes the view public."""
+    """Views declare `required_scopes` (all needed) and/or `any_of_scopes` (one is enough).
+
+    An empty `required_scopes` and no `any_of_scopes` makes the view public.
+    """
 
     message = "This API key lacks the scope this endpoint needs."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         required = getattr(view, "required_scopes", None)
-        if required is None:
+        any_of = getattr(view, "any_of_scopes", None)
+        if required is None and any_of is None:
             return False  # fail closed: a view that forgot to declare scopes is closed
-        if not required:
+        if not required and not any_of:
             return True
         principal = request.user
         if not isinstance(principal, ServicePrincipal):
             return False
-        return set(required) <= principal.scopes
+        if any_of and not set(any_of) & principal.scopes:
+            return False
+        return set(required or ()) <= principal.scopes

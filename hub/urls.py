@@ -8,6 +8,7 @@ from hub import views
 
 api_v1 = [
     path("ledger/", include("audit.urls")),
+    path("", include("consent.urls")),
 ]
 
 urlpatterns = [
@@ -24,5 +25,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),
+    path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", views.portal_placeholder, name="portal"),
 ]

@@ -12,6 +12,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=503 if report["status"] == "down" else 200)
 
 
+GPC_LAST_UPDATE = "2026-11-27"  # change when the hub's handling of GPC changes
+
+
+@require_GET
+def gpc_declaration(request: HttpRequest) -> JsonResponse:
+    """The GPC support resource (https://privacycg.github.io/gpc-spec/#gpc-support-resource)."""
+    return JsonResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
+
+
 @require_GET
 def portal_placeholder(request: HttpRequest) -> HttpResponse:
     return HttpResponse(

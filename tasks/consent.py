@@ -1,1 +1,31 @@
 """Consent tasks: expiry of decisions and retention of purpose data (scheduled by beat)."""
+
+import logging
+
+from celery import shared_task
+
+from consent.decisions import consent_expire_due
+from consent.retention import retention_enforce
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="consent.expire_due", ignore_result=True, time_limit=600, soft_time_limit=540)
+def expire_due_consents() -> None:
+    """Append "expired" for consents and remembered refusals past their end (idempotent)."""
+    count = consent_expire_due()
+    if count:
+        logger.info("consent decisions expired count=%s", count)
+
+
+# Each shred commits on its own and the job is idempotent, so a run cut short by the time
+# limit keeps what it did and the next run picks up the rest.
+@shared_task(name="consent.enforce_retention", ignore_result=True, time_limit=3600, soft_time_limit=3500)
+def enforce_retention() -> None:
+    report = retention_enforce()
+    logger.info(
+        "retention enforced subjects=%s keys_destroyed=%s by_purpose=%s",
+        report.subjects,
+        report.keys_destroyed,
+        dict(report.by_purpose),
+    )

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from celery.schedules import crontab
 from django.conf import settings
 
 
@@ -9,4 +10,10 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
     return {
         "seal-ledger": {"task": "ledger.seal", "schedule": settings.HUB_SEAL_INTERVAL_SECONDS},
         "worker-heartbeat": {"task": "system.heartbeat", "schedule": 10.0},
+        # Daily: retention periods are counted in days and epochs end at midnight UTC, so a
+        # daily run is at most a day late; 03:17 UTC is off-peak and off the round hour.
+        "enforce-retention": {"task": "consent.enforce_retention", "schedule": crontab(minute=17, hour=3)},
+        "retry-webhooks": {"task": "webhooks.retry_due", "schedule": 30.0},
+        # Expiry is due at a precise moment (13 months after a consent): look every minute.
+        "expire-consents": {"task": "consent.expire_due", "schedule": 60.0},
     }

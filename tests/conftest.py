@@ -13,6 +13,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 
 from audit import keys
 from audit.services import Actor
+from tests.receiver import Receiver, running_receiver
 
 _original_flush = DatabaseOperations.execute_sql_flush
 
@@ -36,10 +37,14 @@ DatabaseOperations.execute_sql_flush = _flush_past_append_only_triggers  # type:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_key_cache() -> Iterator[None]:
+def _fresh_caches() -> Iterator[None]:
+    from consent.gate import fact_cache
+
     keys.key_cache.clear()
+    fact_cache.clear()
     yield
     keys.key_cache.clear()
+    fact_cache.clear()
 
 
 @pytest.fixture
@@ -81,3 +86,10 @@ def as_superuser_without_triggers() -> Callable[[str, list[Any] | None], None]:
                 cursor.execute("RESET session_replication_role")
 
     return run
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A real HTTP server on 127.0.0.1 that records the webhooks it is sent."""
+    with running_receiver() as state:
+        yield state

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -48,6 +49,19 @@ class Purpose(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from consent.taxonomy import data_categories, data_uses, unknown_keys
+
+        errors = {}
+        for field, known in (("data_uses", data_uses()), ("data_categories", data_categories())):
+            value = getattr(self, field)
+            if not isinstance(value, list):
+                errors[field] = "A list of fideslang keys."
+            elif bad := unknown_keys(value, known):
+                errors[field] = f"Not in the fideslang taxonomy: {', '.join(bad)}."
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def needs_consent(self) -> bool:

@@ -32,6 +32,7 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ("-created_at",)
         verbose_name_plural = "webhook deliveries"
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due_idx")]
 
     def __str__(self) -> str:
         return f"{self.topic} → {self.service} ({self.status})"

@@ -46,6 +46,7 @@ def test_officer_adds_a_service_and_sees_its_key_once(officer_client):
     assert shown, response.content.decode()[:2000]
     service = Service.objects.get(name="recommender")
     assert service.scopes == ["ledger:read"]
+    assert len(service.webhook_secret) >= 32  # webhooks to it will be signed
     # the key works against the API, and the key text appears nowhere on the service page later
     api = APIClient(HTTP_AUTHORIZATION=f"Bearer {shown.group(1)}")
     assert api.get("/api/v1/ledger/consistency", {"first": 1, "second": 1}).status_code == 404

@@ -1,0 +1,217 @@
+"""The consent API for downstream services: record decisions, read state, ask the gate, get receipts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.services import Actor
+from consent.authentication import ServicePrincipal
+from consent.decisions import Context, consent_submit
+from consent.domain import Signals, gpc_header_opts_out
+from consent.gate import decide
+from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
+from consent.receipts import receipt_build, receipt_sign
+from consent.selectors import consent_overview
+from hub.errors import DomainError
+from profiles.identity import subject_find
+
+RECEIPT_PATH = "/api/v1/consents/receipts/{}"
+
+
+class PurposeNotRegistered(DomainError):
+    code = "consent.purpose_not_registered"
+    status = 403
+
+
+class IdentifierInput(serializers.Serializer):  # type: ignore[type-arg]
+    user_id = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    anonymous_id = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [kind for kind in ("user_id", "anonymous_id") if attrs.get(kind)]
+        if len(given) != 1:
+            raise DomainError(
+                "Give exactly one of user_id or anonymous_id.", field="user_id", code="consent.identifier"
+            )
+        attrs["kind"], attrs["value"] = given[0], attrs[given[0]]
+        return attrs
+
+
+def _identifier(request: Request, data: Any) -> dict[str, Any]:
+    serializer = IdentifierInput(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _principal(request: Request) -> ServicePrincipal:
+    assert isinstance(request.user, ServicePrincipal)
+    return request.user
+
+
+def _gpc(request: Request) -> bool:
+    return gpc_header_opts_out(request.META.get("HTTP_SEC_GPC"))
+
+
+def _actor(request: Request) -> Actor:
+    return Actor("service", _principal(request).id)
+
+
+class ConsentsApi(APIView):
+    any_of_scopes = ("consents:write", "profiles:read")
+
+    class Input(IdentifierInput):
+        decisions = serializers.DictField(
+            child=serializers.ChoiceField(choices=["granted", "denied"]), required=False, default=dict
+        )
+        notice_version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+        language = serializers.CharField(required=False, default="en", max_length=8)
+        jurisdiction = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
+        tcf_string = serializers.CharField(required=False, max_length=10_000)
+        source = serializers.ChoiceField(  # type: ignore[assignment]  # named like Field.source
+            choices=[DecisionSource.BANNER, DecisionSource.PORTAL, DecisionSource.API],
+            default=DecisionSource.API,
+        )
+        method = serializers.ChoiceField(
+            choices=[DecisionMethod.CLICK, DecisionMethod.API], default=DecisionMethod.API
+        )
+
+    class DecisionOutput(serializers.Serializer):  # type: ignore[type-arg]
+        purpose = serializers.CharField()
+        status = serializers.CharField()
+        decision_id = serializers.UUIDField()
+        expires_at = serializers.DateTimeField(allow_null=True)
+        receipt_url = serializers.CharField()
+
+    class CreatedOutput(serializers.Serializer):  # type: ignore[type-arg]
+        decisions = serializers.ListField(child=serializers.DictField())
+        gpc_applied = serializers.BooleanField()
+
+    class StateOutput(serializers.Serializer):  # type: ignore[type-arg]
+        purpose = serializers.CharField()
+        name = serializers.CharField()
+        needs_consent = serializers.BooleanField()
+        status = serializers.CharField(allow_null=True)
+        since = serializers.DateTimeField(allow_null=True)
+        expires_at = serializers.DateTimeField(allow_null=True)
+        notice_version = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        request=Input, responses={201: CreatedOutput}, summary="Record a subject's consent decisions"
+    )
+    def post(self, request: Request) -> Response:
+        if "consents:write" not in _principal(request).scopes:
+            raise exceptions.PermissionDenied("This API key lacks the consents:write scope.")
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        choices = {key: value == "granted" for key, value in data["decisions"].items()}
+        context = self._context(data, choices)
+        self._check_registered(request, choices)
+        gpc = _gpc(request)
+        recorded = consent_submit(
+            kind=data["kind"],
+            value=data["value"],
+            decisions=choices,
+            context=context,
+            notice_version=data.get("notice_version"),
+            gpc=gpc,
+            actor=_actor(request),
+        )
+        body = {
+            "decisions": [
+                self.DecisionOutput(
+                    {
+                        "purpose": d.purpose,
+                        "status": d.status,
+                        "decision_id": d.event_id,
+                        "expires_at": d.expires_at,
+                        "receipt_url": RECEIPT_PATH.format(d.event_id),
+                    }
+                ).data
+                for d in recorded
+            ],
+            "gpc_applied": gpc,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def _context(self, data: dict[str, Any], choices: dict[str, bool]) -> Context:
+        jurisdiction = data["jurisdiction"]
+        if jurisdiction and not Jurisdiction.objects.filter(code=jurisdiction).exists():
+            raise DomainError(
+                "Unknown jurisdiction.", field="jurisdiction", code="consent.unknown_jurisdiction"
+            )
+        source, method, tcf_string = data["source"], data["method"], data.get("tcf_string")
+        if tcf_string:
+            from consent.tcf import tcf_decisions, tcf_decode
+
+            for key, granted in tcf_decisions(tcf_decode(tcf_string)).items():
+                choices.setdefault(key, granted)  # an explicit choice in the same call wins
+            source, method = DecisionSource.TCF, DecisionMethod.TCF
+        if not choices and not tcf_string:
+            raise DomainError(
+                "Give decisions or a tcf_string.", field="decisions", code="consent.invalid_decision"
+            )
+        return Context(source, method, data["language"], jurisdiction, tcf_string)
+
+    def _check_registered(self, request: Request, choices: dict[str, bool]) -> None:
+        # purposes that are unknown or not consent-based are refused (400) by the service
+        known = {p.key for p in Purpose.objects.filter(key__in=list(choices)) if p.needs_consent}
+        outside = sorted(known - _principal(request).purposes)
+        if outside:
+            raise PurposeNotRegistered(
+                f"This service is not registered for: {', '.join(outside)}.", field="decisions"
+            )
+
+    @extend_schema(
+        parameters=[OpenApiParameter("user_id", str), OpenApiParameter("anonymous_id", str)],
+        responses=StateOutput(many=True),
+        summary="A subject's current consent state per purpose",
+    )
+    def get(self, request: Request) -> Response:
+        data = _identifier(request, request.query_params)
+        subject = subject_find(kind=data["kind"], value=data["value"])
+        if subject is None:
+            overview = consent_overview(subject_id=None)
+        else:
+            overview = consent_overview(subject_id=subject.id)
+        return Response([self.StateOutput(item.__dict__).data for item in overview])
+
+
+class DecisionApi(APIView):
+    any_of_scopes = ("consents:write", "profiles:read", "events:write", "segments:read")
+
+    class Output(serializers.Serializer):  # type: ignore[type-arg]
+        allowed = serializers.BooleanField()
+        reason = serializers.CharField()
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("user_id", str),
+            OpenApiParameter("anonymous_id", str),
+            OpenApiParameter("purpose", str, required=True),
+        ],
+        responses=Output,
+        summary="May this purpose process this subject's data now? (honours Sec-GPC)",
+    )
+    def get(self, request: Request) -> Response:
+        data = _identifier(request, request.query_params)
+        purpose = request.query_params.get("purpose", "")
+        if not Purpose.objects.filter(key=purpose).exists():
+            raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
+        subject = subject_find(kind=data["kind"], value=data["value"])
+        decision = decide(subject.id if subject else None, purpose, signals=Signals(gpc=_gpc(request)))
+        return Response(self.Output({"allowed": decision.allowed, "reason": decision.reason}).data)
+
+
+class ReceiptApi(APIView):
+    any_of_scopes = ("consents:write", "profiles:read")
+
+    @extend_schema(responses={200: dict}, summary="A signed consent receipt (ISO/IEC TS 27560, DPV terms)")
+    def get(self, request: Request, decision_id: str) -> Response:
+        return Response(receipt_sign(receipt_build(decision_event_id=decision_id)))

@@ -1,0 +1,334 @@
+"""Recording consent decisions: each one a ledger event, the read model updated in the same commit.
+
+Covers choices made by subjects (portal, banner, a service's API call, a TCF string), the
+GPC opt-out, expiry of consents and remembered refusals, and invalidation by a material
+notice change. Withdrawal takes effect at once in this process's gate and notifies the
+services registered for the purpose.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, NewEvent, ledger_append
+from consent.domain import decision_status
+from consent.event_types import CONSENT_RECORDS_KEY
+from consent.gate import fact_cache
+from consent.models import ConsentState, ConsentStatus, DecisionMethod, DecisionSource, Notice, Purpose
+from hub.errors import DomainError
+
+EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
+
+
+class UnknownPurpose(DomainError):
+    code = "consent.unknown_purpose"
+
+
+class NotConsentBased(DomainError):
+    code = "consent.not_consent_based"
+
+
+class UnknownNotice(DomainError):
+    code = "consent.unknown_notice"
+
+
+class InvalidDecision(DomainError):
+    code = "consent.invalid_decision"
+
+
+@dataclass(frozen=True)
+class RecordedDecision:
+    event_id: uuid.UUID
+    purpose: str
+    status: str
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Context:
+    """How and where a decision was made (all recorded with it)."""
+
+    source: str = DecisionSource.API
+    method: str = DecisionMethod.API
+    language: str = "en"
+    jurisdiction: str = ""
+    tcf_string: str | None = None
+
+
+def notice_for(*, version: int | None, language: str) -> Notice | None:
+    """The notice a decision refers to: the given version, or the latest one (its language first)."""
+    notices = Notice.objects.order_by("-version", "-published_at")
+    if version is not None:
+        found = (
+            notices.filter(version=version, language=language).first()
+            or notices.filter(version=version).first()
+        )
+        if found is None:
+            raise UnknownNotice("No notice has that version.", field="notice_version")
+        return found
+    return notices.filter(language=language).first() or notices.first()
+
+
+def _expiry(status: str, at: datetime) -> datetime | None:
+    if status == ConsentStatus.GIVEN:
+        return at + timedelta(days=settings.HUB_CONSENT_LIFETIME_DAYS)
+    if status == ConsentStatus.REFUSED:
+        return at + timedelta(days=settings.HUB_REFUSAL_MEMORY_DAYS)
+    return None
+
+
+def _validate_context(context: Context) -> None:
+    if context.source not in DecisionSource.values:
+        raise InvalidDecision("Unknown decision source.", field="source")
+    if context.method not in DecisionMethod.values:
+        raise InvalidDecision("Unknown decision method.", field="method")
+    if not context.language or len(context.language) > 8:
+        raise InvalidDecision("language must be a short language tag.", field="language")
+    if len(context.jurisdiction) > 16:
+        raise InvalidDecision("Unknown jurisdiction.", field="jurisdiction")
+
+
+def _purposes(keys: list[str]) -> dict[str, Purpose]:
+    found = {p.key: p for p in Purpose.objects.filter(key__in=keys)}
+    unknown = sorted(set(keys) - set(found))
+    if unknown:
+        raise UnknownPurpose(f"Unknown purpose: {', '.join(unknown)}.", field="decisions")
+    return found
+
+
+def _append(
+    subject_id: uuid.UUID,
+    changes: Sequence[tuple[Purpose, str, datetime | None]],
+    *,
+    notice: Notice | None,
+    context: Context,
+    actor: Actor,
+    at: datetime,
+) -> list[RecordedDecision]:
+    """Append one event per (purpose, status) and upsert the read model, in the caller's transaction."""
+    events = [
+        NewEvent(
+            EVENT_TYPE[status],
+            subject_id=subject_id,
+            purpose=purpose.key,
+            key_purpose=CONSENT_RECORDS_KEY,
+            occurred_at=at,
+            payload={
+                "purpose": purpose.key,
+                "status": status,
+                "notice_version": notice.version if notice else None,
+                "notice_hash": notice.content_hash if notice else "",
+                "method": context.method,
+                "source": context.source,
+                "language": context.language,
+                "jurisdiction": context.jurisdiction,
+                "tcf_string": context.tcf_string,
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+        for purpose, status, expires_at in changes
+    ]
+    results = ledger_append(events=events, actor=actor)
+    recorded = []
+    for (purpose, status, expires_at), result in zip(changes, results, strict=True):
+        ConsentState.objects.update_or_create(
+            subject_id=subject_id,
+            purpose=purpose,
+            defaults={
+                "status": status,
+                "since": at,
+                "expires_at": expires_at,
+                "notice_version": notice.version if notice else None,
+                "notice_hash": notice.content_hash if notice else "",
+                "source": context.source,
+                "method": context.method,
+                "jurisdiction": context.jurisdiction,
+                "decision_event_id": result.event_id,
+            },
+        )
+        recorded.append(RecordedDecision(result.event_id, purpose.key, status, expires_at))
+    fact_cache.forget_subject(subject_id)
+    transaction.on_commit(lambda: fact_cache.forget_subject(subject_id))
+    _notify_withdrawals(subject_id, recorded, at)
+    return recorded
+
+
+def _notify_withdrawals(subject_id: uuid.UUID, recorded: list[RecordedDecision], at: datetime) -> None:
+    from consent.webhooks import webhooks_enqueue
+
+    for decision in recorded:
+        if decision.status == ConsentStatus.WITHDRAWN:
+            webhooks_enqueue(
+                topic="consent.withdrawn", subject_id=subject_id, purpose=decision.purpose, occurred_at=at
+            )
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    subject_id: uuid.UUID,
+    decisions: Mapping[str, bool],
+    actor: Actor,
+    context: Context,
+    notice_version: int | None = None,
+    at: datetime | None = None,
+) -> list[RecordedDecision]:
+    """Record a subject's choices (purpose key → granted?) as given/refused/withdrawn."""
+    if not decisions:
+        raise InvalidDecision("Give at least one decision.", field="decisions")
+    _validate_context(context)
+    at = at or timezone.now()
+    purposes = _purposes(list(decisions))
+    not_consent = sorted(key for key, purpose in purposes.items() if not purpose.needs_consent)
+    if not_consent:
+        raise NotConsentBased(
+            f"These purposes do not rest on consent: {', '.join(not_consent)}.", field="decisions"
+        )
+    notice = notice_for(version=notice_version, language=context.language)
+    current = dict(
+        ConsentState.objects.select_for_update()
+        .filter(subject_id=subject_id, purpose_id__in=list(decisions))
+        .order_by("purpose_id")
+        .values_list("purpose_id", "status")
+    )
+    changes = []
+    for key in sorted(decisions):
+        status = decision_status(granted=bool(decisions[key]), current=current.get(key))
+        changes.append((purposes[key], status, _expiry(status, at)))
+    return _append(subject_id, changes, notice=notice, context=context, actor=actor, at=at)
+
+
+@transaction.atomic
+def consent_submit(
+    *,
+    kind: str,
+    value: object,
+    decisions: Mapping[str, bool],
+    context: Context,
+    actor: Actor,
+    notice_version: int | None = None,
+    gpc: bool = False,
+) -> list[RecordedDecision]:
+    """One request's worth: find or create the subject, record its choices, apply GPC — or nothing."""
+    from profiles.identity import subject_resolve
+
+    subject = subject_resolve(kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction)
+    recorded = []
+    if decisions:
+        recorded = consent_record(
+            subject_id=subject.id,
+            decisions=decisions,
+            actor=actor,
+            context=context,
+            notice_version=notice_version,
+        )
+    if gpc:
+        recorded += gpc_apply(subject_id=subject.id, actor=actor, jurisdiction=context.jurisdiction)
+    return recorded
+
+
+@transaction.atomic
+def gpc_apply(
+    *, subject_id: uuid.UUID, actor: Actor, jurisdiction: str = "", at: datetime | None = None
+) -> list[RecordedDecision]:
+    """Sec-GPC: opt the subject out of every purpose GPC covers, unless already out."""
+    at = at or timezone.now()
+    covered = list(Purpose.objects.filter(gpc_applies=True, essential=False).order_by("key"))
+    current = dict(
+        ConsentState.objects.select_for_update()
+        .filter(subject_id=subject_id, purpose__in=covered)
+        .values_list("purpose_id", "status")
+    )
+    changes = []
+    for purpose in covered:
+        if current.get(purpose.key) in (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN):
+            continue
+        status = decision_status(granted=False, current=current.get(purpose.key))
+        changes.append((purpose, status, _expiry(status, at)))
+    if not changes:
+        return []
+    context = Context(DecisionSource.GPC, DecisionMethod.GPC, "en", jurisdiction)
+    return _append(subject_id, changes, notice=None, context=context, actor=actor, at=at)
+
+
+def consent_expire_due(*, now: datetime | None = None, batch: int = 500) -> int:
+    """Append "expired" for consents and remembered refusals past their end; returns how many."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            due = list(
+                ConsentState.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("purpose")
+                .filter(status__in=[ConsentStatus.GIVEN, ConsentStatus.REFUSED], expires_at__lte=now)
+                .order_by("subject_id", "purpose_id")[:batch]
+            )
+            if not due:
+                return total
+            _expire_rows(due, now)
+            total += len(due)
+
+
+def _expire_rows(rows: list[ConsentState], now: datetime) -> None:
+    by_subject: dict[uuid.UUID, list[ConsentState]] = {}
+    for row in rows:
+        by_subject.setdefault(row.subject_id, []).append(row)
+    context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC)
+    for subject_id, states in by_subject.items():
+        changes = [(state.purpose, ConsentStatus.EXPIRED.value, None) for state in states]
+        _append(subject_id, changes, notice=None, context=context, actor=Actor.system(), at=now)
+
+
+@transaction.atomic
+def notice_publish(
+    *,
+    title: str,
+    text: str,
+    purposes: list[str],
+    language: str = "en",
+    jurisdiction: str = "default",
+    material: bool = False,
+    actor: Actor,
+) -> tuple[Notice, int]:
+    """Publish the next notice version; a material one invalidates consents given under older ones."""
+    found = _purposes(purposes)
+    latest = Notice.objects.select_for_update().order_by("-version").first()
+    notice = Notice.objects.create(
+        version=(latest.version + 1) if latest else 1,
+        title=title,
+        text=text,
+        language=language,
+        jurisdiction=jurisdiction,
+        material=material,
+    )
+    notice.purposes.set(found.values())
+    invalidated = notice_invalidate_older(notice=notice, actor=actor) if material else 0
+    return notice, invalidated
+
+
+def notice_invalidate_older(*, notice: Notice, actor: Actor) -> int:
+    """Mark "invalidated" every given consent for the notice's purposes under an older version."""
+    stale = list(
+        ConsentState.objects.select_for_update(of=("self",))
+        .select_related("purpose")
+        .filter(
+            purpose__in=notice.purposes.all(), status=ConsentStatus.GIVEN, notice_version__lt=notice.version
+        )
+        .order_by("subject_id", "purpose_id")
+    )
+    by_subject: dict[uuid.UUID, list[ConsentState]] = {}
+    for row in stale:
+        by_subject.setdefault(row.subject_id, []).append(row)
+    context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC, notice.language)
+    now = timezone.now()
+    for subject_id, states in by_subject.items():
+        changes = [(state.purpose, ConsentStatus.INVALIDATED.value, None) for state in states]
+        _append(subject_id, changes, notice=notice, context=context, actor=actor, at=now)
+    return len(stale)

@@ -1,0 +1,117 @@
+"""The consent gate: `decide(subject, purpose, at, signals)` for every collection and read path.
+
+Facts (the purpose's rule, the subject's state and jurisdiction) are cached per process,
+keyed by (subject id, purpose): at most HUB_GATE_CACHE_SECONDS old in other processes, and
+dropped at once in this one when a decision is recorded. Paths that must see a change made
+a moment ago by another process (collection inside its transaction) pass `fresh=True`.
+Any error while deciding means "not allowed" (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from consent.domain import GateDecision, JurisdictionRule, PurposeRule, Signals, StateView, evaluate
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    purpose: PurposeRule | None
+    state: StateView | None
+    jurisdiction: JurisdictionRule | None
+
+
+class _FactCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[uuid.UUID, str], tuple[_Facts, float]] = {}
+
+    def get(self, key: tuple[uuid.UUID, str]) -> _Facts | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, key: tuple[uuid.UUID, str], facts: _Facts) -> None:
+        with self._lock:
+            if len(self._entries) > 100_000:  # bounded memory: start over rather than grow
+                self._entries.clear()
+            self._entries[key] = (facts, time.monotonic() + settings.HUB_GATE_CACHE_SECONDS)
+
+    def forget_subject(self, subject_id: uuid.UUID) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == subject_id]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+fact_cache = _FactCache()
+
+
+def _load(subject_id: uuid.UUID | None, purpose_key: str) -> _Facts:
+    from consent.models import ConsentState, Jurisdiction, Purpose
+    from profiles.models import Subject
+
+    purpose = Purpose.objects.filter(key=purpose_key).first()
+    rule = None
+    if purpose is not None:
+        rule = PurposeRule(purpose.key, purpose.needs_consent, purpose.essential, purpose.gpc_applies)
+    row = None
+    code = "default"
+    if subject_id is not None:
+        row = ConsentState.objects.filter(subject_id=subject_id, purpose_id=purpose_key).first()
+        code = (
+            Subject.objects.filter(pk=subject_id).values_list("jurisdiction", flat=True).first() or "default"
+        )
+    state = None if row is None else StateView(row.status, row.expires_at)
+    found = (
+        Jurisdiction.objects.filter(code=code).first() or Jurisdiction.objects.filter(code="default").first()
+    )
+    jurisdiction = None
+    if found is not None:
+        jurisdiction = JurisdictionRule(found.code, found.opt_in_required, found.honours_gpc)
+    return _Facts(rule, state, jurisdiction)
+
+
+def decide(
+    subject_id: uuid.UUID | str | None,
+    purpose: str,
+    at: datetime | None = None,
+    signals: Signals | None = None,
+    *,
+    fresh: bool = False,
+) -> GateDecision:
+    """Whether `purpose` may process this subject's data now, and the reason code."""
+    try:
+        if subject_id is None:  # nobody we know: nothing was consented (essential still applies)
+            facts = _load(None, purpose)
+        else:
+            subject = subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(str(subject_id))
+            key = (subject, purpose)
+            cached = None if fresh else fact_cache.get(key)
+            facts = cached or _load(subject, purpose)
+            if cached is None:
+                fact_cache.put(key, facts)
+        return evaluate(
+            purpose=facts.purpose,
+            state=facts.state,
+            jurisdiction=facts.jurisdiction,
+            signals=signals or Signals(),
+            at=at or timezone.now(),
+        )
+    except Exception:  # noqa: BLE001 - fail closed, whatever went wrong
+        logger.exception("consent gate error; denying")
+        return GateDecision(False, "error")

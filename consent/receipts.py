@@ -1,0 +1,178 @@
+"""Consent receipts: a decision from the ledger as an ISO/IEC TS 27560 record in DPV terms,
+signed with the ledger's Ed25519 key so the subject can prove it offline (GDPR Art. 7(1))."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.conf import settings
+from django.utils import timezone
+
+from audit.canonical import event_leaf_hash
+from audit.checkpoints import LedgerTampered, public_key_id, signing_key
+from audit.selectors import StoredEvent, decrypt, ledger_event_get
+from consent.models import LawfulBasis, Purpose
+from hub.errors import NotFound
+
+SCHEMA = "ISO/IEC TS 27560:2023"
+SCHEMA_VERSION = "hub.consent_receipt.v1"
+ALGORITHM = "Ed25519"
+_PURPOSE_FIELDS = (
+    "key", "name", "description", "legal_basis", "data_categories", "data_uses", "recipients", "retention_days",
+)  # fmt: skip
+_SIGNED_FIELDS = frozenset({"receipt", "signature", "algorithm", "public_key_id"})
+_STATUS_TERMS = {
+    "consent.given": "dpv:ConsentGiven",
+    "consent.refused": "dpv:ConsentRefused",
+    "consent.withdrawn": "dpv:ConsentWithdrawn",
+    "consent.expired": "dpv:ConsentExpired",
+    "consent.invalidated": "dpv:ConsentInvalidated",
+}
+_LEGAL_BASIS_TERMS: dict[str, str] = {
+    LawfulBasis.CONSENT.value: "dpv:Consent",
+    LawfulBasis.CONTRACT.value: "dpv:Contract",
+    LawfulBasis.LEGAL_OBLIGATION.value: "dpv:LegalObligation",
+    LawfulBasis.VITAL_INTEREST.value: "dpv:VitalInterest",
+    LawfulBasis.PUBLIC_TASK.value: "dpv:PublicInterest",  # Art. 6(1)(e): public interest or authority
+    LawfulBasis.LEGITIMATE_INTEREST.value: "dpv:LegitimateInterest",
+}
+
+
+def _not_found(message: str) -> NotFound:
+    return NotFound(message, field="decision_event_id", code="consent.receipt_not_found")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _decision(event_id: uuid.UUID | str) -> tuple[StoredEvent, dict[str, Any]]:
+    """The consent event and its decrypted payload, refusing anything a receipt cannot prove."""
+    try:
+        stored = ledger_event_get(event_id=event_id)
+    except NotFound:
+        raise _not_found("No consent decision with this id.") from None
+    if stored.meta.event_type not in _STATUS_TERMS:
+        raise _not_found("No consent decision with this id.")
+    if event_leaf_hash(stored.meta, stored.ciphertext) != stored.leaf_hash:
+        raise LedgerTampered("The decision does not match its leaf hash; no receipt is issued.")
+    read = decrypt(stored)
+    if read.shredded:
+        raise _not_found("The record of this decision was erased (its keys were shredded).")
+    if not isinstance(read.payload, dict):
+        raise _not_found("The record of this decision cannot be read.")
+    return stored, read.payload
+
+
+def _header(stored: StoredEvent) -> dict[str, Any]:
+    controller = {
+        "role": "dpv:DataController",
+        "name": settings.HUB_CONTROLLER_NAME,
+        "contact": settings.HUB_CONTROLLER_CONTACT,
+        "country": settings.HUB_CONTROLLER_COUNTRY,
+    }
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "receipt_id": str(stored.meta.event_id),
+        "timestamp": _iso(stored.meta.recorded_at),
+        # the processing details are the registry's at this moment, so say when that was
+        "generated_at": _iso(timezone.now()),
+        "parties": [controller],
+        "subject": {"role": "dpv:DataSubject", "id": str(stored.meta.stream_id), "pseudonymous": True},
+    }
+
+
+def _purpose(key: str) -> dict[str, Any]:
+    purpose = Purpose.objects.filter(key=key).first()
+    if purpose is None:  # retired from the catalog since: the decision itself still stands
+        return dict.fromkeys(_PURPOSE_FIELDS) | {"key": key}
+    recipients = purpose.services.filter(active=True).order_by("name").values_list("name", flat=True)
+    return {
+        "key": purpose.key,
+        "name": purpose.name,
+        "description": purpose.description,
+        "legal_basis": _LEGAL_BASIS_TERMS.get(purpose.lawful_basis),
+        "data_categories": list(purpose.data_categories),
+        "data_uses": list(purpose.data_uses),
+        "recipients": list(recipients),
+        "retention_days": purpose.retention_days,
+    }
+
+
+def _event(stored: StoredEvent, payload: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "status": _STATUS_TERMS[stored.meta.event_type],
+        "time": _iso(stored.meta.occurred_at),
+        "method": payload.get("method"),
+        "source": payload.get("source"),
+        "language": payload.get("language"),
+        "notice": {"version": payload.get("notice_version"), "hash": payload.get("notice_hash")},
+        "expires_at": payload.get("expires_at"),
+    }
+    if payload.get("tcf_string"):
+        event["tcf_string"] = payload["tcf_string"]
+    return event
+
+
+def receipt_build(*, decision_event_id: uuid.UUID | str) -> dict[str, Any]:
+    """The consent record of one decision event, as a JSON-able ISO/IEC TS 27560 dict."""
+    stored, payload = _decision(decision_event_id)
+    return {
+        "header": _header(stored),
+        "processing": {
+            "purposes": [_purpose(stored.meta.purpose or "")],  # a payload always has its purpose
+            "jurisdiction": payload.get("jurisdiction"),
+        },
+        "event": _event(stored, payload),
+        "ledger": {
+            "event_id": str(stored.meta.event_id),
+            "event_type": stored.meta.event_type,
+            "leaf_hash": stored.leaf_hash.hex(),
+        },
+    }
+
+
+def _canonical(document: Any) -> bytes:
+    return json.dumps(
+        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def receipt_sign(document: dict[str, Any]) -> dict[str, Any]:
+    """Sign the canonical JSON of a receipt with the ledger's key (the same key as tree heads)."""
+    signature = signing_key().sign(_canonical(document))
+    return {
+        "receipt": document,
+        "signature": base64.b64encode(signature).decode("ascii"),
+        "algorithm": ALGORITHM,
+        "public_key_id": public_key_id(),
+    }
+
+
+def receipt_verify(signed: dict[str, Any], public_key: bytes) -> bool:
+    """True only if `signed` is exactly a receipt signed by `public_key` (raw, 32 bytes).
+
+    Offline: no database, no settings. Anything malformed is simply not valid.
+    """
+    try:
+        if not isinstance(signed, dict) or set(signed) != _SIGNED_FIELDS:
+            return False
+        if signed["algorithm"] != ALGORITHM or not isinstance(public_key, bytes) or len(public_key) != 32:
+            return False
+        if signed["public_key_id"] != public_key_id(public_key):
+            return False
+        if not isinstance(signed["receipt"], dict) or not isinstance(signed["signature"], str):
+            return False
+        signature = base64.b64decode(signed["signature"], validate=True)
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, _canonical(signed["receipt"]))
+    except (InvalidSignature, binascii.Error, TypeError, ValueError, RecursionError):
+        return False
+    return True

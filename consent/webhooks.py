@@ -1,0 +1,240 @@
+"""Signed webhooks that tell downstream services about a subject (withdrawal, erasure, correction).
+
+Bodies carry ids only. Delivery is at least once: receivers dedupe on `X-Hub-Delivery`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, NewEvent, ledger_append
+from consent.event_types import WEBHOOK_DELIVERED
+from consent.models import DeliveryStatus, Service, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 5.0
+MAX_ATTEMPTS = 8
+BACKOFF_BASE = timedelta(seconds=10)
+BACKOFF_CAP = timedelta(hours=1)
+# When beat may (re)queue a delivery that is already on its way: a task lost after the
+# commit (broker down, worker killed) is picked up again once this has passed.
+LEASE = timedelta(minutes=2)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """urllib would re-send a redirected POST as a bodiless GET; a 3xx is a failed attempt."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+# --- enqueueing --------------------------------------------------------------------------
+def webhooks_enqueue(
+    *, topic: str, subject_id: UUID, purpose: str, occurred_at: datetime
+) -> list[WebhookDelivery]:
+    """One delivery per active service of `purpose` with a webhook URL, sent once the caller commits.
+
+    Joins the caller's transaction, so the deliveries exist exactly when the change they announce does.
+    """
+    services = Service.objects.filter(active=True, purposes__key=purpose).exclude(webhook_url="")
+    deliveries = []
+    for service in services.order_by("id"):
+        delivery_id = uuid.uuid4()
+        body = {
+            "id": str(delivery_id),
+            "topic": topic,
+            "subject_id": str(subject_id),
+            "purpose": purpose,
+            "occurred_at": occurred_at.isoformat(),
+        }
+        deliveries.append(
+            WebhookDelivery(
+                id=delivery_id,
+                service=service,
+                topic=topic,
+                body=body,
+                next_attempt_at=timezone.now() + LEASE,
+            )
+        )
+    WebhookDelivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        # robust: a broker outage must not fail a change that has committed; beat retries it
+        transaction.on_commit(partial(webhook_schedule, delivery_id=delivery.id), robust=True)
+    return deliveries
+
+
+def webhook_schedule(*, delivery_id: UUID) -> None:
+    """Queue the delivery task (called on commit, never inside a transaction)."""
+    from tasks.webhooks import deliver_webhook  # tasks import this module
+
+    deliver_webhook.delay(str(delivery_id))
+
+
+def webhooks_due(*, now: datetime, limit: int = 500) -> list[UUID]:
+    """Pending deliveries whose next attempt has come, leased so the next beat does not queue them again."""
+    with transaction.atomic():
+        due = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        WebhookDelivery.objects.filter(id__in=due).update(next_attempt_at=now + LEASE)
+    return due
+
+
+# --- delivering --------------------------------------------------------------------------
+def webhook_deliver(*, delivery_id: UUID) -> DeliveryStatus:
+    """POST a pending delivery and record the outcome; delivered or failed ones are left alone."""
+    delivery = WebhookDelivery.objects.select_related("service").get(pk=delivery_id)
+    if delivery.status != DeliveryStatus.PENDING:
+        return DeliveryStatus(delivery.status)
+    # The request runs outside any transaction: network time must hold neither row locks
+    # nor the ledger readers' horizon (an open transaction holds back `ledger_read_after`).
+    error = _post(delivery.service, delivery.body)
+    return _outcome_record(delivery_id=delivery.id, error=error)
+
+
+def _post(service: Service, body: dict[str, Any]) -> str | None:
+    """Send the signed body. None on a 2xx, else a short reason (never the response or the body)."""
+    if urlsplit(service.webhook_url).scheme not in {"http", "https"}:
+        return "webhook URL is not http(s)"
+    if not service.webhook_secret:
+        return "service has no webhook secret"  # never send what nobody can verify
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+        service.webhook_url,
+        data=raw,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Hub-Delivery": str(body["id"]),
+            "X-Hub-Timestamp": timestamp,
+            "X-Hub-Signature": f"sha256={_signature(service.webhook_secret, timestamp, raw)}",
+        },
+    )
+    try:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
+            status = response.status
+    except urllib.error.HTTPError as error:
+        error.close()
+        return f"HTTP {error.code}"
+    except urllib.error.URLError as error:
+        reason = error.reason
+        return f"unreachable: {type(reason).__name__ if isinstance(reason, BaseException) else reason}"[:200]
+    except TimeoutError:
+        return f"no answer within {TIMEOUT_SECONDS:g} s"
+    except (OSError, http.client.HTTPException) as error:
+        return f"transport error: {type(error).__name__}"
+    return None if 200 <= status < 300 else f"HTTP {status}"
+
+
+@transaction.atomic(durable=True)
+def _outcome_record(*, delivery_id: UUID, error: str | None) -> DeliveryStatus:
+    """Store one attempt's outcome; a concurrent run that already finished the delivery wins."""
+    delivery = (
+        WebhookDelivery.objects.select_for_update(of=("self",)).select_related("service").get(pk=delivery_id)
+    )
+    if delivery.status != DeliveryStatus.PENDING:
+        return DeliveryStatus(delivery.status)
+    if error is None:
+        _delivered_mark(delivery)
+    else:
+        _failure_mark(delivery, error)
+    return DeliveryStatus(delivery.status)
+
+
+def _delivered_mark(delivery: WebhookDelivery) -> None:
+    """Delivered, with its ledger record in the same commit (the delivery id makes it idempotent)."""
+    delivery.status = DeliveryStatus.DELIVERED
+    delivery.attempts += 1
+    delivery.delivered_at = timezone.now()
+    delivery.next_attempt_at = None
+    delivery.last_error = ""
+    delivery.save(update_fields=["status", "attempts", "delivered_at", "next_attempt_at", "last_error"])
+    ledger_append(
+        events=[
+            NewEvent(
+                event_type=WEBHOOK_DELIVERED.name,
+                subject_id=delivery.body["subject_id"],
+                purpose=delivery.body["purpose"],
+                message_id=str(delivery.id),
+            )
+        ],
+        actor=Actor.system(),
+        source=f"webhook:{delivery.service_id}",
+    )
+    logger.info("webhook delivered delivery=%s service=%s", delivery.id, delivery.service_id)
+
+
+def _failure_mark(delivery: WebhookDelivery, error: str) -> None:
+    """Count the attempt; back off exponentially, and give up after MAX_ATTEMPTS."""
+    delivery.attempts += 1
+    delivery.last_error = error[:200]
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.next_attempt_at = timezone.now() + webhook_backoff(attempts=delivery.attempts)
+    delivery.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    logger.warning(
+        "webhook attempt failed delivery=%s service=%s attempts=%s status=%s error=%s",
+        delivery.id,
+        delivery.service_id,
+        delivery.attempts,
+        delivery.status,
+        delivery.last_error,
+    )
+
+
+def webhook_backoff(*, attempts: int) -> timedelta:
+    """The wait after `attempts` failed attempts: 10 s, 20 s, 40 s, … at most an hour."""
+    return min(BACKOFF_BASE * 2 ** max(attempts - 1, 0), BACKOFF_CAP)
+
+
+# --- signatures --------------------------------------------------------------------------
+def _signature(secret: str, timestamp: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_valid(
+    *,
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    signature: str,
+    now: float | None = None,
+    tolerance: int = 300,
+) -> bool:
+    """What a receiver checks, on the raw body before parsing it: the HMAC-SHA256 of
+    "<X-Hub-Timestamp>.<body>" as `sha256=<hex>` (compared in constant time), sent within `tolerance` s."""
+    try:
+        sent_at = int(timestamp)
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if not secret or abs(current - sent_at) > tolerance:
+        return False
+    expected = f"sha256={_signature(secret, timestamp, body)}"
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))

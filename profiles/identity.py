@@ -1,0 +1,107 @@
+"""Identifiers and subjects: normalize, hash with a secret pepper, resolve or create the subject.
+
+Only keyed hashes are stored for lookup; each identifier's value is appended once to the
+ledger, encrypted under the subject's identity data key, so erasure makes it unreadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import lru_cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from audit.keys import decode_secret
+from audit.services import Actor, NewEvent, ledger_append
+from consent.event_types import IDENTITY_KEY, IDENTITY_LINKED
+from hub.errors import DomainError
+from profiles.models import Identifier, IdentifierKind, Subject
+
+MAX_IDENTIFIER_LENGTH = 200
+
+
+class InvalidIdentifierValue(DomainError):
+    code = "identity.invalid_identifier"
+
+
+class UnknownSubject(DomainError):
+    code = "identity.unknown_subject"
+    status = 404
+
+
+@lru_cache(maxsize=4)
+def _pepper(text: str) -> bytes:
+    return decode_secret(text, name="HUB_IDENTIFIER_PEPPER")
+
+
+def keyed_hash(value: str) -> str:
+    """HMAC-SHA256 of a value with the identifier pepper (hex)."""
+    return hmac.new(_pepper(settings.HUB_IDENTIFIER_PEPPER), value.encode(), hashlib.sha256).hexdigest()
+
+
+def identifier_normalize(kind: str, value: object) -> str:
+    """Trim; emails also lowercased. Refuses empty, overlong and non-string values."""
+    if kind not in IdentifierKind.values:
+        raise InvalidIdentifierValue("Unknown identifier kind.", field="kind")
+    if not isinstance(value, str):
+        raise InvalidIdentifierValue(f"{kind} must be a string.", field=kind)
+    normalized = value.strip()
+    if kind == IdentifierKind.EMAIL:
+        normalized = normalized.lower()
+        if "@" not in normalized[1:-1]:
+            raise InvalidIdentifierValue("email is not an email address.", field=kind)
+    if not normalized or len(normalized) > MAX_IDENTIFIER_LENGTH or any(ord(c) < 32 for c in normalized):
+        raise InvalidIdentifierValue(
+            f"{kind} must be 1 to {MAX_IDENTIFIER_LENGTH} printable characters.", field=kind
+        )
+    return normalized
+
+
+def identifier_hash(kind: str, value: object) -> str:
+    return keyed_hash(f"{kind}:{identifier_normalize(kind, value)}")
+
+
+def subject_find(*, kind: str, value: object) -> Subject | None:
+    found = Identifier.objects.select_related("subject").filter(
+        kind=kind, value_hash=identifier_hash(kind, value)
+    )
+    identifier = found.first()
+    return None if identifier is None else identifier.subject
+
+
+def subject_resolve(*, kind: str, value: object, actor: Actor, jurisdiction: str = "") -> Subject:
+    """The subject an identifier belongs to, creating the subject (and the link) if new."""
+    normalized = identifier_normalize(kind, value)
+    value_hash = keyed_hash(f"{kind}:{normalized}")
+    existing = Identifier.objects.select_related("subject").filter(kind=kind, value_hash=value_hash).first()
+    if existing is not None:
+        return _with_jurisdiction(existing.subject, jurisdiction)
+    try:
+        with transaction.atomic():
+            subject = Subject.objects.create(jurisdiction=jurisdiction)
+            Identifier.objects.create(kind=kind, value_hash=value_hash, subject=subject)
+            ledger_append(
+                events=[
+                    NewEvent(
+                        IDENTITY_LINKED.name,
+                        subject_id=subject.id,
+                        purpose=IDENTITY_KEY,
+                        payload={"kind": kind, "value": normalized},
+                        data_categories=("user.unique_id",),
+                    )
+                ],
+                actor=actor,
+            )
+            return subject
+    except IntegrityError:
+        # created concurrently by another request: use theirs
+        return Identifier.objects.select_related("subject").get(kind=kind, value_hash=value_hash).subject
+
+
+def _with_jurisdiction(subject: Subject, jurisdiction: str) -> Subject:
+    if jurisdiction and subject.jurisdiction != jurisdiction:
+        Subject.objects.filter(pk=subject.pk).update(jurisdiction=jurisdiction)
+        subject.jurisdiction = jurisdiction
+    return subject
