@@ -75,6 +75,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c idle_in_transaction_session_timeout={_idle_ms}"
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The largest request body accepted (a 1 MB collection batch plus its envelope); more is a 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HUB_MAX_REQUEST_BYTES", default=1_100_000)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -65,6 +65,13 @@ def test_officer_adds_a_service_and_sees_its_key_once(officer_client):
         "/admin/audit/ledgerevent/",
         "/admin/audit/checkpoint/",
         "/admin/auditlog/logentry/",
+        "/admin/consent/jurisdiction/",
+        "/admin/consent/consentstate/",
+        "/admin/consent/minimizationpolicy/",
+        "/admin/consent/minimizationpolicy/add/",
+        "/admin/consent/tcfpurposemapping/",
+        "/admin/consent/webhookdelivery/",
+        "/admin/consent/notice/add/",
     ],
 )
 def test_officer_admin_pages_load(officer_client, url):

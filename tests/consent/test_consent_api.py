@@ -159,3 +159,11 @@ def test_auth_and_scopes(purposes, banner):
     assert (
         response.status_code == 403 and response.json()["error"]["code"] == "consent.purpose_not_registered"
     )
+
+
+def test_an_oversized_body_is_refused_cleanly(banner, ledger_count):
+    huge = {"user_id": "a", "decisions": {"analytics": "granted"}, "padding": "x" * (3 * 1024 * 1024)}
+    response = _post(_client(banner), **huge)
+    assert response.status_code in (400, 413)
+    assert response.json()["error"]["code"]
+    assert ledger_count() == 0

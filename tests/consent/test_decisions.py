@@ -193,3 +193,40 @@ def test_expiry_runs_on_the_beat_schedule():
     from tasks.schedule import beat_schedule
 
     assert beat_schedule()["expire-consents"]["task"] == "consent.expire_due"
+
+
+def test_an_opt_out_jurisdiction_allows_until_the_subject_objects(actor, notice):
+    from consent.decisions import consent_submit
+
+    # given a Californian subject who has decided nothing
+    consent_submit(
+        kind="user_id", value="ca-1", decisions={}, context=Context(jurisdiction="US-CA"), actor=actor
+    )
+    from profiles.identity import subject_find
+
+    subject = subject_find(kind="user_id", value="ca-1").id
+    assert decide(subject, "analytics") == decide(subject, "advertising")
+    assert decide(subject, "analytics").reason == "not_opted_out"
+    # a GPC signal still opts out of sale/sharing
+    from consent.domain import Signals
+
+    assert decide(subject, "advertising", signals=Signals(gpc=True)).reason == "gpc"
+    # and an objection is honoured
+    consent_record(
+        subject_id=subject, decisions={"analytics": False}, actor=actor, context=Context(jurisdiction="US-CA")
+    )
+    assert decide(subject, "analytics").reason == "refused"
+
+
+def test_purposes_use_only_fideslang_keys(purposes):
+    from django.core.exceptions import ValidationError
+
+    from consent.models import Purpose
+
+    purpose = Purpose.objects.get(key="analytics")
+    purpose.full_clean()
+    purpose.data_uses = ["analytics.reporting", "mind_reading"]
+    purpose.data_categories = ["user.contact.email", "user.soul"]
+    with pytest.raises(ValidationError) as caught:
+        purpose.full_clean()
+    assert "mind_reading" in str(caught.value) and "user.soul" in str(caught.value)
