@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
 from consent.decisions import notice_invalidate_older
 from consent.models import (
@@ -99,7 +100,7 @@ class TcfPurposeMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ConsentState)
-class ConsentStateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ConsentStateAdmin(ReadOnlyAdmin):
     """Decisions are read-only here: they change only through recorded decisions (ledger events)."""
 
     list_display = ("subject_id", "purpose", "status", "since", "expires_at", "notice_version", "source")
@@ -107,18 +108,9 @@ class ConsentStateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     search_fields = ("=subject_id",)
     show_full_result_count = False
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ConsentStateAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_display = ("topic", "service", "status", "attempts", "created_at", "delivered_at", "last_error")
     list_filter = ("status", "topic", "service")
     search_fields = ("=id",)
