@@ -5,3 +5,11 @@ class ProfilesConfig(AppConfig):
     name = "profiles"
     verbose_name = "Subjects, profiles and privacy requests"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from profiles import event_types  # noqa: F401  (registers collection's ledger event types)
+        from profiles.models import TrackingPlanEvent
+
+        auditlog.register(TrackingPlanEvent)

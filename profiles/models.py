@@ -39,3 +39,64 @@ class Identifier(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value_hash[:8]}… of {self.subject_id}"
+
+
+class FieldKind(models.TextChoices):
+    TRAIT = "trait", "Trait (from identify)"
+    AGGREGATE = "aggregate", "Behavioral aggregate"
+    SCORE = "score", "Score"
+
+
+class ProfileField(models.Model):
+    """One value of a subject's profile, remembering the purpose and category it was collected for.
+
+    A read model rebuilt from the ledger. `generation` lets a full rebuild write a new
+    generation aside and switch to it in one transaction (see `ProjectionState`).
+    """
+
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="fields")
+    kind = models.CharField(max_length=16, choices=FieldKind.choices)
+    name = models.CharField(max_length=120)
+    purpose = models.CharField(max_length=64)
+    data_category = models.CharField(max_length=120, blank=True)
+    value = models.JSONField()
+    generation = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject", "generation", "kind", "name", "purpose"], name="profile_field_uniq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} [{self.purpose}] of {self.subject_id}"
+
+
+class ProjectionState(models.Model):
+    """Which generation of the profile read model is live (one row, name="profiles")."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    live_generation = models.PositiveIntegerField(default=0)
+    rebuilding_generation = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: generation {self.live_generation}"
+
+
+class TrackingPlanEvent(models.Model):
+    """An event the tracking plan accepts: its type, name and a JSON Schema for its properties."""
+
+    event_type = models.CharField(max_length=16, help_text="track, identify, page or alias")
+    name = models.CharField(max_length=120, blank=True, help_text="the event name, for track")
+    properties_schema = models.JSONField(default=dict, blank=True, help_text="JSON Schema of properties")
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["event_type", "name"], name="tracking_plan_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.name}".strip()
