@@ -9,6 +9,7 @@ from hub import views
 api_v1 = [
     path("ledger/", include("audit.urls")),
     path("", include("consent.urls")),
+    path("", include("profiles.urls")),
 ]
 
 urlpatterns = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 
@@ -100,3 +101,16 @@ class TrackingPlanEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.name}".strip()
+
+    def clean(self) -> None:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        if self.event_type not in ("track", "identify", "page", "alias"):
+            raise ValidationError({"event_type": "One of track, identify, page, alias."})
+        try:
+            Draft202012Validator.check_schema(self.properties_schema or {})
+        except SchemaError as error:
+            raise ValidationError(
+                {"properties_schema": f"Not a valid JSON Schema: {error.message}"}
+            ) from None

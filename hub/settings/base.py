@@ -145,6 +145,10 @@ HUB_SUPERVISORY_AUTHORITY = env.str(
 # Consents expire after this many days (13 months, CNIL); refusals are remembered this long.
 HUB_CONSENT_LIFETIME_DAYS = env.int("HUB_CONSENT_LIFETIME_DAYS", default=395)
 HUB_REFUSAL_MEMORY_DAYS = env.int("HUB_REFUSAL_MEMORY_DAYS", default=183)
+# Collection: how far in the future a client's timestamp may be; events outside the tracking plan.
+HUB_CLOCK_SKEW_SECONDS = env.int("HUB_CLOCK_SKEW_SECONDS", default=300)
+HUB_ACCEPT_UNPLANNED_EVENTS = env.bool("HUB_ACCEPT_UNPLANNED_EVENTS", default=True)
+HUB_MAX_BATCH_EVENTS = env.int("HUB_MAX_BATCH_EVENTS", default=1000)
 # How long a consent decision may be served from a process's gate cache (seconds).
 HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
 

@@ -1,0 +1,265 @@
+"""The collection pipeline: validate → dedup → resolve identity → consent gate → minimize → encrypt → append.
+
+One request is one transaction: every accepted event and every refusal of it is appended
+together (refusals as metadata-only events), so nothing about a subject becomes visible
+before the commit that stores it. One bad event never sinks the others in its batch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit.services import Actor, NewEvent, ledger_append
+from consent.decisions import gpc_apply
+from consent.domain import Signals
+from consent.gate import decide
+from consent.minimization import FieldRule, minimize, policy_for
+from consent.models import Purpose
+from profiles.event_types import COLLECTED, REFUSED
+from profiles.identity import InvalidIdentifierValue, subject_resolve
+from profiles.tracking_plan import TrackingPlan
+
+EVENT_TYPES = ("track", "identify", "page", "alias")
+MAX_MESSAGE_ID = 100
+MAX_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message_id: str | None
+    status: str  # accepted | duplicate | refused | invalid
+    reason: str = ""
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Event:
+    index: int
+    message_id: str
+    kind: str
+    name: str | None
+    purpose: str
+    identifiers: list[tuple[str, str]]
+    occurred_at: datetime
+    document: dict[str, Any]
+    gpc: bool
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, Mapping):
+        return max([_depth(v, level + 1) for v in value.values()], default=level + 1)
+    if isinstance(value, list):
+        return max([_depth(v, level + 1) for v in value], default=level + 1)
+    return level
+
+
+def _timestamp(value: Any, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if not isinstance(value, str):
+        raise _Invalid("invalid_timestamp")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Invalid("invalid_timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    if moment > now + timedelta(seconds=settings.HUB_CLOCK_SKEW_SECONDS):
+        raise _Invalid("timestamp_in_future")
+    return moment
+
+
+def _identifiers(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found = []
+    for kind in ("user_id", "anonymous_id"):
+        value = raw.get(kind)
+        if value is None:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise _Invalid(f"invalid_{kind}")
+        found.append((kind, value))
+    if not found:
+        raise _Invalid("missing_identifier")
+    return found
+
+
+def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
+    if not isinstance(raw, Mapping):
+        raise _Invalid("not_an_object")
+    message_id = raw.get("message_id")
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
+        raise _Invalid("invalid_message_id")
+    kind = raw.get("type")
+    if kind not in EVENT_TYPES:
+        raise _Invalid("invalid_type")
+    name = raw.get("event")
+    if kind == "track" and (not isinstance(name, str) or not 0 < len(name) <= 120):
+        raise _Invalid("missing_event_name")
+    purpose = raw.get("purpose")
+    if not isinstance(purpose, str) or not purpose:
+        raise _Invalid("missing_purpose")
+    document = {}
+    for part in ("properties", "traits", "context"):
+        value = raw.get(part) or {}
+        if not isinstance(value, Mapping):
+            raise _Invalid(f"invalid_{part}")
+        document[part] = dict(value)
+    if _depth(document) > MAX_DEPTH:
+        raise _Invalid("too_deep")
+    context_gpc = document["context"].get("gpc") is True
+    return _Event(
+        index, message_id, kind, name if kind == "track" else None, purpose, _identifiers(raw),
+        _timestamp(raw.get("timestamp"), now), document, header_gpc or context_gpc,
+    )  # fmt: skip
+
+
+def _originals(source: str, message_ids: list[str]) -> set[str]:
+    if not message_ids:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT message_id FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
+            [source, message_ids],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+class _Batch:
+    """Per-request caches: subjects, policies, purposes."""
+
+    def __init__(self, actor: Actor, registered: frozenset[str]) -> None:
+        self.actor, self.registered = actor, registered
+        self.subjects: dict[tuple[str, str], uuid.UUID] = {}
+        self.policies: dict[tuple[str, str], list[FieldRule]] = {}
+        self.purposes = set(Purpose.objects.values_list("key", flat=True))
+        self.gpc_done: set[uuid.UUID] = set()
+        self.plan = TrackingPlan.load()
+
+    def subject(self, event: _Event) -> uuid.UUID:
+        subject_id = None
+        for identifier in event.identifiers:
+            if identifier in self.subjects:
+                subject_id = self.subjects[identifier]
+                break
+        if subject_id is None:
+            kind, value = event.identifiers[0]
+            subject_id = subject_resolve(kind=kind, value=value, actor=self.actor).id
+        for identifier in event.identifiers:
+            self.subjects.setdefault(identifier, subject_id)
+        return subject_id
+
+    def rules(self, purpose: str, event_key: str) -> list[FieldRule]:
+        key = (purpose, event_key)
+        if key not in self.policies:
+            self.policies[key] = policy_for(purpose=purpose, event_type=event_key)
+        return self.policies[key]
+
+
+def _event_key(event: _Event) -> str:
+    return f"track:{event.name}" if event.kind == "track" else event.kind
+
+
+def _decide(event: _Event, batch: _Batch) -> tuple[NewEvent | None, Outcome]:
+    if event.purpose not in batch.purposes:
+        return None, Outcome(event.message_id, "invalid", "unknown_purpose")
+    problem = batch.plan.check(event.kind, event.name, event.document["properties"])
+    if problem:
+        return None, Outcome(event.message_id, "invalid", problem)
+    try:
+        subject_id = batch.subject(event)
+    except InvalidIdentifierValue:
+        return None, Outcome(event.message_id, "invalid", "invalid_identifier")
+    if event.gpc and subject_id not in batch.gpc_done:
+        gpc_apply(subject_id=subject_id, actor=batch.actor)
+        batch.gpc_done.add(subject_id)
+    reason = ""
+    if event.purpose not in batch.registered:
+        reason = "not_registered"
+    else:
+        decision = decide(subject_id, event.purpose, event.occurred_at, Signals(gpc=event.gpc), fresh=True)
+        reason = "" if decision.allowed else decision.reason
+    if reason:
+        refusal = NewEvent(
+            REFUSED.get(reason, REFUSED["error"]).name, subject_id=subject_id, purpose=event.purpose,
+            message_id=event.message_id, occurred_at=event.occurred_at,
+        )  # fmt: skip
+        return refusal, Outcome(event.message_id, "refused", reason)
+    rules = batch.rules(event.purpose, _event_key(event))
+    minimized = minimize(event.document, rules)
+    fields = {rule.name: rule.category for rule in rules if _has(minimized.kept, rule.name)}
+    payload = {
+        "type": event.kind, "event": event.name, **minimized.kept, "fields": fields,
+        "dropped": list(minimized.dropped),
+    }  # fmt: skip
+    for part in ("properties", "traits", "context"):
+        payload.setdefault(part, {})
+    accepted = NewEvent(
+        COLLECTED[event.kind].name, subject_id=subject_id, purpose=event.purpose, payload=payload,
+        data_categories=minimized.categories, occurred_at=event.occurred_at, message_id=event.message_id,
+    )  # fmt: skip
+    return accepted, Outcome(event.message_id, "accepted")
+
+
+def _has(document: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = document
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def events_collect(
+    *, events: Sequence[Any], actor: Actor, registered_purposes: frozenset[str], gpc: bool = False
+) -> list[Outcome]:
+    """Collect a request's events; returns each one's outcome, in order."""
+    now = timezone.now()
+    source = f"{actor.kind}:{actor.id}"
+    outcomes: list[Outcome | None] = [None] * len(events)
+    parsed: list[_Event] = []
+    for index, raw in enumerate(events):
+        try:
+            parsed.append(_parse(index, raw, now, gpc))
+        except _Invalid as problem:
+            message_id = raw.get("message_id") if isinstance(raw, Mapping) else None
+            outcomes[index] = Outcome(
+                message_id if isinstance(message_id, str) else None, "invalid", problem.reason
+            )
+    with transaction.atomic():
+        stored = _originals(source, [e.message_id for e in parsed])
+        batch = _Batch(actor, registered_purposes)
+        to_append: list[tuple[int, NewEvent]] = []
+        seen: set[str] = set()
+        for event in parsed:
+            if event.message_id in stored or event.message_id in seen:
+                outcomes[event.index] = Outcome(event.message_id, "duplicate")
+                continue
+            seen.add(event.message_id)
+            new_event, outcome = _decide(event, batch)
+            outcomes[event.index] = outcome
+            if new_event is not None:
+                to_append.append((event.index, new_event))
+        if to_append:
+            results = ledger_append(events=[e for _, e in to_append], actor=actor, source=source)
+            for (index, _), result in zip(to_append, results, strict=True):
+                if result.status == "duplicate":  # a concurrent retry stored it first
+                    outcomes[index] = Outcome(result.message_id, "duplicate")
+    return [outcome for outcome in outcomes if outcome is not None]

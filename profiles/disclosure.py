@@ -1,0 +1,79 @@
+"""Consented reads: what a service may see of a profile, and the record that it saw it.
+
+A field is disclosed only if the subject currently consents to its purpose (or the purpose
+does not rest on consent) AND the service is registered for that purpose. Every read that
+discloses something appends one `profile.disclosed` event per purpose (actor: the service;
+data categories listed), so an access export can name real recipients.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from audit.errors import InvalidIdentifier
+from audit.services import Actor, NewEvent, ledger_append
+from consent.gate import decide
+from consent.models import Service
+from hub.errors import NotFound
+from profiles.event_types import DISCLOSED
+from profiles.models import FieldKind, Subject
+from profiles.selectors import profile_fields
+
+
+def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
+    try:
+        value = subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(str(subject_id))
+    except ValueError:
+        raise InvalidIdentifier("subject_id must be a UUID.", field="subject_id") from None
+    if not Subject.objects.filter(pk=value).exists():
+        raise NotFound("No such subject.", field="subject_id", code="profile.not_found")
+    return value
+
+
+def consented_purposes(*, subject_id: uuid.UUID, purposes: Iterable[str]) -> list[str]:
+    """The purposes among `purposes` that may process this subject's data right now."""
+    return sorted(p for p in purposes if decide(subject_id, p, fresh=True).allowed)
+
+
+def profile_for_service(
+    *, subject_id: uuid.UUID | str, service: Service, purposes: Iterable[str]
+) -> dict[str, Any]:
+    subject = _subject(subject_id)
+    allowed = consented_purposes(subject_id=subject, purposes=purposes)
+    profile: dict[str, Any] = {
+        "subject_id": subject, "traits": {}, "aggregates": {}, "scores": {}, "segments": [],
+        "purposes": allowed, "provenance": {},
+    }  # fmt: skip
+    categories: dict[str, set[str]] = {}
+    for field in sorted(profile_fields(subject_id=subject, purposes=allowed), key=lambda f: f.updated_at):
+        if field.kind == FieldKind.TRAIT:
+            profile["traits"][field.name] = field.value
+            profile["provenance"][f"traits.{field.name}"] = {
+                "purpose": field.purpose,
+                "data_category": field.data_category,
+            }
+        else:
+            bucket = "aggregates" if field.kind == FieldKind.AGGREGATE else "scores"
+            profile[bucket].setdefault(field.purpose, {})[field.name] = field.value
+        categories.setdefault(field.purpose, set()).add(field.data_category)
+    _record(subject, service, categories)
+    return profile
+
+
+def _record(subject: uuid.UUID, service: Service, categories: dict[str, set[str]]) -> None:
+    if not categories:
+        return
+    ledger_append(
+        events=[
+            NewEvent(
+                DISCLOSED.name,
+                subject_id=subject,
+                purpose=purpose,
+                data_categories=tuple(sorted(c for c in cats if c)),
+            )
+            for purpose, cats in sorted(categories.items())
+        ],
+        actor=Actor("service", str(service.id)),
+    )
