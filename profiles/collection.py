@@ -7,6 +7,7 @@ before the commit that stores it. One bad event never sinks the others in its ba
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from consent.gate import decide
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from profiles.event_types import COLLECTED, REFUSED
-from profiles.identity import InvalidIdentifierValue, subject_resolve
+from profiles.identity import InvalidIdentifierValue, keyed_hash, subject_resolve
 from profiles.tracking_plan import TrackingPlan
 
 EVENT_TYPES = ("track", "identify", "page", "alias")
@@ -101,10 +102,27 @@ def _identifiers(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def signature_message_id(raw: Mapping[str, Any], now: datetime) -> str | None:
+    """For clients that resend without a message id: a keyed hash of the event's content and
+    its time window, so resends within HUB_SIGNATURE_DEDUP_SECONDS collapse (off when 0)."""
+    window = settings.HUB_SIGNATURE_DEDUP_SECONDS
+    if window <= 0:
+        return None
+    content = {k: v for k, v in raw.items() if k not in ("message_id", "timestamp")}
+    try:
+        encoded = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return None
+    bucket = int(now.timestamp()) // window
+    return "sig:" + keyed_hash(f"{bucket}:{encoded}")[:64]
+
+
 def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
     if not isinstance(raw, Mapping):
         raise _Invalid("not_an_object")
     message_id = raw.get("message_id")
+    if message_id is None:
+        message_id = signature_message_id(raw, now)
     if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
         raise _Invalid("invalid_message_id")
     kind = raw.get("type")

@@ -149,6 +149,9 @@ HUB_REFUSAL_MEMORY_DAYS = env.int("HUB_REFUSAL_MEMORY_DAYS", default=183)
 HUB_CLOCK_SKEW_SECONDS = env.int("HUB_CLOCK_SKEW_SECONDS", default=300)
 HUB_ACCEPT_UNPLANNED_EVENTS = env.bool("HUB_ACCEPT_UNPLANNED_EVENTS", default=True)
 HUB_MAX_BATCH_EVENTS = env.int("HUB_MAX_BATCH_EVENTS", default=1000)
+# Clients that cannot send message ids: dedup resends by a keyed hash of the event within this
+# window (seconds). 0 (the default) requires a message id on every event.
+HUB_SIGNATURE_DEDUP_SECONDS = env.int("HUB_SIGNATURE_DEDUP_SECONDS", default=0)
 # How long a consent decision may be served from a process's gate cache (seconds).
 HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
 

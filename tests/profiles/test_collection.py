@@ -228,3 +228,15 @@ def test_keys_and_scopes(purposes):
     reader = service_register(name="reader", purposes=["analytics"], scopes=["profiles:read"]).secret
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {reader}")
     assert client.post("/api/v1/events", _event("m1"), format="json").status_code == 403
+
+
+def test_clients_without_message_ids_are_deduplicated_by_signature_when_enabled(shop, settings):
+    event = _event("x")
+    del event["message_id"]
+    assert _send(shop, event) == [("invalid", "invalid_message_id")]
+    settings.HUB_SIGNATURE_DEDUP_SECONDS = 600
+    assert _send(shop, event, event) == [("refused", "no_decision"), ("duplicate", "")]
+    from audit.models import LedgerEvent
+
+    stored = LedgerEvent.objects.filter(message_id__startswith="sig:").values_list("message_id", flat=True)
+    assert len(stored) == 1 and "alice" not in stored[0]
