@@ -13,7 +13,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from consent.models import Notice, Purpose, Scope, Service, ServiceKey
+from consent.models import MinimizationPolicy, Notice, PolicyField, Purpose, Scope, Service, ServiceKey
 from consent.services import service_key_issue
 
 DEMO_NOTICE = (
@@ -24,6 +24,21 @@ DEMO_NOTICE = (
     "privacy portal."
 )
 OFFICER_APPS = ("consent", "audit", "profiles", "auditlog")
+DEMO_POLICIES = {
+    "analytics": [
+        ("properties.sku", "user.behavior.browsing_history", "keep"),
+        ("properties.price", "user.behavior.purchase_history", "keep"),
+        ("properties.revenue", "user.behavior.purchase_history", "keep"),
+        ("context.page", "user.behavior.browsing_history", "keep"),
+        ("context.ip", "user.device.ip_address", "truncate_ip"),
+    ],
+    "personalization": [
+        ("properties.sku", "user.behavior.browsing_history", "keep"),
+        ("properties.category", "user.behavior.browsing_history", "keep"),
+        ("traits.plan", "user.account", "keep"),
+        ("traits.birthdate", "user.demographic.date_of_birth", "year"),
+    ],
+}
 
 
 class Command(BaseCommand):
@@ -32,6 +47,7 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         self._notice()
+        self._policies()
         password = os.environ.get("HUB_DEMO_OFFICER_PASSWORD")
         service_key = os.environ.get("HUB_DEMO_SERVICE_KEY")
         if password:
@@ -46,6 +62,18 @@ class Command(BaseCommand):
             return
         notice = Notice.objects.create(version=1, title="How we use your data", text=DEMO_NOTICE)
         notice.purposes.set(Purpose.objects.all())
+
+    def _policies(self) -> None:
+        """Demo minimization policies: what analytics and personalization may keep."""
+        for purpose, fields in DEMO_POLICIES.items():
+            policy, created = MinimizationPolicy.objects.get_or_create(
+                purpose_id=purpose, event_type="*", defaults={"description": "Demo policy"}
+            )
+            if created:
+                for name, category, transformation in fields:
+                    PolicyField.objects.create(
+                        policy=policy, name=name, data_category=category, transformation=transformation
+                    )
 
     def _officer(self, password: str) -> None:
         group, _ = Group.objects.get_or_create(name="Compliance officers")
