@@ -110,13 +110,17 @@ def ledger_event_get(*, event_id: uuid.UUID | str) -> StoredEvent:
     return _row_to_event(row)
 
 
-def ledger_events_for_subject(*, subject_id: uuid.UUID | str) -> list[ReadEvent]:
-    """Every event of a subject's stream in ledger order, decrypted where keys still live."""
+def ledger_events_for_subject(
+    *, subject_id: uuid.UUID | str, recorded_since: datetime | None = None
+) -> list[ReadEvent]:
+    """Every event of a subject's stream (or those recorded since a time) in ledger order,
+    decrypted where keys still live."""
+    where, params = "stream_id = %s", list[Any]([_as_uuid(subject_id, "subject_id")])
+    if recorded_since is not None:
+        where += " AND recorded_at >= %s"
+        params.append(recorded_since)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s ORDER BY stream_version",
-            [_as_uuid(subject_id, "subject_id")],
-        )
+        cursor.execute(f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq", params)
         rows = cursor.fetchall()
     return [decrypt(_row_to_event(row)) for row in rows]
 

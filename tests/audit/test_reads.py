@@ -47,3 +47,15 @@ def test_read_by_position_pages_through_committed_events(actor):
         position = page[-1].position
     assert [i for page in pages for i in page] == appended
     assert [len(p) for p in pages] == [3, 3, 3, 1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_subjects_events_come_back_in_the_order_they_were_appended(actor):
+    subject = uuid.uuid4()
+    for n in range(30):
+        ledger_append(events=[collected(subject, payload={"n": n})], actor=actor)
+    assert [e.payload["n"] for e in ledger_events_for_subject(subject_id=subject)] == list(range(30))
+    later = ledger_events_for_subject(subject_id=subject)[20].stored.meta.recorded_at
+    assert [
+        e.payload["n"] for e in ledger_events_for_subject(subject_id=subject, recorded_since=later)
+    ] == list(range(20, 30))
