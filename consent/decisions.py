@@ -258,6 +258,46 @@ def gpc_apply(
     return _append(subject_id, changes, notice=None, context=context, actor=actor, at=at)
 
 
+@transaction.atomic
+def consent_combine(
+    *, subject_id: uuid.UUID, other_subject_id: uuid.UUID, actor: Actor, at: datetime | None = None
+) -> list[RecordedDecision]:
+    """Take another subject's decisions into this one's (identity merges), most restrictively.
+
+    Any "no" (refused, withdrawn, expired, invalidated) beats "given": where this subject has
+    given consent and the other has not, the other's status is recorded (a refusal after a
+    "yes" being a withdrawal). A purpose only the other decided gets that decision as it was
+    made — notice, source, method and expiry (never extended). This subject's own "no"
+    stands; the other subject's states are left as they are.
+    """
+    at = at or timezone.now()
+    rows = list(
+        ConsentState.objects.select_for_update(of=("self",))
+        .select_related("purpose")
+        .filter(subject_id__in=[subject_id, other_subject_id])
+        .order_by("subject_id", "purpose_id")
+    )
+    mine = {row.purpose_id: row.status for row in rows if row.subject_id == subject_id}
+    recorded = []
+    for other in (row for row in rows if row.subject_id == other_subject_id):
+        current = mine.get(other.purpose_id)
+        if current is not None and (current != ConsentStatus.GIVEN or other.status == ConsentStatus.GIVEN):
+            continue
+        status = (
+            ConsentStatus.WITHDRAWN if current and other.status == ConsentStatus.REFUSED else other.status
+        )
+        expires_at = other.expires_at if status in (ConsentStatus.GIVEN, ConsentStatus.REFUSED) else None
+        notice = None
+        if other.notice_version is not None:
+            notice = Notice.objects.filter(
+                version=other.notice_version, content_hash=other.notice_hash
+            ).first()
+        context = Context(other.source, other.method, notice.language if notice else "en", other.jurisdiction)
+        change = (other.purpose, str(status), expires_at)
+        recorded += _append(subject_id, [change], notice=notice, context=context, actor=actor, at=at)
+    return recorded
+
+
 def consent_expire_due(*, now: datetime | None = None, batch: int = 500) -> int:
     """Append "expired" for consents and remembered refusals past their end; returns how many."""
     now = now or timezone.now()

@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.imports = ("tasks.ledger", "tasks.system", "tasks.consent", "tasks.webhooks")
+app.conf.imports = ("tasks.ledger", "tasks.system", "tasks.consent", "tasks.webhooks", "tasks.profiles")
 
 
 @app.on_after_finalize.connect

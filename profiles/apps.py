@@ -10,6 +10,7 @@ class ProfilesConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from profiles import event_types  # noqa: F401  (registers collection's ledger event types)
-        from profiles.models import TrackingPlanEvent
+        from profiles.models import Segment, TrackingPlanEvent
 
         auditlog.register(TrackingPlanEvent)
+        auditlog.register(Segment, m2m_fields={"purposes"})

@@ -25,7 +25,14 @@ from consent.gate import decide
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from profiles.event_types import COLLECTED, REFUSED
-from profiles.identity import InvalidIdentifierValue, keyed_hash, subject_resolve
+from profiles.identity import (
+    InvalidIdentifierValue,
+    identifier_link,
+    keyed_hash,
+    subject_find,
+    subject_resolve,
+)
+from profiles.stitching import subjects_stitch
 from profiles.tracking_plan import TrackingPlan
 
 EVENT_TYPES = ("track", "identify", "page", "alias")
@@ -172,6 +179,9 @@ class _Batch:
         self.plan = TrackingPlan.load()
 
     def subject(self, event: _Event) -> uuid.UUID:
+        if event.kind in ("identify", "alias") and len(event.identifiers) == 2:
+            user, anonymous = event.identifiers  # _identifiers lists the user id first
+            return self._stitch(user, anonymous)
         subject_id = None
         for identifier in event.identifiers:
             if identifier in self.subjects:
@@ -183,6 +193,29 @@ class _Batch:
         for identifier in event.identifiers:
             self.subjects.setdefault(identifier, subject_id)
         return subject_id
+
+    def _stitch(self, user: tuple[str, str], anonymous: tuple[str, str]) -> uuid.UUID:
+        """identify/alias with both ids: one person, the user's subject surviving a merge."""
+        survivor = (
+            self.subjects.get(user) or subject_resolve(kind=user[0], value=user[1], actor=self.actor).id
+        )
+        absorbed = self.subjects.get(anonymous)
+        if absorbed is None:
+            found = subject_find(kind=anonymous[0], value=anonymous[1])
+            absorbed = found.id if found else None
+        if absorbed is None:  # first seen: linked to the user's subject (unless linked elsewhere meanwhile)
+            absorbed = identifier_link(
+                kind=anonymous[0], value=anonymous[1], subject_id=survivor, actor=self.actor
+            )
+        if absorbed != survivor and subjects_stitch(
+            user_subject_id=survivor, anonymous_subject_id=absorbed, actor=self.actor
+        ):
+            self.subjects = {
+                key: survivor if held == absorbed else held for key, held in self.subjects.items()
+            }
+            absorbed = survivor
+        self.subjects[user], self.subjects[anonymous] = survivor, absorbed
+        return survivor
 
     def rules(self, purpose: str, event_key: str) -> list[FieldRule]:
         key = (purpose, event_key)

@@ -20,8 +20,31 @@ REFUSED = {
     )
     for reason in REFUSAL_REASONS
 }
+SEGMENT_JOINED = register(
+    "segment.joined",
+    "A subject became a member of a segment (source names the segment).",
+    carries_payload=False,
+)
+SEGMENT_LEFT = register(
+    "segment.left",
+    "A subject stopped being a member of a segment (source names the segment).",
+    carries_payload=False,
+)
 DISCLOSED = register(
     "profile.disclosed",
     "Profile data of a subject was disclosed to a service (source names it; purposes and categories listed).",
+    carries_payload=False,
+)
+# Merges: metadata only, on both subjects' streams. Each event's message_id is
+# "merge:<SubjectMerge id>:survivor|absorbed" (or "split:…"), which ties the two streams to
+# the merge row without putting anything about the person in the ledger's metadata.
+IDENTITY_MERGED = register(
+    "identity.merged",
+    "Two subjects were found to be one person; the absorbed one's identifiers moved to the survivor.",
+    carries_payload=False,
+)
+IDENTITY_SPLIT = register(
+    "identity.split",
+    "A merge was undone: the identifiers it moved went back to the absorbed subject.",
     carries_payload=False,
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from functools import lru_cache
 
 from django.conf import settings
@@ -82,22 +83,42 @@ def subject_resolve(*, kind: str, value: object, actor: Actor, jurisdiction: str
         with transaction.atomic():
             subject = Subject.objects.create(jurisdiction=jurisdiction)
             Identifier.objects.create(kind=kind, value_hash=value_hash, subject=subject)
-            ledger_append(
-                events=[
-                    NewEvent(
-                        IDENTITY_LINKED.name,
-                        subject_id=subject.id,
-                        purpose=IDENTITY_KEY,
-                        payload={"kind": kind, "value": normalized},
-                        data_categories=("user.unique_id",),
-                    )
-                ],
-                actor=actor,
-            )
+            ledger_append(events=[_linked(subject.id, kind, normalized)], actor=actor)
             return subject
     except IntegrityError:
         # created concurrently by another request: use theirs
         return Identifier.objects.select_related("subject").get(kind=kind, value_hash=value_hash).subject
+
+
+def identifier_link(*, kind: str, value: object, subject_id: uuid.UUID, actor: Actor) -> uuid.UUID:
+    """Link a new identifier to an existing subject; returns the subject that holds it.
+
+    That is `subject_id`, unless the identifier was already linked (perhaps concurrently)
+    to another subject, which is then returned and nothing is written.
+    """
+    normalized = identifier_normalize(kind, value)
+    value_hash = keyed_hash(f"{kind}:{normalized}")
+    try:
+        with transaction.atomic():
+            Identifier.objects.create(kind=kind, value_hash=value_hash, subject_id=subject_id)
+            ledger_append(events=[_linked(subject_id, kind, normalized)], actor=actor)
+            return subject_id
+    except IntegrityError:
+        holder: uuid.UUID = Identifier.objects.values_list("subject_id", flat=True).get(
+            kind=kind, value_hash=value_hash
+        )
+        return holder
+
+
+def _linked(subject_id: uuid.UUID, kind: str, normalized: str) -> NewEvent:
+    """`identity.linked`: the value itself, sealed under the subject's identity key."""
+    return NewEvent(
+        IDENTITY_LINKED.name,
+        subject_id=subject_id,
+        purpose=IDENTITY_KEY,
+        payload={"kind": kind, "value": normalized},
+        data_categories=("user.unique_id",),
+    )
 
 
 def _with_jurisdiction(subject: Subject, jurisdiction: str) -> Subject:

@@ -114,3 +114,90 @@ class TrackingPlanEvent(models.Model):
             raise ValidationError(
                 {"properties_schema": f"Not a valid JSON Schema: {error.message}"}
             ) from None
+
+
+class SubjectMerge(models.Model):
+    """Two subjects found to be one person: the absorbed one's identifiers now belong to the survivor.
+
+    The absorbed subject's row and ledger stream stay as they were. This row remembers which
+    identifiers moved (their ids, never values) and each side's consent statuses at the
+    merge (purpose → status), so a split undoes exactly the merge. A subject is absorbed by
+    at most one merge that has not been split.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    survivor = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="merges_as_survivor")
+    absorbed = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="merges_as_absorbed")
+    identifier_ids = models.JSONField(default=list, help_text="ids of the identifiers moved to the survivor")
+    survivor_consents = models.JSONField(
+        default=dict, help_text="purpose → consent status of the survivor before the merge"
+    )
+    absorbed_consents = models.JSONField(
+        default=dict, help_text="purpose → consent status of the absorbed subject at the merge"
+    )
+    merged_at = models.DateTimeField(auto_now_add=True)
+    merged_by = models.CharField(max_length=80, help_text="actor (kind:id)")
+    split_at = models.DateTimeField(null=True, blank=True)
+    split_by = models.CharField(max_length=80, blank=True, help_text="actor (kind:id)")
+
+    class Meta:
+        ordering = ("-merged_at",)
+        permissions = [("split_subjectmerge", "Can split (undo) a subject merge")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["absorbed"], condition=models.Q(split_at__isnull=True), name="subject_merge_one_live"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(survivor=models.F("absorbed")), name="subject_merge_two_subjects"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "split" if self.split_at else "merged"
+        return f"{self.absorbed_id} into {self.survivor_id} ({state})"
+
+
+class Segment(models.Model):
+    """A rule segment defined by officers: a condition tree over recent events, traits and scores.
+
+    It names the purposes it relies on: a subject without consent for all of them is never a member.
+    """
+
+    key = models.SlugField(max_length=64, primary_key=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    purposes = models.ManyToManyField("consent.Purpose", related_name="segments")
+    condition = models.JSONField(help_text="see profiles/segments/rules.py for the grammar")
+    active = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        from profiles.segments.rules import InvalidCondition, check
+
+        try:
+            check(self.condition)
+        except InvalidCondition as problem:
+            raise ValidationError({"condition": str(problem)}) from None
+
+    def purpose_keys(self) -> list[str]:
+        return sorted(p.key for p in self.purposes.all())
+
+    def primary_purpose(self) -> str:
+        keys = self.purpose_keys()
+        return keys[0] if keys else "segments"
+
+
+class SegmentMembership(models.Model):
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="segment_memberships")
+    since = models.DateTimeField()
+    until = models.DateTimeField(null=True, blank=True, help_text="when its event window closes")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "subject"], name="segment_membership_uniq")]
+        indexes = [models.Index(fields=["until"], name="segment_membership_until_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subject_id} in {self.segment_id}"

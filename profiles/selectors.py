@@ -5,17 +5,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
+
 from profiles.models import ProfileField, ProjectionState
+
+PROJECTION = "profiles"
 
 
 def live_generation() -> int:
-    state = ProjectionState.objects.filter(name="profiles").first()
+    state = ProjectionState.objects.filter(name=PROJECTION).first()
     return state.live_generation if state else 0
 
 
-def profile_fields(*, subject_id: uuid.UUID, purposes: Iterable[str]) -> list[ProfileField]:
+def profile_fields(*, subject_id: uuid.UUID | str, purposes: Iterable[str]) -> list[ProfileField]:
+    """The subject's live fields collected for `purposes` (one query, so never a half-switched mix)."""
+    live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]
     return list(
         ProfileField.objects.filter(
-            subject_id=subject_id, purpose__in=list(purposes), generation=live_generation()
-        )
+            subject_id=subject_id,
+            purpose__in=list(purposes),
+            generation=Coalesce(Subquery(live), 0),
+        ).order_by("purpose", "kind", "name")
     )

@@ -16,4 +16,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "retry-webhooks": {"task": "webhooks.retry_due", "schedule": 30.0},
         # Expiry is due at a precise moment (13 months after a consent): look every minute.
         "expire-consents": {"task": "consent.expire_due", "schedule": 60.0},
+        # Segment windows are minutes long: close them within seconds of their end.
+        "expire-segment-windows": {"task": "segments.expire", "schedule": 5.0},
+        # Profiles follow the ledger closely; an idle run is one advisory lock and one query.
+        "project-profiles": {"task": "profiles.project", "schedule": 1.0},
     }

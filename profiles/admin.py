@@ -1,0 +1,52 @@
+"""Officers' admin for subjects' identities: merges are read-only, and can be split (undone)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from audit.admin import ReadOnlyAdmin
+from audit.services import Actor
+from profiles.models import Segment, SubjectMerge, TrackingPlanEvent
+from profiles.stitching import subject_split
+
+
+@admin.register(SubjectMerge)
+class SubjectMergeAdmin(ReadOnlyAdmin):
+    """Ids and consent statuses only: a merge row holds nothing that identifies a person."""
+
+    list_display = ("id", "survivor_id", "absorbed_id", "merged_at", "merged_by", "split_at", "split_by")
+    list_filter = (("split_at", admin.EmptyFieldListFilter),)
+    search_fields = ("=id", "=survivor__id", "=absorbed__id")
+    actions = ("split",)
+    show_full_result_count = False
+
+    @admin.action(description="Split (undo merge)", permissions=("split",))
+    def split(self, request: HttpRequest, queryset: QuerySet[SubjectMerge]) -> None:
+        actor = Actor("officer", str(request.user.pk))
+        # newest first: the natural order to undo a chain of merges
+        live = list(
+            queryset.filter(split_at__isnull=True).order_by("-merged_at").values_list("pk", flat=True)
+        )
+        for merge_id in live:
+            subject_split(merge_id=merge_id, actor=actor)
+        messages.success(request, f"{len(live)} merge(s) split; the moved identifiers are back.")
+
+    def has_split_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.split_subjectmerge")
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Officers define rule segments; the condition is checked when saved (profiles/segments/rules.py)."""
+
+    list_display = ("key", "name", "active")
+    list_filter = ("active",)
+    filter_horizontal = ("purposes",)
+
+
+@admin.register(TrackingPlanEvent)
+class TrackingPlanEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ("event_type", "name", "active", "description")
+    list_filter = ("event_type", "active")

@@ -1,0 +1,1 @@
+"""Rule segments: officers' condition trees, evaluated as events arrive and as windows close."""

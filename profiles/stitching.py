@@ -1,0 +1,205 @@
+"""Identity stitching: merge two subjects found to be one person, and undo it (split).
+
+A merge moves the absorbed subject's identifiers to the survivor, combines their consents
+most restrictively (`consent.decisions.consent_combine`) and appends `identity.merged` to
+both streams. Nothing in the ledger is rewritten: the absorbed subject keeps its own stream
+and consent states, so a split only has to move back exactly the identifiers it moved.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from functools import partial
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, NewEvent, ledger_append
+from consent.decisions import consent_combine
+from consent.event_types import IDENTITY_KEY
+from consent.models import ConsentState
+from hub.errors import DomainError
+from profiles.event_types import IDENTITY_MERGED, IDENTITY_SPLIT
+from profiles.identity import UnknownSubject
+from profiles.models import Identifier, IdentifierKind, Subject, SubjectMerge
+
+
+class SubjectsNotMergeable(DomainError):
+    code = "identity.not_mergeable"
+    status = 409
+
+
+class UnknownMerge(DomainError):
+    code = "identity.unknown_merge"
+    status = 404
+
+
+@transaction.atomic
+def subjects_merge(*, survivor_id: uuid.UUID, absorbed_id: uuid.UUID, actor: Actor) -> SubjectMerge:
+    """Make `absorbed_id` part of `survivor_id`: its identifiers resolve to the survivor from now on.
+
+    Joins the caller's transaction (collection merges inside its request). If the same
+    merge was made concurrently, that one is returned.
+    """
+    if survivor_id == absorbed_id:
+        raise SubjectsNotMergeable("A subject cannot absorb itself.", field="absorbed_id")
+    subjects = {s.id: s for s in _lock_subjects(survivor_id, absorbed_id)}
+    if len(subjects) != 2:
+        raise UnknownSubject("No such subject.", field="subject_id")
+    live = SubjectMerge.objects.filter(
+        split_at__isnull=True, absorbed_id__in=[survivor_id, absorbed_id]
+    ).first()
+    if live is not None:
+        if (live.survivor_id, live.absorbed_id) == (survivor_id, absorbed_id):
+            return live
+        raise SubjectsNotMergeable("One of these subjects was merged into another.", field="subject_id")
+    states = _consent_states(survivor_id, absorbed_id)
+    moved = list(
+        Identifier.objects.filter(subject_id=absorbed_id).order_by("pk").values_list("pk", flat=True)
+    )
+    merge = SubjectMerge.objects.create(
+        survivor_id=survivor_id,
+        absorbed_id=absorbed_id,
+        identifier_ids=moved,
+        survivor_consents=states.get(survivor_id, {}),
+        absorbed_consents=states.get(absorbed_id, {}),
+        merged_by=_actor_text(actor),
+    )
+    Identifier.objects.filter(pk__in=moved).update(subject_id=survivor_id)
+    consent_combine(subject_id=survivor_id, other_subject_id=absorbed_id, actor=actor)
+    survivor, absorbed = subjects[survivor_id], subjects[absorbed_id]
+    if not survivor.jurisdiction and absorbed.jurisdiction:
+        Subject.objects.filter(pk=survivor_id).update(jurisdiction=absorbed.jurisdiction)
+    _append_both(IDENTITY_MERGED.name, "merge", merge, actor)
+    _rebuild_on_commit(survivor_id)
+    return merge
+
+
+@transaction.atomic
+def subjects_stitch(
+    *, user_subject_id: uuid.UUID, anonymous_subject_id: uuid.UUID, actor: Actor
+) -> SubjectMerge | None:
+    """Collection's rule for identify/alias: the anonymous id's subject joins the user's.
+
+    Unless it holds a user id of its own: two known users seen on one device stay apart
+    (merging them would pool two people's data and consents). Returns None when not merged.
+    """
+    _lock_subjects(user_subject_id, anonymous_subject_id)
+    if Identifier.objects.filter(subject_id=anonymous_subject_id, kind=IdentifierKind.USER_ID).exists():
+        return None
+    try:
+        return subjects_merge(survivor_id=user_subject_id, absorbed_id=anonymous_subject_id, actor=actor)
+    except SubjectsNotMergeable:  # one side was merged elsewhere; nothing was written
+        return None
+
+
+@transaction.atomic
+def subject_split(*, merge_id: uuid.UUID | str, actor: Actor) -> SubjectMerge:
+    """Undo a merge: the identifiers it moved go back to the absorbed subject. Idempotent.
+
+    The absorbed subject's consent states need no restoring: the merge copied them into the
+    survivor's and left them as they were (`absorbed_consents` records them). The survivor
+    keeps what it has — a "no" it got from the merge stands, as re-granting consent is never
+    automatic.
+    """
+    found = SubjectMerge.objects.filter(pk=merge_id).values_list("survivor_id", "absorbed_id").first()
+    if found is None:
+        raise UnknownMerge("No such merge.", field="merge_id")
+    _lock_subjects(*found)
+    merge = SubjectMerge.objects.select_for_update().get(pk=merge_id)
+    if merge.split_at is not None:
+        return merge
+    # identifiers the survivor passed on to a later merge's survivor are fetched from there;
+    # those a split already gave back to someone else stay where they are
+    holders = subjects_absorbing(subject_id=merge.survivor_id)
+    Identifier.objects.filter(pk__in=merge.identifier_ids, subject_id__in=holders).update(
+        subject_id=merge.absorbed_id
+    )
+    merge.split_at, merge.split_by = timezone.now(), _actor_text(actor)
+    merge.save(update_fields=["split_at", "split_by"])
+    _append_both(IDENTITY_SPLIT.name, "split", merge, actor)
+    _rebuild_on_commit(merge.survivor_id, merge.absorbed_id)
+    return merge
+
+
+def subjects_absorbing(*, subject_id: uuid.UUID) -> list[uuid.UUID]:
+    """The subject, then the survivor of its live merge, then that one's, and so on."""
+    chain = [subject_id]
+    while True:
+        survivor = (
+            SubjectMerge.objects.filter(absorbed_id=chain[-1], split_at__isnull=True)
+            .values_list("survivor_id", flat=True)
+            .first()
+        )
+        if survivor is None or survivor in chain:
+            return chain
+        chain.append(survivor)
+
+
+def subjects_absorbed_into(*, survivor_id: uuid.UUID) -> list[uuid.UUID]:
+    """Every subject merged (directly or through others) into this one and not split off.
+
+    Their streams hold the rest of the person's history: an erasure or an access request
+    for the survivor covers them too.
+    """
+    found: list[uuid.UUID] = []
+    frontier = [survivor_id]
+    while frontier:
+        absorbed = list(
+            SubjectMerge.objects.filter(survivor_id__in=frontier, split_at__isnull=True)
+            .order_by("merged_at")
+            .values_list("absorbed_id", flat=True)
+        )
+        frontier = [subject for subject in absorbed if subject not in found and subject != survivor_id]
+        found += frontier
+    return found
+
+
+def _lock_subjects(*subject_ids: uuid.UUID) -> list[Subject]:
+    # primary-key order, so two merges of the same pair cannot deadlock
+    return list(Subject.objects.select_for_update().filter(pk__in=subject_ids).order_by("pk"))
+
+
+def _consent_states(*subject_ids: uuid.UUID) -> dict[uuid.UUID, dict[str, str]]:
+    states: dict[uuid.UUID, dict[str, str]] = {}
+    rows = (
+        ConsentState.objects.select_for_update()
+        .filter(subject_id__in=subject_ids)
+        .order_by("subject_id", "purpose_id")
+        .values_list("subject_id", "purpose_id", "status")
+    )
+    for subject_id, purpose, status in rows:
+        states.setdefault(subject_id, {})[purpose] = status
+    return states
+
+
+def _append_both(event_type: str, verb: str, merge: SubjectMerge, actor: Actor) -> None:
+    """The event on both streams; message ids tie them to the merge row (ids only)."""
+    sides = (("survivor", merge.survivor_id), ("absorbed", merge.absorbed_id))
+    events = [
+        NewEvent(
+            event_type, subject_id=subject_id, purpose=IDENTITY_KEY, message_id=f"{verb}:{merge.id}:{side}"
+        )
+        for side, subject_id in sides
+    ]
+    ledger_append(events=events, actor=actor)
+
+
+def _rebuild_on_commit(*subject_ids: uuid.UUID) -> None:
+    """Rebuild the profiles after commit, where the profile tasks are installed."""
+    try:
+        tasks = importlib.import_module("tasks.profiles")
+    except ModuleNotFoundError as missing:
+        if missing.name != "tasks.profiles":
+            raise
+        return
+    rebuild = getattr(tasks, "rebuild_subject", None)
+    if rebuild is None:
+        return
+    for subject_id in subject_ids:
+        transaction.on_commit(partial(rebuild.delay, str(subject_id)))
+
+
+def _actor_text(actor: Actor) -> str:
+    return f"{actor.kind}:{actor.id}"

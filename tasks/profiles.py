@@ -1,0 +1,50 @@
+"""Profile tasks: the projector's catch-up (scheduled every second) and single-subject rebuilds."""
+
+import logging
+import time
+from uuid import UUID
+
+from celery import shared_task
+
+from profiles.projector import project_pending
+from profiles.rebuild import rebuild_subject as subject_rebuild
+from profiles.segments.membership import segments_expire, segments_project_pending
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+BUDGET_SECONDS = 20.0  # keep draining a backlog this long, then leave the rest to the next run
+
+
+# Each batch commits with its position, so a run killed halfway is simply redelivered
+# (acks_late) and resumes where the last commit left off; overlapping runs return at once.
+@shared_task(name="profiles.project", ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50)
+def project_ledger() -> None:
+    deadline = time.monotonic() + BUDGET_SECONDS
+    total = 0
+    while True:
+        applied = project_pending(batch=BATCH)
+        total += applied
+        if applied < BATCH or time.monotonic() > deadline:
+            break
+    if total:
+        logger.info("profiles projected events=%s", total)
+    # then segments, which read traits and scores from the profiles just written
+    while segments_project_pending(batch=BATCH) == BATCH and time.monotonic() < deadline:
+        pass
+
+
+@shared_task(name="segments.expire", ignore_result=True, time_limit=120, soft_time_limit=100)
+def expire_segment_windows() -> None:
+    """Members whose event window has closed are re-evaluated (and usually leave)."""
+    changed = segments_expire()
+    if changed:
+        logger.info("segment memberships changed on window expiry count=%s", changed)
+
+
+@shared_task(
+    name="profiles.rebuild_subject", ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=280
+)
+def rebuild_subject(subject_id: str) -> None:
+    subject_rebuild(subject_id=UUID(subject_id))
+    logger.info("profile rebuilt subject=%s", subject_id)

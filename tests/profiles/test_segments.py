@@ -1,0 +1,141 @@
+"""Segment membership: joins as events arrive, leaves when the window closes, needs consent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from audit.selectors import ledger_events_for_subject
+from audit.services import Actor, NewEvent, ledger_append
+from consent.decisions import Context, consent_record
+from consent.services import service_register
+from profiles.models import Segment, SegmentMembership, Subject
+from profiles.segments.membership import segments_expire, segments_refresh
+
+pytestmark = pytest.mark.django_db
+VIEWED_X = {"event": {"name": "Product Viewed", "within_minutes": 10, "where": {"properties.sku": "X"}}}
+
+
+@pytest.fixture
+def segment(purposes):
+    created = Segment.objects.create(key="viewed-x", name="Viewed X lately", condition=VIEWED_X)
+    created.purposes.set(["analytics"])
+    return created
+
+
+def _subject(consents: bool) -> uuid.UUID:
+    subject = Subject.objects.create()
+    if consents:
+        consent_record(
+            subject_id=subject.id, decisions={"analytics": True}, actor=Actor.system(), context=Context()
+        )
+    return subject.id
+
+
+def _viewed(subject_id: uuid.UUID, sku: str = "X", purpose: str = "analytics", at=None) -> None:
+    ledger_append(
+        events=[NewEvent("collection.track", subject_id=subject_id, purpose=purpose, occurred_at=at or timezone.now(),
+                         payload={"type": "track", "event": "Product Viewed", "properties": {"sku": sku}})]
+        , actor=Actor("service", "shop"),
+    )  # fmt: skip
+
+
+def test_a_subject_joins_as_its_event_arrives_and_leaves_when_the_window_closes(segment):
+    subject = _subject(consents=True)
+    _viewed(subject)
+    assert segments_refresh(subject_ids=[subject]) == 1
+    membership = SegmentMembership.objects.get(segment=segment, subject_id=subject)
+    assert membership.until is not None
+    assert segments_refresh(subject_ids=[subject]) == 0  # nothing new
+    assert segments_expire(now=timezone.now() + timedelta(minutes=5)) == 0
+    assert segments_expire(now=timezone.now() + timedelta(minutes=11)) == 1
+    assert not SegmentMembership.objects.filter(segment=segment).exists()
+    types = [e.stored.meta.event_type for e in ledger_events_for_subject(subject_id=subject)]
+    assert types.count("segment.joined") == 1 and types.count("segment.left") == 1
+    joined = [
+        e
+        for e in ledger_events_for_subject(subject_id=subject)
+        if e.stored.meta.event_type == "segment.joined"
+    ][0]
+    assert joined.stored.meta.source == "segment:viewed-x"
+
+
+def test_without_consent_for_the_segments_purposes_a_subject_is_never_a_member(segment):
+    subject = _subject(consents=False)
+    _viewed(subject)
+    assert segments_refresh(subject_ids=[subject]) == 0
+    # and withdrawing consent removes a member
+    other = _subject(consents=True)
+    _viewed(other)
+    segments_refresh(subject_ids=[other])
+    consent_record(subject_id=other, decisions={"analytics": False}, actor=Actor.system(), context=Context())
+    assert segments_refresh(subject_ids=[other]) == 1
+    assert not SegmentMembership.objects.exists()
+
+
+def test_events_for_other_purposes_or_products_do_not_count(segment):
+    subject = _subject(consents=True)
+    _viewed(subject, sku="Y")
+    _viewed(subject, purpose="personalization")
+    assert segments_refresh(subject_ids=[subject]) == 0
+
+
+def test_an_invalid_condition_is_refused_when_saved(purposes):
+    broken = Segment(key="broken", name="Broken", condition={"event": {"name": "X"}})
+    with pytest.raises(ValidationError, match="within_minutes"):
+        broken.full_clean()
+
+
+def test_members_api_pages_consented_members_for_registered_services(segment):
+    members = []
+    for _ in range(3):
+        subject = _subject(consents=True)
+        _viewed(subject)
+        members.append(subject)
+    segments_refresh(subject_ids=members)
+    reader = service_register(name="ads", purposes=["analytics"], scopes=["segments:read"]).secret
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {reader}")
+    page = client.get("/api/v1/segments/viewed-x/members").json()
+    assert sorted(page["members"]) == sorted(str(m) for m in members) and page["next_after"] is None
+    # a member who withdraws is not disclosed, even before the membership is refreshed
+    consent_record(
+        subject_id=members[0], decisions={"analytics": False}, actor=Actor.system(), context=Context()
+    )
+    from consent.gate import fact_cache
+
+    fact_cache.clear()
+    assert str(members[0]) not in client.get("/api/v1/segments/viewed-x/members").json()["members"]
+    outsider = service_register(name="other", purposes=["marketing"], scopes=["segments:read"]).secret
+    response = APIClient(HTTP_AUTHORIZATION=f"Bearer {outsider}").get("/api/v1/segments/viewed-x/members")
+    assert (
+        response.status_code == 403 and response.json()["error"]["code"] == "segment.purpose_not_registered"
+    )
+    assert client.get("/api/v1/segments/nope/members").status_code == 404
+    assert client.get("/api/v1/segments/viewed-x/members", {"after": "junk"}).status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_segments_consumer_refreshes_subjects_as_events_commit_and_never_twice(segment):
+    from profiles.segments.membership import segments_project_pending
+
+    subject = _subject(consents=True)
+    _viewed(subject)
+    deadline = timezone.now() + timedelta(seconds=10)
+    while segments_project_pending() and timezone.now() < deadline:
+        pass
+    assert SegmentMembership.objects.filter(segment=segment, subject_id=subject).exists()
+    assert (
+        segments_project_pending() == 0
+        or not SegmentMembership.objects.filter(subject_id=subject).count() > 1
+    )
+    joined = [
+        e
+        for e in ledger_events_for_subject(subject_id=subject)
+        if e.stored.meta.event_type == "segment.joined"
+    ]
+    assert len(joined) == 1

@@ -1,0 +1,394 @@
+"""Identity stitching: merges move identifiers and combine consents (a "no" wins); splits undo them."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import types
+import uuid
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from audit.models import LedgerEvent
+from audit.services import Actor
+from consent.decisions import Context, consent_record, notice_publish
+from consent.models import ConsentState, ConsentStatus, DecisionMethod, DecisionSource
+from consent.services import service_register
+from profiles.identity import subject_find, subject_resolve
+from profiles.models import Identifier, Subject, SubjectMerge
+from profiles.stitching import (
+    SubjectsNotMergeable,
+    subject_split,
+    subjects_absorbed_into,
+    subjects_merge,
+)
+
+pytestmark = pytest.mark.django_db
+
+NO = {"refused", "withdrawn", "expired", "invalidated"}
+
+
+@pytest.fixture
+def notice(purposes):
+    notice, _ = notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())
+    return notice
+
+
+def _subject(kind: str, value: str) -> uuid.UUID:
+    return subject_resolve(kind=kind, value=value, actor=Actor.system()).id
+
+
+def _decide(subject_id: uuid.UUID, **decisions: bool) -> None:
+    consent_record(
+        subject_id=subject_id, decisions=decisions, actor=Actor.system(), context=Context(jurisdiction="EU")
+    )
+
+
+def _states(subject_id: uuid.UUID) -> dict[str, str]:
+    return dict(ConsentState.objects.filter(subject_id=subject_id).values_list("purpose_id", "status"))
+
+
+def _stream(subject_id: uuid.UUID, prefix: str = "") -> list[LedgerEvent]:
+    return list(LedgerEvent.objects.filter(stream_id=subject_id, event_type__startswith=prefix))
+
+
+@pytest.fixture
+def pair(notice):
+    """alice (a user id) and a device seen before she logged in, as two subjects."""
+    return _subject("user_id", "alice"), _subject("anonymous_id", "device-1")
+
+
+def test_a_merge_moves_the_absorbed_identifiers_to_the_survivor(pair):
+    alice, device = pair
+    moved = list(Identifier.objects.filter(subject_id=device).values_list("pk", flat=True))
+
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+
+    assert subject_find(kind="user_id", value="alice").id == alice
+    assert subject_find(kind="anonymous_id", value="device-1").id == alice
+    assert merge.identifier_ids == moved
+    assert Subject.objects.filter(pk=device).exists()  # kept, with its own stream
+    assert subjects_absorbed_into(survivor_id=alice) == [device]
+
+
+def test_consents_combine_per_purpose_and_a_no_wins(pair):
+    alice, device = pair
+    _decide(alice, analytics=True, marketing=True, personalization=False)
+    _decide(device, analytics=False, marketing=True, personalization=True, advertising=True)
+    _decide(device, advertising=False)  # withdrawn
+    before = {e.event_id for e in _stream(alice, "consent.")}
+
+    subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+
+    assert _states(alice) == {
+        "analytics": "withdrawn",  # her "yes" meets the device's refusal
+        "marketing": "given",  # both said yes
+        "personalization": "refused",  # her own "no" stands over the device's "yes"
+        "advertising": "withdrawn",  # only the device decided
+    }
+    # each change is a ledger event on her stream, and the read model points at it
+    new = {e.event_id: e for e in _stream(alice, "consent.") if e.event_id not in before}
+    assert sorted((e.purpose, e.event_type) for e in new.values()) == [
+        ("advertising", "consent.withdrawn"),
+        ("analytics", "consent.withdrawn"),
+    ]
+    for state in ConsentState.objects.filter(subject_id=alice, purpose_id__in=["analytics", "advertising"]):
+        assert state.decision_event_id in new
+    # the device's own states and stream are as they were
+    assert _states(device) == {
+        "analytics": "refused",
+        "marketing": "given",
+        "personalization": "given",
+        "advertising": "withdrawn",
+    }
+
+
+STATUSES = [None, *ConsentStatus.values]
+
+
+@pytest.mark.parametrize(("mine", "theirs"), list(itertools.product(STATUSES, STATUSES)))
+def test_the_combination_is_most_restrictive_for_every_pair_of_states(pair, mine, theirs):
+    alice, device = pair
+    for subject_id, status in ((alice, mine), (device, theirs)):
+        if status is not None:
+            ConsentState.objects.create(
+                subject_id=subject_id, purpose_id="analytics", status=status, since=timezone.now(),
+                source=DecisionSource.BANNER, method=DecisionMethod.CLICK, decision_event_id=uuid.uuid4(),
+            )  # fmt: skip
+
+    subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+
+    combined = _states(alice).get("analytics")
+    if mine in NO:
+        assert combined == mine  # her own "no" is never touched
+    elif theirs in NO:
+        assert combined in NO  # a "no" on either side wins over "given" and over nothing
+    elif "given" in (mine, theirs):
+        assert combined == "given"
+    else:
+        assert combined is None
+    changed = combined != mine
+    assert len(_stream(alice, "consent.")) == (1 if changed else 0)
+
+
+def test_a_carried_over_consent_keeps_its_notice_and_its_expiry(pair, notice):
+    alice, device = pair
+    _decide(device, analytics=True)
+    original = ConsentState.objects.get(subject_id=device, purpose_id="analytics")
+
+    subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+
+    carried = ConsentState.objects.get(subject_id=alice, purpose_id="analytics")
+    assert (carried.status, carried.notice_version, carried.notice_hash) == (
+        "given",
+        notice.version,
+        notice.content_hash,
+    )
+    assert carried.expires_at == original.expires_at  # never extended by a merge
+    assert (carried.source, carried.method) == (original.source, original.method)
+
+
+def test_merge_and_split_are_ledger_events_on_both_streams_without_personal_data(pair):
+    alice, device = pair
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor("officer", "7"))
+    subject_split(merge_id=merge.id, actor=Actor("officer", "7"))
+
+    for verb, event_type in (("merge", "identity.merged"), ("split", "identity.split")):
+        for side, subject_id in (("survivor", alice), ("absorbed", device)):
+            [event] = _stream(subject_id, event_type)
+            assert event.message_id == f"{verb}:{merge.id}:{side}"
+            assert bytes(event.ciphertext) == b"" and event.key_id is None  # metadata only
+            metadata = " ".join(
+                str(v)
+                for v in (
+                    event.source,
+                    event.message_id,
+                    event.purpose,
+                    event.data_categories,
+                    event.actor_id,
+                )
+            )
+            assert "alice" not in metadata and "device-1" not in metadata
+
+
+def test_a_split_restores_the_identifiers_and_leaves_the_absorbed_consents_as_they_were(pair):
+    alice, device = pair
+    _decide(alice, analytics=True)
+    _decide(device, analytics=False, marketing=True)
+    device_before = _states(device)
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    assert merge.absorbed_consents == device_before
+    assert merge.survivor_consents == {"analytics": "given"}
+
+    split = subject_split(merge_id=merge.id, actor=Actor("officer", "7"))
+
+    assert split.split_at is not None and split.split_by == "officer:7"
+    assert subject_find(kind="anonymous_id", value="device-1").id == device
+    assert subject_find(kind="user_id", value="alice").id == alice
+    assert _states(device) == device_before
+    # alice keeps the "no" the merge gave her: consent is never re-granted automatically
+    assert _states(alice) == {"analytics": "withdrawn", "marketing": "given"}
+    assert subjects_absorbed_into(survivor_id=alice) == []
+
+
+def test_splitting_twice_changes_nothing(pair, ledger_count):
+    alice, device = pair
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    first = subject_split(merge_id=merge.id, actor=Actor.system())
+    count = ledger_count()
+
+    again = subject_split(merge_id=merge.id, actor=Actor("officer", "8"))
+
+    assert again.split_at == first.split_at and again.split_by == first.split_by
+    assert ledger_count() == count
+    assert subject_find(kind="anonymous_id", value="device-1").id == device
+
+
+@pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
+def test_splits_of_chained_merges_give_each_identifier_back_to_its_subject(pair, order):
+    alice, device = pair
+    other_device = _subject("anonymous_id", "device-2")
+    first = subjects_merge(survivor_id=other_device, absorbed_id=device, actor=Actor.system())
+    second = subjects_merge(survivor_id=alice, absorbed_id=other_device, actor=Actor.system())
+    assert subject_find(kind="anonymous_id", value="device-1").id == alice
+    assert subjects_absorbed_into(survivor_id=alice) == [other_device, device]
+
+    for merge in [second, first] if order == "newest_first" else [first, second]:
+        subject_split(merge_id=merge.id, actor=Actor.system())
+
+    assert subject_find(kind="anonymous_id", value="device-1").id == device
+    assert subject_find(kind="anonymous_id", value="device-2").id == other_device
+    assert subject_find(kind="user_id", value="alice").id == alice
+
+
+def test_merges_that_make_no_sense_are_refused(pair):
+    alice, device = pair
+    with pytest.raises(SubjectsNotMergeable):
+        subjects_merge(survivor_id=alice, absorbed_id=alice, actor=Actor.system())
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    # the same merge again (a concurrent request) is the one already made
+    assert subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system()) == merge
+    bob = _subject("user_id", "bob")
+    with pytest.raises(SubjectsNotMergeable):
+        subjects_merge(survivor_id=device, absorbed_id=bob, actor=Actor.system())  # device is absorbed
+    with pytest.raises(SubjectsNotMergeable):
+        subjects_merge(survivor_id=bob, absorbed_id=device, actor=Actor.system())
+    assert SubjectMerge.objects.count() == 1
+
+
+@pytest.fixture
+def rebuilds(monkeypatch):
+    """Stands in for tasks.profiles, recording which subjects a rebuild was asked for."""
+    asked: list[str] = []
+    module = types.ModuleType("tasks.profiles")
+    module.rebuild_subject = types.SimpleNamespace(delay=asked.append)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tasks.profiles", module)
+    return asked
+
+
+def test_profiles_are_rebuilt_after_commit(pair, rebuilds, django_capture_on_commit_callbacks):
+    alice, device = pair
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    assert rebuilds == []  # never inside the transaction
+    for callback in pending:
+        callback()
+    assert rebuilds == [str(alice)]
+    with django_capture_on_commit_callbacks(execute=True):
+        subject_split(merge_id=merge.id, actor=Actor.system())
+    assert rebuilds == [str(alice), str(alice), str(device)]
+
+
+# --- collection over HTTP --------------------------------------------------------------
+
+
+@pytest.fixture
+def shop(notice):
+    issued = service_register(name="shop", purposes=["analytics"], scopes=["events:write"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    return client
+
+
+def _send(client, *events):
+    response = client.post("/api/v1/events", {"batch": list(events)}, format="json")
+    assert response.status_code == 200, response.content
+    return [r["status"] for r in response.json()["results"]]
+
+
+def _event(message_id: str, kind: str = "page", **ids: str):
+    event = {"message_id": message_id, "type": kind, "purpose": "analytics", **ids}
+    if kind == "track":
+        event["event"] = "Product Viewed"
+    return event
+
+
+def test_an_identify_with_a_known_anonymous_id_merges_it_into_the_user(shop):
+    _send(shop, _event("p1", anonymous_id="device-1"), _event("p2", user_id="alice"))
+    device = subject_find(kind="anonymous_id", value="device-1").id
+    alice = subject_find(kind="user_id", value="alice").id
+    _decide(device, analytics=False)
+
+    _send(shop, _event("i1", "identify", user_id="alice", anonymous_id="device-1"))
+
+    assert subject_find(kind="anonymous_id", value="device-1").id == alice
+    merge = SubjectMerge.objects.get()
+    assert (merge.survivor_id, merge.absorbed_id) == (alice, device)
+    assert _states(alice) == {"analytics": "refused"}  # the device's refusal came along
+    # later events by the device alone are the user's
+    _send(shop, _event("p3", anonymous_id="device-1"))
+    assert [e.message_id for e in _stream(alice, "collection.")] == ["p2", "i1", "p3"]
+
+
+def test_an_alias_in_the_same_batch_moves_the_rest_of_the_batch_to_the_user(shop):
+    _send(shop, _event("p0", user_id="alice"))
+    results = _send(
+        shop,
+        _event("p1", anonymous_id="device-1"),
+        _event("a1", "alias", user_id="alice", anonymous_id="device-1"),
+        _event("p2", anonymous_id="device-1"),
+    )
+    assert results == ["refused"] * 3
+    alice = subject_find(kind="user_id", value="alice").id
+    assert SubjectMerge.objects.get().survivor_id == alice
+    assert [e.message_id for e in _stream(alice, "collection.")] == ["p0", "a1", "p2"]
+
+
+def test_a_track_with_both_ids_never_merges(shop):
+    _send(shop, _event("p1", anonymous_id="device-1"), _event("p2", user_id="alice"))
+    _send(shop, _event("t1", "track", user_id="alice", anonymous_id="device-1"))
+    assert not SubjectMerge.objects.exists()
+    assert (
+        subject_find(kind="anonymous_id", value="device-1").id
+        != subject_find(kind="user_id", value="alice").id
+    )
+
+
+def test_an_identify_with_a_new_anonymous_id_links_it_to_the_user(shop):
+    _send(shop, _event("p1", user_id="alice"))
+    alice = subject_find(kind="user_id", value="alice").id
+
+    _send(shop, _event("i1", "identify", user_id="alice", anonymous_id="device-9"))
+
+    assert subject_find(kind="anonymous_id", value="device-9").id == alice
+    assert not SubjectMerge.objects.exists()
+    linked = _stream(alice, "identity.linked")
+    assert len(linked) == 2 and all(bytes(e.ciphertext) for e in linked)  # values only encrypted
+
+
+def test_two_known_users_on_one_device_are_not_merged(shop):
+    _send(shop, _event("i1", "identify", user_id="alice", anonymous_id="device-1"))
+    _send(shop, _event("i2", "identify", user_id="bob", anonymous_id="device-1"))
+    assert not SubjectMerge.objects.exists()
+    assert (
+        subject_find(kind="anonymous_id", value="device-1").id
+        == subject_find(kind="user_id", value="alice").id
+    )
+    bob = subject_find(kind="user_id", value="bob").id
+    assert [e.message_id for e in _stream(bob, "collection.")] == ["i2"]
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+def _staff(*codenames: str) -> User:
+    user = User.objects.create_user("officer", password="unused-in-force-login", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="profiles", codename__in=codenames)
+    )
+    return user
+
+
+def test_an_officer_splits_a_merge_from_the_admin(client, pair):
+    alice, device = pair
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    officer = _staff("view_subjectmerge", "split_subjectmerge")
+    client.force_login(officer)
+    assert client.get("/admin/profiles/subjectmerge/").status_code == 200
+
+    response = client.post(
+        "/admin/profiles/subjectmerge/", {"action": "split", "_selected_action": [str(merge.pk)]}, follow=True
+    )
+
+    assert response.status_code == 200
+    assert "1 merge(s) split" in response.content.decode()
+    merge.refresh_from_db()
+    assert merge.split_at is not None and merge.split_by == f"officer:{officer.pk}"
+    assert subject_find(kind="anonymous_id", value="device-1").id == device
+    assert client.get(f"/admin/profiles/subjectmerge/{merge.pk}/change/").status_code == 200
+
+
+def test_without_the_split_permission_the_action_does_nothing(client, pair):
+    alice, device = pair
+    merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    client.force_login(_staff("view_subjectmerge"))
+
+    page = client.get("/admin/profiles/subjectmerge/")
+    assert page.status_code == 200 and "Split (undo merge)" not in page.content.decode()
+    client.post("/admin/profiles/subjectmerge/", {"action": "split", "_selected_action": [str(merge.pk)]})
+
+    merge.refresh_from_db()
+    assert merge.split_at is None
