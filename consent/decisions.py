@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -161,13 +162,22 @@ def _append(
 
 
 def _notify_withdrawals(subject_id: uuid.UUID, recorded: list[RecordedDecision], at: datetime) -> None:
+    """Withdrawal: tell the services registered for the purpose, and rebuild the profile without it."""
     from consent.webhooks import webhooks_enqueue
 
-    for decision in recorded:
-        if decision.status == ConsentStatus.WITHDRAWN:
-            webhooks_enqueue(
-                topic="consent.withdrawn", subject_id=subject_id, purpose=decision.purpose, occurred_at=at
-            )
+    withdrawn = [d for d in recorded if d.status == ConsentStatus.WITHDRAWN]
+    for decision in withdrawn:
+        webhooks_enqueue(
+            topic="consent.withdrawn", subject_id=subject_id, purpose=decision.purpose, occurred_at=at
+        )
+    if withdrawn:
+        transaction.on_commit(partial(_rebuild_profile, subject_id=subject_id), robust=True)
+
+
+def _rebuild_profile(*, subject_id: uuid.UUID) -> None:
+    from tasks.profiles import rebuild_subject
+
+    rebuild_subject.delay(str(subject_id))
 
 
 @transaction.atomic

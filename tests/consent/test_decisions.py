@@ -230,3 +230,18 @@ def test_purposes_use_only_fideslang_keys(purposes):
     with pytest.raises(ValidationError) as caught:
         purpose.full_clean()
     assert "mind_reading" in str(caught.value) and "user.soul" in str(caught.value)
+
+
+def test_withdrawal_schedules_a_profile_rebuild_after_commit(
+    subject, actor, notice, django_capture_on_commit_callbacks
+):
+    from consent.decisions import _rebuild_profile
+
+    _record(subject, actor, analytics=True)
+    with django_capture_on_commit_callbacks() as callbacks:
+        _record(subject, actor, analytics=False)
+    rebuilds = [c for c in callbacks if getattr(c, "func", None) is _rebuild_profile]
+    assert len(rebuilds) == 1 and rebuilds[0].keywords == {"subject_id": subject}
+    with django_capture_on_commit_callbacks() as callbacks:
+        _record(subject, actor, marketing=False)  # a refusal is not a withdrawal
+    assert not [c for c in callbacks if getattr(c, "func", None) is _rebuild_profile]
