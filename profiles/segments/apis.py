@@ -46,6 +46,9 @@ class SegmentMembersApi(APIView):
                 f"This service is not registered for the segment's purposes: {', '.join(missing)}."
             )
         members, next_after = consented_members(
-            segment=segment, after=request.query_params.get("after"), limit=PAGE_SIZE
+            segment=segment,
+            after=request.query_params.get("after"),
+            limit=PAGE_SIZE,
+            service_id=principal.service.id,
         )
         return Response(self.Output({"segment": key, "members": members, "next_after": next_after}).data)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.selectors import ledger_events_for_subject, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide
-from profiles.event_types import SEGMENT_JOINED, SEGMENT_LEFT
+from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.models import FieldKind, Segment, SegmentMembership
 from profiles.segments.rules import Facts, Occurrence, Verdict, longest_window, matches
 from profiles.selectors import profile_fields
@@ -135,9 +135,13 @@ def segments_expire(*, now: datetime | None = None) -> int:
 
 
 def consented_members(
-    *, segment: Segment, after: str | None, limit: int
+    *, segment: Segment, after: str | None, limit: int, service_id: uuid.UUID | None = None
 ) -> tuple[list[uuid.UUID], uuid.UUID | None]:
-    """A page of members (by subject id) who consent right now to every purpose the segment uses."""
+    """A page of members (by subject id) who consent right now to every purpose the segment uses.
+
+    With `service_id`, the disclosure of each member's membership is recorded — one ledger
+    append for the whole page, not one transaction per member.
+    """
     from audit.errors import InvalidIdentifier
 
     rows = SegmentMembership.objects.filter(segment=segment).order_by("subject_id")
@@ -149,4 +153,15 @@ def consented_members(
     ids = list(rows.values_list("subject_id", flat=True)[:limit])
     purposes = segment.purpose_keys()
     members = [s for s in ids if all(decide(s, p).allowed for p in purposes)]
+    if service_id is not None and members:
+        ledger_append(
+            events=[
+                NewEvent(
+                    DISCLOSED.name, subject_id=member, purpose=purpose, data_categories=("user.behavior",)
+                )
+                for member in members
+                for purpose in purposes
+            ],
+            actor=Actor("service", str(service_id)),
+        )
     return members, ids[-1] if len(ids) == limit else None

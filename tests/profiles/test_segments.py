@@ -102,6 +102,14 @@ def test_members_api_pages_consented_members_for_registered_services(segment):
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {reader}")
     page = client.get("/api/v1/segments/viewed-x/members").json()
     assert sorted(page["members"]) == sorted(str(m) for m in members) and page["next_after"] is None
+    # each member's disclosure to the service is on the ledger (one append for the page)
+    for member in members:
+        disclosed = [
+            e.stored.meta
+            for e in ledger_events_for_subject(subject_id=member)
+            if e.stored.meta.event_type == "profile.disclosed"
+        ]
+        assert [(d.purpose, d.actor_kind) for d in disclosed] == [("analytics", "service")]
     # a member who withdraws is not disclosed, even before the membership is refreshed
     consent_record(
         subject_id=members[0], decisions={"analytics": False}, actor=Actor.system(), context=Context()
