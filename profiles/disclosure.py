@@ -18,7 +18,7 @@ from consent.gate import decide
 from consent.models import Service
 from hub.errors import NotFound
 from profiles.event_types import DISCLOSED
-from profiles.models import FieldKind, Subject
+from profiles.models import FieldKind, SegmentMembership, Subject
 from profiles.selectors import profile_fields
 
 
@@ -58,8 +58,21 @@ def profile_for_service(
             bucket = "aggregates" if field.kind == FieldKind.AGGREGATE else "scores"
             profile[bucket].setdefault(field.purpose, {})[field.name] = field.value
         categories.setdefault(field.purpose, set()).add(field.data_category)
+    for key, segment_purposes in _segments(subject, set(allowed)):
+        profile["segments"].append(key)
+        for purpose in segment_purposes:  # membership is profiling data of those purposes
+            categories.setdefault(purpose, set()).add("user.behavior")
     _record(subject, service, categories)
     return profile
+
+
+def _segments(subject: uuid.UUID, allowed: set[str]) -> list[tuple[str, list[str]]]:
+    """The subject's segments (key, purposes) whose purposes are all ones this read may show."""
+    memberships = SegmentMembership.objects.filter(subject_id=subject, segment__active=True).prefetch_related(
+        "segment__purposes"
+    )
+    shown = [(m.segment_id, m.segment.purpose_keys()) for m in memberships]
+    return sorted((key, purposes) for key, purposes in shown if set(purposes) <= allowed)
 
 
 def _record(subject: uuid.UUID, service: Service, categories: dict[str, set[str]]) -> None:

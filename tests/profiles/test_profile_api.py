@@ -68,6 +68,20 @@ def test_a_service_sees_only_consented_fields_of_its_purposes_and_the_read_is_re
     )
 
 
+def test_segments_show_only_when_their_purposes_may_be_shown(carol):
+    from profiles.models import Segment, SegmentMembership
+
+    segment = Segment.objects.create(
+        key="fans", name="Fans", condition={"trait": {"name": "plan", "op": "exists"}}
+    )
+    segment.purposes.set(["personalization"])
+    SegmentMembership.objects.create(segment=segment, subject=carol, since=timezone.now())
+    registered, _ = _client("personalization")
+    assert registered.get(f"/api/v1/profiles/{carol.id}").json()["segments"] == ["fans"]
+    other, _ = _client("marketing")
+    assert other.get(f"/api/v1/profiles/{carol.id}").json()["segments"] == []
+
+
 def test_a_service_not_registered_for_a_purpose_never_sees_its_fields(carol):
     client, _ = _client("marketing")
     body = client.get("/api/v1/profiles", {"user_id": "carol"}).json()
