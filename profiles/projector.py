@@ -31,6 +31,7 @@ from profiles.projection import (
     profile_apply,
 )
 from profiles.selectors import PROJECTION
+from profiles.stitching import survivors_of
 
 # Advisory locks of ledger consumers: (this class id, hashtext(consumer name)). The two-key
 # form never collides with the single-bigint lock the sealer takes.
@@ -63,12 +64,14 @@ def events_apply(*, events: Sequence[StoredEvent], generation: int) -> None:
     relevant = [event for event in events if event.meta.event_type in PROJECTED]
     if not relevant:
         return
-    subjects = subjects_lock({event.meta.stream_id for event in relevant})
+    # a merged subject's events build the profile of the subject it was merged into
+    owners = survivors_of({event.meta.stream_id for event in relevant})
+    subjects = subjects_lock({owners.get(event.meta.stream_id, event.meta.stream_id) for event in relevant})
     rows = rows_load(subjects=subjects, generation=generation)
     profiles = {subject: profile_of(rows[subject]) for subject in subjects}
     weights = engagement_weights()
     for stored in relevant:
-        profile = profiles.get(stored.meta.stream_id)
+        profile = profiles.get(owners.get(stored.meta.stream_id, stored.meta.stream_id))
         if profile is not None:  # events of subjects that no longer exist project nothing
             profile_apply(profile, _profile_event(stored), weights=weights)
     rows_save(rows=rows, profiles=profiles, generation=generation)

@@ -27,6 +27,7 @@ from profiles.projector import (
     rows_save,
     subjects_lock,
 )
+from profiles.stitching import subjects_absorbed_into, survivors_of
 
 
 class RebuildSuperseded(RuntimeError):
@@ -48,19 +49,21 @@ def rebuild_subject(*, subject_id: uuid.UUID | str, name: str = PROJECTION) -> N
     if not subjects_lock([subject]):
         return  # erased or never existed: its rows went with it
     profile: Profile = {}
-    if position is not None:
+    merged_away = bool(survivors_of([subject]))  # a merged subject's data lives with its survivor
+    if position is not None and not merged_away:
         weights = engagement_weights()
-        for event in _stream_until(subject, position):
+        for event in _streams_until([subject, *subjects_absorbed_into(survivor_id=subject)], position):
             profile_apply(profile, event, weights=weights)
     rows = rows_load(subjects=[subject], generation=generation)
     rows_save(rows=rows, profiles={subject: profile}, generation=generation)
 
 
-def _stream_until(subject: uuid.UUID, position: Position) -> list[ProfileEvent]:
-    """The subject's projected events at or before `position`, in ledger (xid, seq) order."""
+def _streams_until(subjects: list[uuid.UUID], position: Position) -> list[ProfileEvent]:
+    """The projected events of these streams at or before `position`, in ledger (xid, seq) order."""
     limit = (position.xid, position.seq)
     read = [
         event
+        for subject in subjects
         for event in ledger_events_for_subject(subject_id=subject)
         if event.stored.meta.event_type in PROJECTED and _order(event) <= limit
     ]

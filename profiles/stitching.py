@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import uuid
+from collections.abc import Iterable
 from functools import partial
 
 from django.db import transaction
@@ -72,7 +73,7 @@ def subjects_merge(*, survivor_id: uuid.UUID, absorbed_id: uuid.UUID, actor: Act
     if not survivor.jurisdiction and absorbed.jurisdiction:
         Subject.objects.filter(pk=survivor_id).update(jurisdiction=absorbed.jurisdiction)
     _append_both(IDENTITY_MERGED.name, "merge", merge, actor)
-    _rebuild_on_commit(survivor_id)
+    _rebuild_on_commit(survivor_id, absorbed_id)  # the absorbed profile moves over
     return merge
 
 
@@ -135,6 +136,22 @@ def subjects_absorbing(*, subject_id: uuid.UUID) -> list[uuid.UUID]:
         if survivor is None or survivor in chain:
             return chain
         chain.append(survivor)
+
+
+def survivors_of(subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """For each given subject merged into another (and not split off), the subject that now
+    holds its data, following chains of merges; subjects not merged are left out."""
+    current = {subject: subject for subject in subject_ids}
+    for _ in range(32):  # merges form chains, never cycles; the bound only guards bad data
+        step = dict(
+            SubjectMerge.objects.filter(
+                absorbed_id__in=set(current.values()), split_at__isnull=True
+            ).values_list("absorbed_id", "survivor_id")
+        )
+        if not step:
+            break
+        current = {subject: step.get(holder, holder) for subject, holder in current.items()}
+    return {subject: holder for subject, holder in current.items() if holder != subject}
 
 
 def subjects_absorbed_into(*, survivor_id: uuid.UUID) -> list[uuid.UUID]:

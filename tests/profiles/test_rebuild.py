@@ -169,3 +169,30 @@ def test_the_tasks_project_and_rebuild_and_beat_runs_the_projector(actor):
     rebuild_subject_task(str(subject.id))
     assert values(subject.id)["events"] == 2
     assert beat_schedule()["project-profiles"] == {"task": "profiles.project", "schedule": 1.0}
+
+
+def test_a_merged_subjects_history_joins_the_survivors_profile_and_a_split_gives_it_back(actor, purposes):
+    from profiles.stitching import subject_split, subjects_merge
+
+    alice, device = Subject.objects.create(), Subject.objects.create()
+    append(actor, collected(alice.id, "page", minutes=0), collected(device.id, "page", minutes=1),
+           collected(device.id, "page", minutes=2))  # fmt: skip
+    drain()
+    assert (values(alice.id)["page_views"], values(device.id)["page_views"]) == (1, 2)
+    # when the device is merged into alice (the worker then rebuilds both)
+    merge = subjects_merge(survivor_id=alice.id, absorbed_id=device.id, actor=Actor.system())
+    rebuild_subject(subject_id=alice.id)
+    rebuild_subject(subject_id=device.id)
+    assert values(alice.id)["page_views"] == 3 and values(device.id) == {}
+    # new events of either stream go to alice, and a full rebuild agrees with all of it
+    append(actor, collected(device.id, "page", minutes=3))
+    drain()
+    assert values(alice.id)["page_views"] == 4
+    incremental = snapshot()
+    rebuild_all()
+    assert snapshot() == incremental
+    # a split gives the device its own history back
+    subject_split(merge_id=merge.id, actor=Actor.system())
+    rebuild_subject(subject_id=alice.id)
+    rebuild_subject(subject_id=device.id)
+    assert (values(alice.id)["page_views"], values(device.id)["page_views"]) == (1, 3)

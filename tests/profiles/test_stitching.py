@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import sys
-import types
 import uuid
 
 import pytest
@@ -239,27 +237,20 @@ def test_merges_that_make_no_sense_are_refused(pair):
     assert SubjectMerge.objects.count() == 1
 
 
-@pytest.fixture
-def rebuilds(monkeypatch):
-    """Stands in for tasks.profiles, recording which subjects a rebuild was asked for."""
-    asked: list[str] = []
-    module = types.ModuleType("tasks.profiles")
-    module.rebuild_subject = types.SimpleNamespace(delay=asked.append)  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tasks.profiles", module)
-    return asked
+def test_profiles_are_rebuilt_after_commit(pair, django_capture_on_commit_callbacks):
+    from tasks.profiles import rebuild_subject
 
+    def asked(callbacks) -> list[str]:
+        return [c.args[0] for c in callbacks if getattr(c, "func", None) == rebuild_subject.delay]
 
-def test_profiles_are_rebuilt_after_commit(pair, rebuilds, django_capture_on_commit_callbacks):
     alice, device = pair
+    # the rebuilds are scheduled for after the commit, never run inside the transaction
     with django_capture_on_commit_callbacks(execute=False) as pending:
         merge = subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
-    assert rebuilds == []  # never inside the transaction
-    for callback in pending:
-        callback()
-    assert rebuilds == [str(alice)]
-    with django_capture_on_commit_callbacks(execute=True):
+    assert asked(pending) == [str(alice), str(device)]  # the device's profile moves to alice
+    with django_capture_on_commit_callbacks(execute=False) as pending:
         subject_split(merge_id=merge.id, actor=Actor.system())
-    assert rebuilds == [str(alice), str(alice), str(device)]
+    assert asked(pending) == [str(alice), str(device)]
 
 
 # --- collection over HTTP --------------------------------------------------------------
