@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -29,6 +29,7 @@ class _Facts:
     purpose: PurposeRule | None
     state: StateView | None
     jurisdiction: JurisdictionRule | None
+    restricted: bool = False
 
 
 class _FactCache:
@@ -70,12 +71,14 @@ def _load(subject_id: uuid.UUID | None, purpose_key: str) -> _Facts:
     if purpose is not None:
         rule = PurposeRule(purpose.key, purpose.needs_consent, purpose.essential, purpose.gpc_applies)
     row = None
-    code = "default"
+    code, restricted = "default", False
     if subject_id is not None:
         row = ConsentState.objects.filter(subject_id=subject_id, purpose_id=purpose_key).first()
-        code = (
-            Subject.objects.filter(pk=subject_id).values_list("jurisdiction", flat=True).first() or "default"
+        found_subject = (
+            Subject.objects.filter(pk=subject_id).values_list("jurisdiction", "restricted_since").first()
         )
+        if found_subject is not None:
+            code, restricted = found_subject[0] or "default", found_subject[1] is not None
     state = None if row is None else StateView(row.status, row.expires_at)
     found = (
         Jurisdiction.objects.filter(code=code).first() or Jurisdiction.objects.filter(code="default").first()
@@ -83,7 +86,7 @@ def _load(subject_id: uuid.UUID | None, purpose_key: str) -> _Facts:
     jurisdiction = None
     if found is not None:
         jurisdiction = JurisdictionRule(found.code, found.opt_in_required, found.honours_gpc)
-    return _Facts(rule, state, jurisdiction)
+    return _Facts(rule, state, jurisdiction, restricted)
 
 
 def decide(
@@ -105,11 +108,14 @@ def decide(
             facts = cached or _load(subject, purpose)
             if cached is None:
                 fact_cache.put(key, facts)
+        signals = signals or Signals()
+        if facts.restricted and not signals.restricted:
+            signals = replace(signals, restricted=True)
         return evaluate(
             purpose=facts.purpose,
             state=facts.state,
             jurisdiction=facts.jurisdiction,
-            signals=signals or Signals(),
+            signals=signals,
             at=at or timezone.now(),
         )
     except Exception:  # noqa: BLE001 - fail closed, whatever went wrong

@@ -16,10 +16,14 @@ from audit.errors import InvalidIdentifier
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide
 from consent.models import Service
-from hub.errors import NotFound
+from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
 from profiles.models import FieldKind, SegmentMembership, Subject
 from profiles.selectors import profile_fields
+
+
+class SubjectRestricted(Conflict):
+    code = "profile.restricted"
 
 
 def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
@@ -27,8 +31,13 @@ def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
         value = subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(str(subject_id))
     except ValueError:
         raise InvalidIdentifier("subject_id must be a UUID.", field="subject_id") from None
-    if not Subject.objects.filter(pk=value).exists():
+    subject = Subject.objects.filter(pk=value).values_list("restricted_since", flat=True)
+    if not subject.exists():
         raise NotFound("No such subject.", field="subject_id", code="profile.not_found")
+    if subject.first() is not None:
+        raise SubjectRestricted(
+            "Processing of this subject's data is restricted (GDPR Art. 18); nothing is disclosed."
+        )
     return value
 
 

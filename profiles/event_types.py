@@ -30,6 +30,14 @@ SEGMENT_LEFT = register(
     "A subject stopped being a member of a segment (source names the segment).",
     carries_payload=False,
 )
+SUBJECT_RESTRICTED = register(
+    "subject.restricted",
+    "Processing of the subject's data was restricted (GDPR Art. 18).",
+    carries_payload=False,
+)
+SUBJECT_UNRESTRICTED = register(
+    "subject.unrestricted", "The restriction of processing was lifted.", carries_payload=False
+)
 DISCLOSED = register(
     "profile.disclosed",
     "Profile data of a subject was disclosed to a service (source names it; purposes and categories listed).",

@@ -18,6 +18,9 @@ class Subject(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     jurisdiction = models.CharField(max_length=16, blank=True, help_text="last known jurisdiction code")
+    restricted_since = models.DateTimeField(
+        null=True, blank=True, help_text="processing restricted (GDPR Art. 18): data kept, not used"
+    )
 
     def __str__(self) -> str:
         return f"subject {self.id}"
