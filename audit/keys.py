@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import threading
 import time
@@ -98,6 +99,17 @@ def wrap(kek: Kek, key_id: uuid.UUID, scope: Scope, raw: bytes) -> bytes:
 
 def unwrap(kek: Kek, key_id: uuid.UUID, scope: Scope, wrapped: bytes) -> bytes:
     return kek.aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_ad(key_id, scope))
+
+
+# --- keyed hashes (identifier lookup, minimization) ------------------------------------
+@lru_cache(maxsize=4)
+def _pepper(text: str) -> bytes:
+    return decode_secret(text, name="HUB_IDENTIFIER_PEPPER")
+
+
+def keyed_hash(value: str) -> str:
+    """HMAC-SHA256 (hex) under HUB_IDENTIFIER_PEPPER: a stable, secret-keyed stand-in for a value."""
+    return hmac.new(_pepper(settings.HUB_IDENTIFIER_PEPPER), value.encode(), hashlib.sha256).hexdigest()
 
 
 # --- epochs ----------------------------------------------------------------------------

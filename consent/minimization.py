@@ -7,19 +7,14 @@ database; `policy_for` loads the rules of one (purpose, event type). No policy k
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
-
-from audit.keys import decode_secret
+from audit.keys import keyed_hash as pepper_hash
 from consent.models import MinimizationPolicy, Transformation
 
 ANY_EVENT = "*"
@@ -165,13 +160,7 @@ def keyed_hash(value: Any) -> str | None:
     """HMAC-SHA256 (hex) of a text or integer under HUB_IDENTIFIER_PEPPER, prefixed "h:"."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    pepper = _pepper(settings.HUB_IDENTIFIER_PEPPER)
-    return "h:" + hmac.new(pepper, str(value).encode(), hashlib.sha256).hexdigest()
-
-
-@lru_cache(maxsize=4)
-def _pepper(text: str) -> bytes:
-    return decode_secret(text, name="HUB_IDENTIFIER_PEPPER")
+    return "h:" + pepper_hash(str(value))
 
 
 def generalize_date(value: Any, unit: str) -> str | None:

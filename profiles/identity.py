@@ -6,15 +6,11 @@ ledger, encrypted under the subject's identity data key, so erasure makes it unr
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
-from functools import lru_cache
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from audit.keys import decode_secret
+from audit.keys import keyed_hash
 from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import IDENTITY_KEY, IDENTITY_LINKED
 from hub.errors import DomainError
@@ -30,16 +26,6 @@ class InvalidIdentifierValue(DomainError):
 class UnknownSubject(DomainError):
     code = "identity.unknown_subject"
     status = 404
-
-
-@lru_cache(maxsize=4)
-def _pepper(text: str) -> bytes:
-    return decode_secret(text, name="HUB_IDENTIFIER_PEPPER")
-
-
-def keyed_hash(value: str) -> str:
-    """HMAC-SHA256 of a value with the identifier pepper (hex)."""
-    return hmac.new(_pepper(settings.HUB_IDENTIFIER_PEPPER), value.encode(), hashlib.sha256).hexdigest()
 
 
 def identifier_normalize(kind: str, value: object) -> str:

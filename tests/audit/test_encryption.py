@@ -10,12 +10,13 @@ from django.db import connection
 from django.test import override_settings
 
 from audit import keys
-from audit.checkpoints import ledger_seal, ledger_verify
+from audit.checkpoints import ledger_verify
 from audit.keys import new_secret
 from audit.selectors import decrypt, ledger_event_get, ledger_events_for_subject
 from audit.services import Actor, ledger_append
 from audit.shredding import kek_rotate, subject_keys_shred
 from tests.audit.factories import collected
+from tests.ledger_support import seal
 
 MARKER = "alice.marker@example.org"
 
@@ -88,7 +89,7 @@ def test_associated_data_binds_a_ciphertext_to_its_row(actor, as_superuser_witho
 def test_shredding_a_subject_makes_payloads_unreadable_while_rows_and_proofs_stay(actor):
     subject, other = uuid.uuid4(), uuid.uuid4()
     ledger_append(events=[collected(subject, payload={"email": MARKER}), collected(other)], actor=actor)
-    ledger_seal()
+    seal()
     before = {e.stored.event_id: e.stored.leaf_hash for e in ledger_events_for_subject(subject_id=subject)}
     # when the subject is erased
     result = subject_keys_shred(subject_id=subject, actor=Actor.system(), erase=True)
@@ -103,7 +104,7 @@ def test_shredding_a_subject_makes_payloads_unreadable_while_rows_and_proofs_sta
     # and the wrapped key is gone from the database
     assert all(row[3] for row in _key_ids(subject))
     # and the ledger still verifies after the next seal
-    ledger_seal()
+    seal()
     report = ledger_verify()
     assert report.ok, report.problem
 

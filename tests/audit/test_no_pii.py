@@ -9,10 +9,11 @@ import uuid
 import pytest
 from django.db import connection
 
-from audit.checkpoints import ledger_seal, ledger_verify
+from audit.checkpoints import ledger_verify
 from audit.services import ledger_append
 from hub.celery import app
 from tests.audit.factories import collected
+from tests.ledger_support import seal
 
 MARKER = "Zq7-PII-MARKER-jane.doe@example.com"
 TABLES = [
@@ -37,7 +38,7 @@ def test_a_marker_in_payloads_appears_nowhere_in_clear(actor, caplog):
         ],
         actor=actor,
     )
-    ledger_seal()
+    seal()
     assert ledger_verify().ok
     # then no ledger table holds it in clear, in any column (text or bytes)
     with connection.cursor() as cursor:

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from audit.selectors import Position, ledger_read_after
 from audit.services import ledger_append
 from tests.audit.factories import collected
+from tests.ledger_support import settle
 
 
 class _Rollback(Exception):
@@ -98,6 +99,7 @@ def test_consumer_sees_every_committed_event_once_under_concurrency(actor):
         thread.start()
     for thread in [*writers, long_thread]:
         thread.join()
+    settle()  # everything committed is now below the horizon: the consumer can finish
     stop.set()
     reader.join(30)
 

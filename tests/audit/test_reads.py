@@ -11,6 +11,7 @@ from audit.selectors import ledger_event_get, ledger_events_for_subject, ledger_
 from audit.services import ledger_append
 from hub.errors import NotFound
 from tests.audit.factories import collected
+from tests.ledger_support import settle
 
 
 @pytest.mark.django_db
@@ -41,6 +42,7 @@ def test_read_by_position_pages_through_committed_events(actor):
     appended = [
         r.event_id for _ in range(5) for r in ledger_append(events=[collected(), collected()], actor=actor)
     ]
+    settle()
     pages, position = [], None
     while page := ledger_read_after(after=position, limit=3):
         pages.append([e.event_id for e in page])

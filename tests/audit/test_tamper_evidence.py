@@ -12,9 +12,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from audit import merkle
-from audit.checkpoints import ledger_seal, ledger_verify
+from audit.checkpoints import ledger_verify
 from audit.services import ledger_append
 from tests.audit.factories import collected
+from tests.ledger_support import seal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +24,7 @@ def _ledger(actor, n: int = 12) -> list[uuid.UUID]:
     ids = []
     for _ in range(3):
         ids += [r.event_id for r in ledger_append(events=[collected() for _ in range(n // 3)], actor=actor)]
-        ledger_seal()
+        seal()
     return ids
 
 
@@ -44,10 +45,10 @@ def test_verify_passes_and_prints_count_and_root(actor, capsys):
 
 def test_seal_is_incremental_and_chains_tree_heads(actor):
     ledger_append(events=[collected()], actor=actor)
-    first = ledger_seal()
-    assert ledger_seal() is None  # nothing new
+    first = seal()
+    assert seal() is None  # nothing new
     ledger_append(events=[collected(), collected()], actor=actor)
-    second = ledger_seal()
+    second = seal()
     assert (first.tree_size, second.tree_size) == (1, 3)
     assert bytes(second.previous_head_hash) == bytes(first.head_hash)
 
@@ -163,16 +164,16 @@ def test_inclusion_proof_verifies_with_only_the_published_data(actor, purposes):
 
 def test_an_empty_ledger_gets_a_signed_size_zero_head_that_later_heads_extend(actor):
     # given a fresh ledger, sealing publishes the RFC 6962 empty tree head
-    empty = ledger_seal()
+    empty = seal()
     assert empty.tree_size == 0 and bytes(empty.root_hash) == merkle.EMPTY_ROOT
-    assert ledger_seal() is None
+    assert seal() is None
     head = APIClient().get("/api/v1/ledger/tree-head").json()
     assert head["tree_size"] == 0
     report = ledger_verify()
     assert report.ok and report.latest_root == merkle.EMPTY_ROOT
     # when events arrive, the next head chains to the empty one and everything verifies
     ledger_append(events=[collected(), collected()], actor=actor)
-    second = ledger_seal()
+    second = seal()
     assert second.tree_size == 2 and bytes(second.previous_head_hash) == bytes(empty.head_hash)
     assert ledger_verify().ok
     # and a consistency proof from the empty tree is refused cleanly (there is nothing to prove)

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from django.db import connection
 
 from audit.services import Actor, NewEvent, ledger_append
 from profiles.models import ProfileField
 from profiles.projector import project_pending
 from profiles.selectors import live_generation
+from tests.ledger_support import settle  # noqa: F401  (re-exported for the profile tests)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 CATEGORY = {"track": "user.behavior.browsing_history", "page": "user.behavior.browsing_history"}
@@ -50,24 +48,6 @@ def collected(
         payload=payload,
         data_categories=tuple(sorted(set(fields.values()) or {CATEGORY.get(kind, "user.account")})),
     )
-
-
-def settle(timeout: float = 30.0) -> None:
-    """Wait until consumers can read every committed event.
-
-    The horizon (`pg_snapshot_xmin`) is cluster-wide, so a transaction in another database
-    on the same server (another test run) holds it back for a moment.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM audit_ledger_event WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())"
-            )
-            if cursor.fetchone()[0] == 0:
-                return
-        assert time.monotonic() < deadline, "the ledger horizon did not move"
-        time.sleep(0.02)
 
 
 def append(actor: Actor, *events: NewEvent) -> None:
