@@ -21,6 +21,9 @@ from profiles.event_types import DISCLOSED
 from profiles.models import FieldKind, SegmentMembership, Subject
 from profiles.selectors import profile_fields
 
+# the projector's running state (the session in progress): kept to continue counting, not a fact to share
+BOOKKEEPING = frozenset({"current_session"})
+
 
 class SubjectRestricted(Conflict):
     code = "profile.restricted"
@@ -57,6 +60,8 @@ def profile_for_service(
     }  # fmt: skip
     categories: dict[str, set[str]] = {}
     for field in sorted(profile_fields(subject_id=subject, purposes=allowed), key=lambda f: f.updated_at):
+        if field.name in BOOKKEEPING:
+            continue
         if field.kind == FieldKind.TRAIT:
             profile["traits"][field.name] = field.value
             profile["provenance"][f"traits.{field.name}"] = {

@@ -29,6 +29,8 @@ def carol(purposes):
     ]:
         ProfileField.objects.create(subject=subject, kind=FieldKind.TRAIT, name=name, purpose=purpose,
                                     data_category=category, value=value, updated_at=now)  # fmt: skip
+    ProfileField.objects.create(subject=subject, kind=FieldKind.AGGREGATE, name="current_session", purpose="personalization",
+                                data_category="user.behavior.browsing_history", value={"pages": 1}, updated_at=now)  # fmt: skip
     ProfileField.objects.create(subject=subject, kind=FieldKind.AGGREGATE, name="page_views", purpose="personalization",
                                 data_category="user.behavior.browsing_history", value=3, updated_at=now)  # fmt: skip
     consent_record(subject_id=subject.id, decisions={"personalization": True, "marketing": False},
@@ -47,7 +49,7 @@ def test_a_service_sees_only_consented_fields_of_its_purposes_and_the_read_is_re
     client, service_id = _client("personalization", "marketing", "essential")
     body = client.get(f"/api/v1/profiles/{carol.id}").json()
     assert body["traits"] == {"plan": "pro", "customer_since": "2024-01"}  # marketing was refused
-    assert body["aggregates"] == {"personalization": {"page_views": 3}}
+    assert body["aggregates"] == {"personalization": {"page_views": 3}}  # no projector bookkeeping
     assert body["purposes"] == ["essential", "personalization"]
     assert body["provenance"]["traits.plan"] == {
         "purpose": "personalization",
