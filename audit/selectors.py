@@ -23,6 +23,9 @@ from audit.canonical import EventMetadata, canonical_metadata, leaf_hash_of
 from audit.errors import InvalidIdentifier
 from hub.errors import NotFound
 
+# Qualified: the select lists also output a column named "xid" (xid::text::bigint), and an
+# unqualified ORDER BY would sort on that cast instead of walking the (xid, seq) index.
+_ORDER = "audit_ledger_event.xid, audit_ledger_event.seq"
 _COLUMNS = (
     "event_id, source, message_id, stream_id, stream_version, event_type, purpose,"
     " data_categories, occurred_at, recorded_at, actor_kind, actor_id, key_id, ciphertext,"
@@ -120,7 +123,7 @@ def ledger_events_for_subject(
         where += " AND recorded_at >= %s"
         params.append(recorded_since)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq", params)
+        cursor.execute(f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER}", params)
         rows = cursor.fetchall()
     return [decrypt(_row_to_event(row)) for row in rows]
 
@@ -134,7 +137,7 @@ def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[Stor
         params += [str(after.xid), after.seq]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq LIMIT %s",
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",
             [*params, limit],
         )
         return [_row_to_event(row) for row in cursor.fetchall()]
@@ -175,7 +178,7 @@ def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[Le
         params = [str(after.xid), after.seq]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY xid, seq LIMIT %s",
+            f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",
             [*params, limit],
         )
         return [_leaf_row(row) for row in cursor.fetchall()]
@@ -184,7 +187,7 @@ def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[Le
 def ledger_iter_leaves(*, batch: int = 5000) -> Iterator[LeafRow]:
     """Every committed event's leaf data in ledger order, through a server-side cursor."""
     with connection.chunked_cursor() as cursor:
-        cursor.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {_SAFE} ORDER BY xid, seq")
+        cursor.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {_SAFE} ORDER BY {_ORDER}")
         while rows := cursor.fetchmany(batch):
             yield from map(_leaf_row, rows)
 

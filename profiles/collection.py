@@ -8,6 +8,7 @@ before the commit that stores it. One bad event never sinks the others in its ba
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.decisions import gpc_apply
 from consent.domain import Signals
-from consent.gate import decide
+from consent.gate import decide_many
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from profiles.event_types import COLLECTED, REFUSED
@@ -228,31 +229,32 @@ def _event_key(event: _Event) -> str:
     return f"track:{event.name}" if event.kind == "track" else event.kind
 
 
-def _decide(event: _Event, batch: _Batch) -> tuple[NewEvent | None, Outcome]:
+def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
+    """The event's subject if it may go on to the gate, else its "invalid" outcome."""
     if event.purpose not in batch.purposes:
-        return None, Outcome(event.message_id, "invalid", "unknown_purpose")
+        return Outcome(event.message_id, "invalid", "unknown_purpose")
     problem = batch.plan.check(event.kind, event.name, event.document["properties"])
     if problem:
-        return None, Outcome(event.message_id, "invalid", problem)
+        return Outcome(event.message_id, "invalid", problem)
     try:
         subject_id = batch.subject(event)
     except InvalidIdentifierValue:
-        return None, Outcome(event.message_id, "invalid", "invalid_identifier")
+        return Outcome(event.message_id, "invalid", "invalid_identifier")
     if event.gpc and subject_id not in batch.gpc_done:
         gpc_apply(subject_id=subject_id, actor=batch.actor)
         batch.gpc_done.add(subject_id)
-    reason = ""
-    if event.purpose not in batch.registered:
-        reason = "not_registered"
-    else:
-        decision = decide(subject_id, event.purpose, event.occurred_at, Signals(gpc=event.gpc), fresh=True)
-        reason = "" if decision.allowed else decision.reason
-    if reason:
-        refusal = NewEvent(
-            REFUSED.get(reason, REFUSED["error"]).name, subject_id=subject_id, purpose=event.purpose,
-            message_id=event.message_id, occurred_at=event.occurred_at,
-        )  # fmt: skip
-        return refusal, Outcome(event.message_id, "refused", reason)
+    return subject_id
+
+
+def _refusal(event: _Event, subject_id: uuid.UUID, reason: str) -> tuple[NewEvent, Outcome]:
+    refusal = NewEvent(
+        REFUSED.get(reason, REFUSED["error"]).name, subject_id=subject_id, purpose=event.purpose,
+        message_id=event.message_id, occurred_at=event.occurred_at,
+    )  # fmt: skip
+    return refusal, Outcome(event.message_id, "refused", reason)
+
+
+def _accept(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> tuple[NewEvent, Outcome]:
     rules = batch.rules(event.purpose, _event_key(event))
     minimized = minimize(event.document, rules)
     fields = {rule.name: rule.category for rule in rules if _has(minimized.kept, rule.name)}
@@ -269,6 +271,25 @@ def _decide(event: _Event, batch: _Batch) -> tuple[NewEvent | None, Outcome]:
     return accepted, Outcome(event.message_id, "accepted")
 
 
+def _through_the_gate(
+    admitted: list[tuple[_Event, uuid.UUID]], batch: _Batch, now: datetime
+) -> list[tuple[int, NewEvent, Outcome]]:
+    """One gate decision per (subject, purpose) for the whole request, then accept or refuse each event."""
+    registered = [(event, subject) for event, subject in admitted if event.purpose in batch.registered]
+    signals = {subject: Signals(gpc=True) for event, subject in admitted if event.gpc}
+    decisions = decide_many([(subject, event.purpose) for event, subject in registered], now, signals)
+    decided = []
+    for event, subject in admitted:
+        if event.purpose not in batch.registered:
+            new_event, outcome = _refusal(event, subject, "not_registered")
+        elif not (decision := decisions[(subject, event.purpose)]).allowed:
+            new_event, outcome = _refusal(event, subject, decision.reason)
+        else:
+            new_event, outcome = _accept(event, subject, batch)
+        decided.append((event.index, new_event, outcome))
+    return decided
+
+
 def _has(document: Mapping[str, Any], dotted: str) -> bool:
     node: Any = document
     for part in dotted.split("."):
@@ -276,6 +297,23 @@ def _has(document: Mapping[str, Any], dotted: str) -> bool:
             return False
         node = node[part]
     return True
+
+
+_NUDGE_EVERY = 0.2  # seconds: at most this often per process
+_last_nudge = 0.0
+
+
+def nudge_projector() -> None:
+    """Ask a worker to project now rather than at the next beat tick (coalesced per process),
+    so new events reach profiles and segments in well under a second."""
+    global _last_nudge
+    now = time.monotonic()
+    if now - _last_nudge < _NUDGE_EVERY:
+        return
+    _last_nudge = now
+    from tasks.profiles import project_ledger
+
+    project_ledger.delay()
 
 
 def events_collect(
@@ -297,19 +335,25 @@ def events_collect(
     with transaction.atomic():
         stored = _originals(source, [e.message_id for e in parsed])
         batch = _Batch(actor, registered_purposes)
-        to_append: list[tuple[int, NewEvent]] = []
+        admitted: list[tuple[_Event, uuid.UUID]] = []
         seen: set[str] = set()
         for event in parsed:
             if event.message_id in stored or event.message_id in seen:
                 outcomes[event.index] = Outcome(event.message_id, "duplicate")
                 continue
             seen.add(event.message_id)
-            new_event, outcome = _decide(event, batch)
-            outcomes[event.index] = outcome
-            if new_event is not None:
-                to_append.append((event.index, new_event))
+            verdict = _admit(event, batch)
+            if isinstance(verdict, Outcome):
+                outcomes[event.index] = verdict
+            else:
+                admitted.append((event, verdict))
+        to_append = []
+        for index, new_event, outcome in _through_the_gate(admitted, batch, now):
+            outcomes[index] = outcome
+            to_append.append((index, new_event))
         if to_append:
             results = ledger_append(events=[e for _, e in to_append], actor=actor, source=source)
+            transaction.on_commit(nudge_projector, robust=True)
             for (index, _), result in zip(to_append, results, strict=True):
                 if result.status == "duplicate":  # a concurrent retry stored it first
                     outcomes[index] = Outcome(result.message_id, "duplicate")

@@ -14,7 +14,7 @@ from typing import Any
 
 from audit.errors import InvalidIdentifier
 from audit.services import Actor, NewEvent, ledger_append
-from consent.gate import decide
+from consent.gate import decide_many
 from consent.models import Service
 from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
@@ -46,7 +46,8 @@ def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
 
 def consented_purposes(*, subject_id: uuid.UUID, purposes: Iterable[str]) -> list[str]:
     """The purposes among `purposes` that may process this subject's data right now."""
-    return sorted(p for p in purposes if decide(subject_id, p, fresh=True).allowed)
+    decisions = decide_many([(subject_id, purpose) for purpose in purposes])
+    return sorted(purpose for (_, purpose), decision in decisions.items() if decision.allowed)
 
 
 def profile_for_service(

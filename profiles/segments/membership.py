@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit.selectors import ledger_events_for_subject, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
-from consent.gate import decide
+from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.models import FieldKind, Segment, SegmentMembership
 from profiles.segments.rules import Facts, Occurrence, Verdict, longest_window, matches
@@ -43,7 +43,8 @@ def _facts(subject_id: uuid.UUID, segment: Segment, now: datetime) -> Facts:
 
 
 def evaluate_member(subject_id: uuid.UUID, segment: Segment, now: datetime) -> Verdict:
-    if not all(decide(subject_id, purpose, now, fresh=True).allowed for purpose in segment.purpose_keys()):
+    decisions = decide_many([(subject_id, purpose) for purpose in segment.purpose_keys()], now)
+    if not all(decision.allowed for decision in decisions.values()):
         return Verdict(False)
     return matches(segment.condition, _facts(subject_id, segment, now), now)
 

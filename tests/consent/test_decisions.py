@@ -245,3 +245,35 @@ def test_withdrawal_schedules_a_profile_rebuild_after_commit(
     with django_capture_on_commit_callbacks() as callbacks:
         _record(subject, actor, marketing=False)  # a refusal is not a withdrawal
     assert not [c for c in callbacks if getattr(c, "func", None) is _rebuild_profile]
+
+
+def test_deciding_many_at_once_agrees_with_deciding_one_by_one(actor, notice):
+    from consent.gate import decide_many
+    from profiles.models import Subject
+    from profiles.restriction import subject_restrict
+
+    people = [Subject.objects.create(jurisdiction=j).id for j in ("EU", "US-CA", "", "EU")]
+    consent_record(
+        subject_id=people[0], decisions={"analytics": True, "marketing": False}, actor=actor, context=BANNER
+    )
+    consent_record(subject_id=people[1], decisions={"advertising": False}, actor=actor, context=BANNER)
+    subject_restrict(subject_id=people[3], actor=actor)
+    pairs = [
+        (s, p)
+        for s in [*people, uuid.uuid4()]
+        for p in ["analytics", "marketing", "advertising", "essential", "nope"]
+    ]
+    from consent.domain import Signals
+
+    signals = {people[0]: Signals(gpc=True)}
+    many = decide_many(pairs, signals=signals)
+    assert many == {(s, p): decide(s, p, signals=signals.get(s), fresh=True) for s, p in pairs}
+    assert {d.reason for d in many.values()} >= {
+        "given",
+        "refused",
+        "not_opted_out",
+        "restricted",
+        "unknown_purpose",
+        "essential",
+        "no_decision",
+    }

@@ -240,3 +240,14 @@ def test_clients_without_message_ids_are_deduplicated_by_signature_when_enabled(
 
     stored = LedgerEvent.objects.filter(message_id__startswith="sig:").values_list("message_id", flat=True)
     assert len(stored) == 1 and "alice" not in stored[0]
+
+
+def test_stored_events_nudge_the_projector_after_commit(shop, django_capture_on_commit_callbacks):
+    from profiles.collection import nudge_projector
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        _send(shop, _event("n1"))
+    assert nudge_projector in callbacks
+    with django_capture_on_commit_callbacks() as callbacks:
+        _send(shop, {"message_id": "bad"})  # nothing stored: nothing to project
+    assert nudge_projector not in callbacks
