@@ -20,11 +20,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
-from consent.decisions import gpc_apply
+from consent.decisions import Context, consent_record, gpc_apply
 from consent.domain import Signals
 from consent.gate import decide_many
 from consent.minimization import FieldRule, minimize, policy_for
-from consent.models import Purpose
+from consent.models import DecisionMethod, DecisionSource, Purpose
+from consent.tcf import InvalidTcfString, tcf_decisions, tcf_decode
 from profiles.event_types import COLLECTED, REFUSED
 from profiles.identity import (
     InvalidIdentifierValue,
@@ -177,6 +178,7 @@ class _Batch:
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
         self.purposes = set(Purpose.objects.values_list("key", flat=True))
         self.gpc_done: set[uuid.UUID] = set()
+        self.tcf_done: set[tuple[uuid.UUID, str]] = set()
         self.plan = TrackingPlan.load()
 
     def subject(self, event: _Event) -> uuid.UUID:
@@ -243,7 +245,22 @@ def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
     if event.gpc and subject_id not in batch.gpc_done:
         gpc_apply(subject_id=subject_id, actor=batch.actor)
         batch.gpc_done.add(subject_id)
+    tcf_string = event.document["context"].get("consent")
+    if tcf_string is not None and (subject_id, tcf_string) not in batch.tcf_done:
+        try:
+            _record_tcf(subject_id, tcf_string, batch)
+        except InvalidTcfString:
+            return Outcome(event.message_id, "invalid", "invalid_tcf")
     return subject_id
+
+
+def _record_tcf(subject_id: uuid.UUID, tcf_string: Any, batch: _Batch) -> None:
+    """A TCF string in `context.consent` records the choices it carries (once per request)."""
+    decisions = tcf_decisions(tcf_decode(tcf_string))
+    if decisions:
+        context = Context(DecisionSource.TCF, DecisionMethod.TCF, tcf_string=tcf_string)
+        consent_record(subject_id=subject_id, decisions=decisions, actor=batch.actor, context=context)
+    batch.tcf_done.add((subject_id, tcf_string))
 
 
 def _refusal(event: _Event, subject_id: uuid.UUID, reason: str) -> tuple[NewEvent, Outcome]:

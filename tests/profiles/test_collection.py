@@ -251,3 +251,18 @@ def test_stored_events_nudge_the_projector_after_commit(shop, django_capture_on_
     with django_capture_on_commit_callbacks() as callbacks:
         _send(shop, {"message_id": "bad"})  # nothing stored: nothing to project
     assert nudge_projector not in callbacks
+
+
+def test_a_tcf_string_in_the_context_records_its_choices(shop):
+    # a real CMP string (ethyca/fides' tests): TCF 1, 2, 3, 4, 7, 9, 10 consented → advertising only
+    tcf = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"
+    results = _send(shop, _event("t1", purpose="advertising", context={"consent": tcf}))
+    assert results == [("accepted", "")]
+    assert _send(shop, _event("t2", context={"consent": tcf})) == [
+        ("refused", "refused")
+    ]  # analytics: 8 missing
+    from consent.models import ConsentState
+
+    state = ConsentState.objects.get(purpose_id="advertising")
+    assert (state.status, state.source, state.method) == ("given", "tcf", "tcf")
+    assert _send(shop, _event("t3", context={"consent": "garbage!"})) == [("invalid", "invalid_tcf")]
