@@ -316,7 +316,7 @@ def _has(document: Mapping[str, Any], dotted: str) -> bool:
     return True
 
 
-_NUDGE_EVERY = 0.2  # seconds: at most this often per process
+_NUDGE_EVERY = 0.5  # seconds: at most this often per process (beat also runs it every second)
 _last_nudge = 0.0
 
 
