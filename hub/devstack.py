@@ -167,6 +167,7 @@ def run() -> int:
                 "2",
                 "--access-logfile",
                 "-",
+                "--no-control-socket",  # the default socket is per user: two checkouts would collide
             ],
         ),
     ]
