@@ -314,6 +314,22 @@ def key_for_reading(key_id: uuid.UUID) -> DataKeyMaterial | None:
     return material
 
 
+def preload_for_reading(key_ids: Iterable[uuid.UUID]) -> None:
+    """Fetch (one query) and cache the live keys among `key_ids` that are not cached yet."""
+    missing = sorted({k for k in key_ids if k is not None and key_cache.by_id(k) is None})
+    if not missing:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key_id, subject_id, purpose, epoch, wrapped_key, kek_id FROM audit_data_key "
+            "WHERE key_id = ANY(%s) AND wrapped_key IS NOT NULL",
+            [missing],
+        )
+        rows = cursor.fetchall()
+    for key_id, subject_id, purpose, epoch, wrapped, kek_id in rows:
+        key_cache.put(_material(key_id, (subject_id, purpose, epoch), wrapped, kek_id))
+
+
 def open_sealed(material: DataKeyMaterial, event_id: uuid.UUID, sealed: bytes) -> bytes:
     associated = material.ad_prefix + str(event_id).encode()
     return material.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)

@@ -128,6 +128,24 @@ def ledger_events_for_subject(
     return [decrypt(_row_to_event(row)) for row in rows]
 
 
+def ledger_events_for_subjects(
+    *, subject_ids: list[uuid.UUID], recorded_since: datetime, type_prefix: str = ""
+) -> list[ReadEvent]:
+    """Events of several subjects recorded since a time (of types starting with `type_prefix`),
+    in ledger order, decrypted — one query for the events and one for the keys they need."""
+    if not subject_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = ANY(%s) AND recorded_at >= %s "
+            f"AND event_type LIKE %s ORDER BY {_ORDER}",
+            [subject_ids, recorded_since, type_prefix.replace("%", "") + "%"],
+        )
+        stored = [_row_to_event(row) for row in cursor.fetchall()]
+    keys.preload_for_reading(event.meta.key_id for event in stored if event.meta.key_id is not None)
+    return [decrypt(event) for event in stored]
+
+
 def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[StoredEvent]:
     """The next committed events after `after`, in ledger order, never past a running writer."""
     where = "xid < pg_snapshot_xmin(pg_current_snapshot())"

@@ -18,6 +18,16 @@ def live_generation() -> int:
     return state.live_generation if state else 0
 
 
+def profile_fields_of(*, subject_ids: list[uuid.UUID], purposes: Iterable[str]) -> list[ProfileField]:
+    """The live fields of several subjects collected for `purposes`, in one query."""
+    live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]
+    return list(
+        ProfileField.objects.filter(
+            subject_id__in=subject_ids, purpose__in=list(purposes), generation=Coalesce(Subquery(live), 0)
+        )
+    )
+
+
 def profile_fields(*, subject_id: uuid.UUID | str, purposes: Iterable[str]) -> list[ProfileField]:
     """The subject's live fields collected for `purposes` (one query, so never a half-switched mix)."""
     live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]

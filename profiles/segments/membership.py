@@ -7,33 +7,46 @@ segment relies on; each join and each leave is a ledger event (source names the 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
-from audit.selectors import ledger_events_for_subject, ledger_read_after
+from audit.selectors import ReadEvent, ledger_events_for_subjects, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
-from profiles.models import FieldKind, Segment, SegmentMembership
+from profiles.models import FieldKind, ProfileField, Segment, SegmentMembership, Subject
 from profiles.segments.rules import Facts, Occurrence, Verdict, longest_window, matches
-from profiles.selectors import profile_fields
+from profiles.selectors import profile_fields_of
 
 
-def _facts(subject_id: uuid.UUID, segment: Segment, now: datetime) -> Facts:
-    purposes = list(segment.purpose_keys())
-    since = now - timedelta(minutes=longest_window(segment.condition) + 1)
-    events = [
-        Occurrence(e.payload.get("event") or e.payload.get("type"), e.stored.meta.occurred_at, e.payload.get("properties") or {})
-        for e in ledger_events_for_subject(subject_id=subject_id, recorded_since=since)
-        if e.stored.meta.event_type.startswith("collection.") and e.payload is not None
-        and e.stored.meta.purpose in purposes
-    ]  # fmt: skip
+def _occurrences(events: Iterable[ReadEvent]) -> dict[uuid.UUID, list[tuple[str | None, Occurrence]]]:
+    """Readable collected events per subject, with the purpose each was collected for."""
+    found: dict[uuid.UUID, list[tuple[str | None, Occurrence]]] = defaultdict(list)
+    for event in events:
+        meta, payload = event.stored.meta, event.payload
+        if not meta.event_type.startswith("collection.") or payload is None:
+            continue
+        name = payload.get("event") or payload.get("type")
+        found[meta.stream_id].append(
+            (meta.purpose, Occurrence(name, meta.occurred_at, payload.get("properties") or {}))
+        )
+    return found
+
+
+def _facts(
+    occurrences: list[tuple[str | None, Occurrence]], fields: list[ProfileField], purposes: list[str]
+) -> Facts:
+    """What a segment relying on `purposes` may look at: only data collected for those purposes."""
+    events = [occurrence for purpose, occurrence in occurrences if purpose in purposes]
     traits: dict[str, object] = {}
     scores: dict[str, object] = {}
-    for field in profile_fields(subject_id=subject_id, purposes=purposes):
+    for field in fields:
+        if field.purpose not in purposes:
+            continue
         if field.kind == FieldKind.TRAIT:
             traits[field.name] = field.value
         elif field.kind == FieldKind.SCORE:
@@ -42,67 +55,74 @@ def _facts(subject_id: uuid.UUID, segment: Segment, now: datetime) -> Facts:
     return Facts(events, traits, scores)
 
 
-def evaluate_member(subject_id: uuid.UUID, segment: Segment, now: datetime) -> Verdict:
-    decisions = decide_many([(subject_id, purpose) for purpose in segment.purpose_keys()], now)
-    if not all(decision.allowed for decision in decisions.values()):
-        return Verdict(False)
-    return matches(segment.condition, _facts(subject_id, segment, now), now)
-
-
-def _record(subject_id: uuid.UUID, segment: Segment, joined: bool, now: datetime) -> None:
-    event_type = SEGMENT_JOINED if joined else SEGMENT_LEFT
-    ledger_append(
-        events=[
-            NewEvent(
-                event_type.name, subject_id=subject_id, purpose=segment.primary_purpose(), occurred_at=now
-            )
-        ],
-        actor=Actor.system(),
-        source=f"segment:{segment.key}",
-    )
-
-
 @transaction.atomic
 def segments_refresh(*, subject_ids: Iterable[uuid.UUID], now: datetime | None = None) -> int:
-    """Re-evaluate every active segment for these subjects; returns how many memberships changed."""
+    """Re-evaluate every active segment for these subjects; returns how many memberships changed.
+
+    Reads everything for the whole set of subjects at once — gate decisions, recent events,
+    profile fields, memberships — so the cost per subject is CPU, not queries.
+    """
     now = now or timezone.now()
     segments = list(Segment.objects.filter(active=True).prefetch_related("purposes"))
-    changed = 0
-    for subject_id in sorted(set(subject_ids)):
-        current = {
-            m.segment_id: m
-            for m in SegmentMembership.objects.select_for_update().filter(subject_id=subject_id)
-        }
-        for segment in segments:
-            changed += _apply(
-                subject_id, segment, current.get(segment.pk), evaluate_member(subject_id, segment, now), now
-            )
-    return changed
-
-
-def _apply(
-    subject_id: uuid.UUID,
-    segment: Segment,
-    membership: SegmentMembership | None,
-    verdict: Verdict,
-    now: datetime,
-) -> int:
-    if verdict.member and membership is None:
-        SegmentMembership.objects.create(
-            segment=segment, subject_id=subject_id, since=now, until=verdict.until
-        )
-        _record(subject_id, segment, True, now)
-        return 1
-    if verdict.member and membership is not None:
-        if membership.until != verdict.until:
-            membership.until = verdict.until
-            membership.save(update_fields=["until"])
+    subjects = sorted(Subject.objects.filter(pk__in=set(subject_ids)).values_list("pk", flat=True))
+    if not segments or not subjects:
         return 0
-    if membership is not None:
-        membership.delete()
-        _record(subject_id, segment, False, now)
-        return 1
-    return 0
+    purposes = {segment.pk: segment.purpose_keys() for segment in segments}
+    every_purpose = sorted({p for keys in purposes.values() for p in keys})
+    decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
+    since = now - timedelta(minutes=max(longest_window(segment.condition) for segment in segments) + 1)
+    occurrences = _occurrences(
+        ledger_events_for_subjects(subject_ids=subjects, recorded_since=since, type_prefix="collection.")
+    )
+    fields: dict[uuid.UUID, list[ProfileField]] = defaultdict(list)
+    for field in profile_fields_of(subject_ids=subjects, purposes=every_purpose):
+        fields[field.subject_id].append(field)
+    current = {
+        (m.subject_id, m.segment_id): m
+        for m in SegmentMembership.objects.select_for_update()
+        .filter(subject_id__in=subjects)
+        .order_by("subject_id", "segment_id")
+    }
+    changes: dict[str, list[tuple[uuid.UUID, bool]]] = defaultdict(list)
+    joining: list[SegmentMembership] = []
+    leaving: list[int] = []
+    for subject in subjects:
+        for segment in segments:
+            keys = purposes[segment.pk]
+            verdict = Verdict(False)
+            if all(decisions[(subject, p)].allowed for p in keys):
+                verdict = matches(segment.condition, _facts(occurrences[subject], fields[subject], keys), now)
+            membership = current.get((subject, segment.pk))
+            if verdict.member and membership is None:
+                joining.append(
+                    SegmentMembership(segment=segment, subject_id=subject, since=now, until=verdict.until)
+                )
+                changes[segment.pk].append((subject, True))
+            elif not verdict.member and membership is not None:
+                leaving.append(membership.pk)
+                changes[segment.pk].append((subject, False))
+            elif membership is not None and membership.until != verdict.until:
+                membership.until = verdict.until
+                membership.save(update_fields=["until"])
+    SegmentMembership.objects.bulk_create(joining)
+    SegmentMembership.objects.filter(pk__in=leaving).delete()
+    _record(segments, changes, now)
+    return sum(len(c) for c in changes.values())
+
+
+def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bool]]], now: datetime) -> None:
+    """Every join and leave on the ledger: one append per segment (its key is the source)."""
+    for segment in segments:
+        if changes.get(segment.pk):
+            ledger_append(
+                events=[
+                    NewEvent((SEGMENT_JOINED if joined else SEGMENT_LEFT).name, subject_id=subject,
+                             purpose=segment.primary_purpose(), occurred_at=now)
+                    for subject, joined in changes[segment.pk]
+                ],
+                actor=Actor.system(),
+                source=f"segment:{segment.key}",
+            )  # fmt: skip
 
 
 SEGMENT_INPUTS = ("collection.", "consent.", "keys.", "subject.", "identity.")

@@ -147,3 +147,15 @@ def test_the_segments_consumer_refreshes_subjects_as_events_commit_and_never_twi
         if e.stored.meta.event_type == "segment.joined"
     ]
     assert len(joined) == 1
+
+
+def test_refreshing_many_subjects_at_once_uses_a_fixed_number_of_queries(segment, django_assert_max_num_queries):
+    subjects = []
+    for _ in range(20):
+        subject = _subject(consents=True)
+        _viewed(subject)
+        subjects.append(subject)
+    _viewed(_subject(consents=False))
+    with django_assert_max_num_queries(40):  # not per subject: 20 subjects would be 200+
+        assert segments_refresh(subject_ids=subjects) == 20
+    assert SegmentMembership.objects.filter(segment=segment).count() == 20
