@@ -149,7 +149,9 @@ def test_the_segments_consumer_refreshes_subjects_as_events_commit_and_never_twi
     assert len(joined) == 1
 
 
-def test_refreshing_many_subjects_at_once_uses_a_fixed_number_of_queries(segment, django_assert_max_num_queries):
+def test_refreshing_many_subjects_at_once_uses_a_fixed_number_of_queries(
+    segment, django_assert_max_num_queries
+):
     subjects = []
     for _ in range(20):
         subject = _subject(consents=True)
