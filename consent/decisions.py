@@ -322,18 +322,29 @@ def consent_expire_due(*, now: datetime | None = None, batch: int = 500) -> int:
             )
             if not due:
                 return total
-            _expire_rows(due, now)
+            context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC)
+            _mark_system(
+                due, ConsentStatus.EXPIRED, notice=None, context=context, actor=Actor.system(), at=now
+            )
             total += len(due)
 
 
-def _expire_rows(rows: list[ConsentState], now: datetime) -> None:
+def _mark_system(
+    rows: list[ConsentState],
+    status: str,
+    *,
+    notice: Notice | None,
+    context: Context,
+    actor: Actor,
+    at: datetime,
+) -> None:
+    """Record a status the system sets (expired, invalidated) for rows, one append per subject."""
     by_subject: dict[uuid.UUID, list[ConsentState]] = {}
     for row in rows:
         by_subject.setdefault(row.subject_id, []).append(row)
-    context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC)
     for subject_id, states in by_subject.items():
-        changes = [(state.purpose, ConsentStatus.EXPIRED.value, None) for state in states]
-        _append(subject_id, changes, notice=None, context=context, actor=Actor.system(), at=now)
+        _append(subject_id, [(state.purpose, status, None) for state in states], notice=notice, context=context,
+                actor=actor, at=at)  # fmt: skip
 
 
 @transaction.atomic
@@ -373,12 +384,8 @@ def notice_invalidate_older(*, notice: Notice, actor: Actor) -> int:
         )
         .order_by("subject_id", "purpose_id")
     )
-    by_subject: dict[uuid.UUID, list[ConsentState]] = {}
-    for row in stale:
-        by_subject.setdefault(row.subject_id, []).append(row)
     context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC, notice.language)
-    now = timezone.now()
-    for subject_id, states in by_subject.items():
-        changes = [(state.purpose, ConsentStatus.INVALIDATED.value, None) for state in states]
-        _append(subject_id, changes, notice=notice, context=context, actor=actor, at=now)
+    _mark_system(
+        stale, ConsentStatus.INVALIDATED, notice=notice, context=context, actor=actor, at=timezone.now()
+    )
     return len(stale)
