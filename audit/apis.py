@@ -12,13 +12,12 @@ from rest_framework.views import APIView
 
 from audit.checkpoints import (
     consistency_proof_between,
-    head_message,
+    head_document,
     inclusion_proof_for,
     latest_checkpoint,
     public_key_bytes,
     public_key_id,
 )
-from audit.models import Checkpoint
 from hub.errors import DomainError, NotFound
 
 
@@ -36,21 +35,6 @@ class TreeHeadOutput(serializers.Serializer):  # type: ignore[type-arg]
     signing_key_id = serializers.CharField()
 
 
-def _head(head: Checkpoint) -> dict[str, object]:
-    message = head_message(
-        head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash)
-    )
-    return {
-        "tree_size": head.tree_size,
-        "root_hash": _b64(bytes(head.root_hash)),
-        "sealed_at": head.sealed_at,
-        "previous_head_hash": _b64(bytes(head.previous_head_hash)),
-        "signed_message": _b64(message),
-        "signature": _b64(bytes(head.signature)),
-        "signing_key_id": head.signing_key_id,
-    }
-
-
 class TreeHeadApi(APIView):
     required_scopes = ()
 
@@ -59,7 +43,7 @@ class TreeHeadApi(APIView):
         head = latest_checkpoint()
         if head is None:
             raise NotFound("The ledger has not been sealed yet.")
-        return Response(TreeHeadOutput(_head(head)).data)
+        return Response(TreeHeadOutput(head_document(head)).data)
 
 
 class PublicKeyApi(APIView):
@@ -103,7 +87,7 @@ class InclusionProofApi(APIView):
                     "leaf_index": proof.leaf_index,
                     "leaf_hash": _b64(proof.leaf_hash),
                     "audit_path": [_b64(h) for h in proof.audit_path],
-                    "tree_head": _head(proof.checkpoint),
+                    "tree_head": head_document(proof.checkpoint),
                 }
             ).data
         )

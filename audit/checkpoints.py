@@ -8,6 +8,7 @@ writers stay parallel. Roots of perfect subtrees of 256+ leaves are cached for p
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,6 +84,26 @@ class _Frontier:
 
     def root(self) -> bytes:
         return merkle.CompactRange(self.size, self.hashes).root()
+
+
+def head_document(head: Checkpoint) -> dict[str, object]:
+    """A signed tree head as published (base64 bytes): checkable with the public key alone."""
+    message = head_message(
+        head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash)
+    )
+    return {
+        "tree_size": head.tree_size,
+        "root_hash": _b64(bytes(head.root_hash)),
+        "sealed_at": head.sealed_at,
+        "previous_head_hash": _b64(bytes(head.previous_head_hash)),
+        "signed_message": _b64(message),
+        "signature": _b64(bytes(head.signature)),
+        "signing_key_id": head.signing_key_id,
+    }
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
 
 
 def latest_checkpoint() -> Checkpoint | None:

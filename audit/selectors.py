@@ -146,6 +146,31 @@ def ledger_events_for_subjects(
     return [decrypt(event) for event in stored]
 
 
+def ledger_events_tagged(*, stream_id: uuid.UUID, message_prefix: str) -> list[StoredEvent]:
+    """A stream's events whose message id starts with a prefix (a case's or a merge's), in ledger order."""
+    pattern = message_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s AND message_id LIKE %s "
+            f"ORDER BY {_ORDER}",
+            [stream_id, pattern],
+        )
+        return [_row_to_event(row) for row in cursor.fetchall()]
+
+
+def ledger_purposes_of(*, subject_ids: list[uuid.UUID]) -> list[str]:
+    """Every purpose the subjects' events were recorded for (metadata: readable after shredding)."""
+    if not subject_ids:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT purpose FROM audit_ledger_event WHERE stream_id = ANY(%s) AND purpose IS NOT NULL "
+            "ORDER BY purpose",
+            [subject_ids],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[StoredEvent]:
     """The next committed events after `after`, in ledger order, never past a running writer."""
     where = "xid < pg_snapshot_xmin(pg_current_snapshot())"

@@ -33,10 +33,12 @@ def subject_keys_shred(
     purposes: Sequence[str] | None = None,
     epochs: Sequence[str] | None = None,
     erase: bool = False,
+    message_id: str | None = None,
 ) -> ShredResult:
     """Destroy a subject's data keys (all, or for some purposes/epochs) and record it.
 
-    `erase=True` records a "subject.erased" event (used by erasure requests); otherwise one
+    `erase=True` records a "subject.erased" event (used by erasure requests, which tag it with
+    `message_id`); otherwise one
     "keys.shredded" event per purpose (used by retention and withdrawal).
     """
     sql = (
@@ -57,7 +59,7 @@ def subject_keys_shred(
         keys.key_cache.evict(row[0] for row in destroyed)
         touched = tuple(sorted({row[1] for row in destroyed}))
         if erase:
-            events = [NewEvent(event_types.SUBJECT_ERASED.name, subject_id=subject_id)]
+            events = [NewEvent(event_types.SUBJECT_ERASED.name, subject_id=subject_id, message_id=message_id)]
         else:
             events = [
                 NewEvent(event_types.KEYS_SHREDDED.name, subject_id=subject_id, purpose=purpose)

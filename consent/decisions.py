@@ -22,7 +22,15 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import decision_status
 from consent.event_types import CONSENT_RECORDS_KEY
 from consent.gate import fact_cache
-from consent.models import ConsentState, ConsentStatus, DecisionMethod, DecisionSource, Notice, Purpose
+from consent.models import (
+    ConsentState,
+    ConsentStatus,
+    DecisionMethod,
+    DecisionSource,
+    LawfulBasis,
+    Notice,
+    Purpose,
+)
 from hub.errors import DomainError
 
 EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
@@ -265,6 +273,47 @@ def gpc_apply(
     if not changes:
         return []
     context = Context(DecisionSource.GPC, DecisionMethod.GPC, "en", jurisdiction)
+    return _append(subject_id, changes, notice=None, context=context, actor=actor, at=at)
+
+
+# Art. 21 applies to processing on legitimate interest or public task (and, as a withdrawal,
+# to consent); an objection cannot stop what a contract, the law or vital interests require.
+OBJECTABLE_BASES = frozenset({LawfulBasis.CONSENT, LawfulBasis.LEGITIMATE_INTEREST, LawfulBasis.PUBLIC_TASK})
+
+
+@transaction.atomic
+def objection_record(
+    *,
+    subject_id: uuid.UUID,
+    purposes: Sequence[str],
+    actor: Actor,
+    context: Context,
+    at: datetime | None = None,
+) -> list[RecordedDecision]:
+    """Record an upheld objection: a lasting "no" for each purpose that is not already a "no".
+
+    Consent-based purposes get a withdrawal (or refusal); purposes on legitimate interest or
+    public task get the same status, which the gate treats as "objected". Unlike a banner
+    refusal, an objection never expires. Purposes an objection cannot reach are skipped.
+    """
+    at = at or timezone.now()
+    found = _purposes(list(purposes))
+    current = dict(
+        ConsentState.objects.select_for_update()
+        .filter(subject_id=subject_id, purpose_id__in=list(found))
+        .order_by("purpose_id")
+        .values_list("purpose_id", "status")
+    )
+    changes = []
+    for key in sorted(found):
+        purpose = found[key]
+        if purpose.essential or purpose.lawful_basis not in OBJECTABLE_BASES:
+            continue
+        if current.get(key) in (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN):
+            continue
+        changes.append((purpose, decision_status(granted=False, current=current.get(key)), None))
+    if not changes:
+        return []
     return _append(subject_id, changes, notice=None, context=context, actor=actor, at=at)
 
 

@@ -46,6 +46,8 @@ class GateDecision:
 
 
 DENIED_STATUSES = {"refused", "withdrawn", "expired", "invalidated"}
+# Only an objection (consent.objection_record) records these for a purpose not based on consent.
+OBJECTED_STATUSES = {"refused", "withdrawn"}
 
 
 def evaluate(
@@ -61,6 +63,9 @@ def evaluate(
     if signals.restricted:
         return GateDecision(False, "restricted")
     if not purpose.needs_consent:
+        # Art. 21: an upheld objection stops processing on legitimate interest or public task
+        if not purpose.essential and state is not None and state.status in OBJECTED_STATUSES:
+            return GateDecision(False, "objected")
         return GateDecision(True, "essential" if purpose.essential else "lawful_basis")
     if purpose.gpc_applies and signals.gpc and (jurisdiction is None or jurisdiction.honours_gpc):
         return GateDecision(False, "gpc")

@@ -8,7 +8,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.imports = ("tasks.ledger", "tasks.system", "tasks.consent", "tasks.webhooks", "tasks.profiles")
+app.conf.imports = (
+    "tasks.ledger",
+    "tasks.system",
+    "tasks.consent",
+    "tasks.webhooks",
+    "tasks.profiles",
+    "tasks.requests",
+)
 
 
 @app.on_after_finalize.connect

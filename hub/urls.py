@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from hub import views
+from profiles.requests.views import verify_request
 
 api_v1 = [
     path("ledger/", include("audit.urls")),
@@ -28,4 +29,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", views.portal_placeholder, name="portal"),
+    path("privacy-requests/verify/<str:token>", verify_request, name="privacy-request-verify"),
 ]

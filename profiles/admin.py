@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
 from profiles.models import Segment, SubjectMerge, TrackingPlanEvent
+from profiles.requests import admin as requests_admin  # noqa: F401  (registers the request queue)
 from profiles.stitching import subject_split
 
 

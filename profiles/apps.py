@@ -11,6 +11,7 @@ class ProfilesConfig(AppConfig):
 
         from profiles import event_types  # noqa: F401  (registers collection's ledger event types)
         from profiles.models import Segment, TrackingPlanEvent
+        from profiles.requests import event_types as request_event_types  # noqa: F401
 
         auditlog.register(TrackingPlanEvent)
         auditlog.register(Segment, m2m_fields={"purposes"})

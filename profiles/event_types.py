@@ -10,7 +10,7 @@ COLLECTED = {
 # refusals keep no payload: the reason is part of the type (a fixed list, no personal data)
 REFUSAL_REASONS = (
     "no_decision", "refused", "withdrawn", "expired", "invalidated", "gpc", "restricted",
-    "unknown_purpose", "unknown_subject", "error", "not_registered",
+    "unknown_purpose", "unknown_subject", "error", "not_registered", "objected",
 )  # fmt: skip
 REFUSED = {
     reason: register(

@@ -21,6 +21,9 @@ class Subject(models.Model):
     restricted_since = models.DateTimeField(
         null=True, blank=True, help_text="processing restricted (GDPR Art. 18): data kept, not used"
     )
+    erased_at = models.DateTimeField(
+        null=True, blank=True, help_text="erased (GDPR Art. 17): keys shredded, identifiers and profile gone"
+    )
 
     def __str__(self) -> str:
         return f"subject {self.id}"
@@ -204,3 +207,12 @@ class SegmentMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject_id} in {self.segment_id}"
+
+
+# privacy requests live in their own module; imported here so Django registers them with this app
+from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep  # noqa: E402
+
+__all__ = [
+    "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "PrivacyRequest", "ProfileField", "ProjectionState",
+    "RequestStep", "Segment", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
+]  # fmt: skip

@@ -24,7 +24,9 @@ PURPOSE_ENDED = frozenset(
     {"consent.withdrawn", "consent.refused", "consent.expired", "consent.invalidated", "keys.shredded"}
 )
 SUBJECT_ERASED = "subject.erased"
-NEEDS_PAYLOAD = frozenset({TRACK, PAGE, IDENTIFY})
+# a rectification (GDPR Art. 16, see profiles.requests) carries corrected traits like an identify
+RECTIFIED = "profile.rectified"
+NEEDS_PAYLOAD = frozenset({TRACK, PAGE, IDENTIFY, RECTIFIED})
 # collection.alias links identifiers (identity's concern) and carries nothing for the profile
 PROJECTED = NEEDS_PAYLOAD | PURPOSE_ENDED | {SUBJECT_ERASED}
 
@@ -101,7 +103,7 @@ def profile_apply(
     if event.event_type not in NEEDS_PAYLOAD or not isinstance(payload, Mapping):
         return
     at = event.occurred_at.astimezone(UTC)
-    if event.event_type == IDENTIFY:
+    if event.event_type in (IDENTIFY, RECTIFIED):
         _apply_traits(profile, purpose, at, payload)
         return
     name = payload.get("event") if event.event_type == TRACK else None

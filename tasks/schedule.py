@@ -18,6 +18,11 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "expire-consents": {"task": "consent.expire_due", "schedule": 60.0},
         # Segment windows are minutes long: close them within seconds of their end.
         "expire-segment-windows": {"task": "segments.expire", "schedule": 5.0},
+        # Privacy requests: a case whose worker died resumes once its lease lapses; deadlines are
+        # days long, so checking them every 15 minutes alerts well within the 7-day window.
+        "resume-privacy-requests": {"task": "requests.resume_stalled", "schedule": 30.0},
+        "privacy-request-deadlines": {"task": "requests.deadline_alerts", "schedule": crontab(minute="*/15")},
+        "purge-privacy-request-data": {"task": "requests.purge", "schedule": crontab(minute=43, hour=3)},
         # Profiles follow the ledger closely; an idle run is one advisory lock and one query.
         "project-profiles": {"task": "profiles.project", "schedule": 1.0},
     }

@@ -156,6 +156,39 @@ HUB_SIGNATURE_DEDUP_SECONDS = env.int("HUB_SIGNATURE_DEDUP_SECONDS", default=0)
 HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
 
 
+# --- Privacy requests -------------------------------------------------------------
+# Which request types wait for an officer's approval before the work starts (erasure by default).
+HUB_REQUESTS_NEEDING_APPROVAL = env.list("HUB_REQUESTS_NEEDING_APPROVAL", default=["erasure"])
+# Business days (CCPA acknowledgement) skip weekends and these ISO dates (e.g. state holidays).
+HUB_BUSINESS_HOLIDAYS = env.list("HUB_BUSINESS_HOLIDAYS", default=[])
+# Email verification links, export download links, and how long closed case records are kept.
+HUB_VERIFICATION_LINK_HOURS = env.int("HUB_VERIFICATION_LINK_HOURS", default=72)
+HUB_EXPORT_LINK_DAYS = env.int("HUB_EXPORT_LINK_DAYS", default=7)
+HUB_REQUEST_RECORD_MONTHS = env.int("HUB_REQUEST_RECORD_MONTHS", default=24)
+# A running case holds a lease this long; beat resumes a case whose worker died once it lapses.
+HUB_REQUEST_LEASE_SECONDS = env.int("HUB_REQUEST_LEASE_SECONDS", default=120)
+HUB_REQUEST_MAX_ATTEMPTS = env.int("HUB_REQUEST_MAX_ATTEMPTS", default=5)
+# Encrypted export files live here (never under STATIC_ROOT or a public media URL).
+HUB_EXPORT_ROOT = env.path("HUB_EXPORT_ROOT", default=BASE_DIR / ".run" / "exports")
+# The address links in emails point to (the portal and the download links).
+HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+# --- Email (verification links, notices to subjects, deadline alerts to officers) ---------
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587. The default writes each message to a
+# file under .run/mail so a development machine sends nothing and no address reaches the logs.
+if "EMAIL_URL" in env:
+    _email = env.email_url("EMAIL_URL")
+    EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+    EMAIL_HOST, EMAIL_PORT = _email["EMAIL_HOST"], _email["EMAIL_PORT"]
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_USER"], _email["EMAIL_HOST_PASSWORD"]
+    EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(BASE_DIR / ".run" / "mail")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="privacy-hub@localhost")
+
+
 # --- Celery ------------------------------------------------------------------------
 def _sqlalchemy_broker_url(db: dict[str, object]) -> str:
     """kombu's SQLAlchemy transport on the same PostgreSQL: the documented default broker."""

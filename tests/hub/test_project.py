@@ -56,7 +56,14 @@ def test_celery_never_runs_tasks_inline():
 
 @pytest.mark.parametrize(
     "secret",
-    ["DJANGO_SECRET_KEY", "HUB_KEK", "HUB_LEDGER_SIGNING_KEY", "HUB_IDENTIFIER_PEPPER", "DATABASE_URL"],
+    [
+        "DJANGO_SECRET_KEY",
+        "HUB_KEK",
+        "HUB_LEDGER_SIGNING_KEY",
+        "HUB_IDENTIFIER_PEPPER",
+        "DATABASE_URL",
+        "EMAIL_URL",
+    ],
 )
 def test_production_settings_refuse_to_start_without_secrets(secret, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != secret}

@@ -1,0 +1,238 @@
+"""The officers' privacy-request queue: soonest deadline first, with at-risk/overdue badges and
+the actions the law gives them (approve, reject or extend with a reason, legal hold, retry)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html
+
+from audit.admin import ReadOnlyAdmin
+from audit.services import Actor
+from hub.errors import DomainError
+from profiles.requests import deadlines
+from profiles.requests.domain import CLOSED, Status
+from profiles.requests.models import PrivacyRequest, RequestStep
+from profiles.requests.selectors import request_metrics, request_timeline
+from profiles.requests.services import (
+    request_approve,
+    request_extend,
+    request_hold,
+    request_reject,
+    request_release,
+    request_retry,
+    restriction_lift,
+)
+
+BADGE = {
+    "overdue": ("#b00020", "overdue"),
+    "at_risk": ("#b36b00", "at risk"),
+    "on_track": ("#2e7d32", "on track"),
+    "closed": ("#666", "closed"),
+}
+
+
+class DeadlineFilter(admin.SimpleListFilter):
+    title = "deadline"
+    parameter_name = "deadline"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("overdue", "Overdue"), ("at_risk", "At risk (7 days or less)"), ("open", "Open")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> QuerySet[PrivacyRequest]:
+        now = timezone.now()
+        open_cases = queryset.exclude(status__in=[s.value for s in CLOSED])
+        if self.value() == "overdue":
+            return open_cases.filter(due_at__lt=now)
+        if self.value() == "at_risk":
+            return open_cases.filter(due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW)
+        if self.value() == "open":
+            return open_cases
+        return queryset
+
+
+class StepInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = RequestStep
+    fields = ("name", "status", "attempts", "error", "finished_at", "result")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000)
+    months = forms.TypedChoiceField(
+        choices=[(2, "2 months"), (1, "1 month")], coerce=int, required=False,
+        help_text="GDPR only (CCPA extends by 45 days)",
+    )  # fmt: skip
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(ReadOnlyAdmin):
+    list_display = ("deadline", "due_at", "type", "status", "regime", "channel", "received_at", "id")
+    list_filter = (DeadlineFilter, "type", "status", "regime", "channel")
+    search_fields = ("=id", "=subject_id")
+    ordering = ("due_at",)
+    inlines = (StepInline,)
+    readonly_fields = ("timeline",)
+    actions = ("approve", "reject", "extend", "hold", "release_hold", "retry", "lift_restriction")
+    change_list_template = "admin/requests/privacyrequest_change_list.html"
+
+    @admin.display(description="deadline", ordering="due_at")
+    def deadline(self, obj: PrivacyRequest) -> str:
+        colour, label = BADGE[
+            deadlines.deadline_status(due_at=obj.due_at, now=timezone.now(), closed=obj.closed)
+        ]
+        return format_html('<strong style="color:{}">{}</strong>', colour, label)
+
+    @admin.display(description="timeline (from the ledger)")
+    def timeline(self, obj: PrivacyRequest) -> str:
+        rows = [(f"{e.at:%Y-%m-%d %H:%M:%S}", e.event, e.actor) for e in request_timeline(obj)]
+        return format_html(
+            "<table>{}</table>",
+            format_html("".join("<tr><td>{}</td><td>{}</td><td>{}</td></tr>" for _ in rows), *sum(rows, ())),
+        )
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path("metrics.csv", self.admin_site.admin_view(self.metrics_csv), name="privacyrequest_metrics")
+        ]
+        return extra + super().get_urls()
+
+    def metrics_csv(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            return HttpResponse(status=403)
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="privacy-request-metrics.csv"'
+        writer = csv.writer(response)
+        writer.writerow(
+            [
+                "type",
+                "received",
+                "closed",
+                "open",
+                "fulfilled",
+                "rejected",
+                "median_days_to_close",
+                "share_on_time",
+            ]
+        )
+        for m in request_metrics():
+            writer.writerow([m.type, m.received, m.closed, m.open, m.fulfilled, m.rejected,
+                             "" if m.median_days_to_close is None else m.median_days_to_close,
+                             "" if m.share_on_time is None else m.share_on_time])  # fmt: skip
+        return response
+
+    # --- actions --------------------------------------------------------------------------
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[PrivacyRequest],
+        verb: str,
+        act: Callable[[PrivacyRequest], Any],
+    ) -> None:
+        done = 0
+        for case in queryset.order_by("due_at"):
+            try:
+                act(case)
+                done += 1
+            except DomainError as problem:
+                messages.error(request, f"{case.id}: {problem.message}")
+        if done:
+            messages.success(request, f"{done} request(s) {verb}.")
+
+    def _officer(self, request: HttpRequest) -> Actor:
+        return Actor("officer", str(request.user.pk))
+
+    def _with_reason(
+        self, request: HttpRequest, queryset: QuerySet[PrivacyRequest], action: str, title: str, verb: str,
+        act: Callable[[PrivacyRequest, dict[str, Any]], Any], months: bool = False,
+    ) -> TemplateResponse | None:  # fmt: skip
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if not months:
+            del form.fields["months"]
+        if "apply" in request.POST and form.is_valid():
+            self._each(request, queryset, verb, lambda case: act(case, form.cleaned_data))
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": title, "form": form, "action": action,
+            "cases": queryset, "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/requests/reason_form.html", context)
+
+    @admin.action(description="Approve (start the work)", permissions=("approve",))
+    def approve(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:
+        officer = self._officer(request)
+        self._each(
+            request, queryset, "approved",
+            lambda case: request_approve(request_id=case.id, actor=officer, officer_id=request.user.pk),
+        )  # fmt: skip
+
+    @admin.action(description="Reject with a reason…", permissions=("approve",))
+    def reject(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> TemplateResponse | None:
+        officer = self._officer(request)
+        return self._with_reason(
+            request, queryset, "reject", "Reject privacy requests", "rejected",
+            lambda case, data: request_reject(
+                request_id=case.id, reason=data["reason"], actor=officer, officer_id=request.user.pk
+            ),
+        )  # fmt: skip
+
+    @admin.action(description="Extend the deadline with a reason…", permissions=("extend",))
+    def extend(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> TemplateResponse | None:
+        officer = self._officer(request)
+        return self._with_reason(
+            request, queryset, "extend", "Extend privacy requests", "extended",
+            lambda case, data: request_extend(
+                request_id=case.id, reason=data["reason"], months=data.get("months") or None, actor=officer
+            ),
+            months=True,
+        )  # fmt: skip
+
+    @admin.action(description="Put on legal hold with a reason…", permissions=("extend",))
+    def hold(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> TemplateResponse | None:
+        officer = self._officer(request)
+        return self._with_reason(
+            request, queryset, "hold", "Put privacy requests on legal hold", "put on hold",
+            lambda case, data: request_hold(request_id=case.id, reason=data["reason"], actor=officer),
+        )  # fmt: skip
+
+    @admin.action(description="Release legal hold", permissions=("extend",))
+    def release_hold(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:
+        officer = self._officer(request)
+        self._each(
+            request, queryset, "released", lambda case: request_release(request_id=case.id, actor=officer)
+        )
+
+    @admin.action(description="Retry failed requests", permissions=("extend",))
+    def retry(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:
+        officer = self._officer(request)
+        self._each(request, queryset.filter(status=Status.FAILED), "retried",
+                   lambda case: request_retry(request_id=case.id, actor=officer))  # fmt: skip
+
+    @admin.action(description="Lift restriction (the subject is told first)", permissions=("approve",))
+    def lift_restriction(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> None:
+        officer = self._officer(request)
+        self._each(
+            request, queryset, "lifted", lambda case: restriction_lift(request_id=case.id, actor=officer)
+        )
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.approve_privacyrequest")
+
+    def has_extend_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("profiles.extend_privacyrequest")

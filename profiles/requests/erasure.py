@@ -1,0 +1,107 @@
+"""Erasure (GDPR Art. 17, CCPA delete) by crypto-shredding, and its certificate.
+
+One subject is erased in one transaction: its data keys are destroyed (a PII-free
+`subject.erased` event is appended), its identifier rows, profile, segment memberships,
+consent read model and export files go, and its caches are dropped. Ledger rows stay and
+their proofs still verify; their payloads can no longer be decrypted by anyone. A subject
+already erased is skipped, so the step can run again after a crash without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.checkpoints import head_document, inclusion_proof_for, latest_checkpoint, ledger_seal
+from audit.event_types import SUBJECT_ERASED
+from audit.selectors import ledger_events_tagged
+from audit.services import Actor
+from audit.shredding import subject_keys_shred
+from consent.gate import fact_cache
+from consent.models import ConsentState
+from consent.receipts import receipt_sign
+from hub.errors import NotFound
+from profiles.models import Identifier, ProfileField, SegmentMembership, Subject
+from profiles.requests.export_files import exports_destroy
+from profiles.requests.models import ExportFile, PrivacyRequest
+
+
+class NotSealedYet(RuntimeError):
+    """The erasure event is not under a signed tree head yet (an older transaction still runs)."""
+
+
+@dataclass(frozen=True)
+class SubjectErasure:
+    subject_id: uuid.UUID
+    keys_destroyed: int
+    rows_deleted: dict[str, int]
+
+
+def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID) -> SubjectErasure | None:
+    """Erase one subject completely, or do nothing if it is gone or already erased."""
+    with transaction.atomic():
+        subject = Subject.objects.select_for_update().filter(pk=subject_id).first()
+        if subject is None or subject.erased_at is not None:
+            return None
+        shredded = subject_keys_shred(
+            subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}"
+        )
+        deleted = {
+            "identifiers": Identifier.objects.filter(subject_id=subject_id).delete()[0],
+            "profile_fields": ProfileField.objects.filter(subject_id=subject_id).delete()[0],
+            "segment_memberships": SegmentMembership.objects.filter(subject_id=subject_id).delete()[0],
+            "consent_states": ConsentState.objects.filter(subject_id=subject_id).delete()[0],
+            "export_files": exports_destroy(
+                exports=list(ExportFile.objects.filter(subject_id=subject_id, deleted_at__isnull=True))
+            ),
+        }
+        subject.erased_at = timezone.now()
+        subject.save(update_fields=["erased_at"])
+        fact_cache.forget_subject(subject_id)
+        transaction.on_commit(lambda: fact_cache.forget_subject(subject_id))
+    return SubjectErasure(subject_id, shredded.keys_destroyed, deleted)
+
+
+def erasure_certificate(*, case: PrivacyRequest, subject_ids: list[uuid.UUID]) -> dict[str, Any]:
+    """A signed certificate: the request, each `subject.erased` event's ledger position, and the
+    signed tree head that covers them with inclusion proofs — checkable with the public key."""
+    erased = [
+        event
+        for subject_id in subject_ids
+        for event in ledger_events_tagged(stream_id=subject_id, message_prefix=f"erasure:{case.id}")
+        if event.meta.event_type == SUBJECT_ERASED.name
+    ]
+    ledger_seal()
+    head = latest_checkpoint()
+    proofs = []
+    for event in erased:
+        try:
+            proofs.append(
+                inclusion_proof_for(event_id=str(event.event_id), tree_size=head.tree_size if head else None)
+            )
+        except NotFound:
+            raise NotSealedYet("the erasure is not sealed yet; retrying") from None
+    published = head_document(head) if head is not None and proofs else None
+    document = {
+        "type": "erasure-certificate/1",
+        "request_id": str(case.id),
+        "received_at": case.received_at.isoformat(),
+        "erased": [
+            {
+                "subject_id": str(event.meta.stream_id),
+                "event_id": str(event.event_id),
+                "ledger_position": proof.leaf_index,
+                "recorded_at": event.meta.recorded_at.isoformat(),
+                "leaf_hash": base64.b64encode(proof.leaf_hash).decode(),
+                "audit_path": [base64.b64encode(h).decode() for h in proof.audit_path],
+            }
+            for event, proof in zip(erased, proofs, strict=True)
+        ],
+        "tree_head": {**published, "sealed_at": head.sealed_at.isoformat()} if published and head else None,
+    }
+    return receipt_sign(document)

@@ -1,0 +1,168 @@
+"""What the hub tells people about their requests, and the deadline alerts it sends officers.
+
+A notice to a subject goes by email when an address is known (the one given with the request,
+else a linked email identifier, decrypted only to send) and is always recorded on the case's
+timeline as a `privacy_request.subject_notified` event, once: a notice already recorded is not
+sent again. Neither the address nor the text reaches a log.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.selectors import ledger_events_tagged
+from audit.services import Actor, NewEvent, ledger_append
+from profiles.requests import deadlines
+from profiles.requests.domain import CLOSED
+from profiles.requests.event_types import REQUESTS_PURPOSE, SUBJECT_NOTIFIED
+from profiles.requests.models import PrivacyRequest
+from profiles.requests.selectors import contact_email
+
+logger = logging.getLogger(__name__)
+
+NOTICES = ("acknowledged", "extended", "rejected", "erasing", "fulfilled", "restriction_lifting")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%d %B %Y") if moment else "—"
+
+
+def _complaint() -> str:
+    return _(
+        "If you disagree, you can lodge a complaint with a supervisory authority: %(authority)s, "
+        "or seek a judicial remedy."
+    ) % {"authority": settings.HUB_SUPERVISORY_AUTHORITY}
+
+
+def _text(case: PrivacyRequest, notice: str, link: str | None) -> tuple[str, str]:
+    kind = case.type.replace("_", " ")
+    reference = _("Reference: %(id)s") % {"id": case.id}
+    if notice == "acknowledged":
+        body = _("We received your %(kind)s request. We will answer by %(due)s.") % {
+            "kind": kind,
+            "due": _when(case.due_at),
+        }
+        return _("We received your privacy request"), f"{body}\n\n{reference}"
+    if notice == "extended":
+        body = _(
+            "We need more time for your %(kind)s request and will answer by %(due)s. Why: %(reason)s"
+        ) % {"kind": kind, "due": _when(case.due_at), "reason": case.extension_reason}
+        return _("Your privacy request needs more time"), f"{body}\n\n{reference}"
+    if notice == "rejected":
+        body = _("We cannot act on your %(kind)s request. Why: %(reason)s") % {
+            "kind": kind,
+            "reason": case.reason,
+        }
+        return _("About your privacy request"), f"{body}\n\n{_complaint()}\n\n{reference}"
+    if notice == "erasing":
+        body = _(
+            "Your data is being erased now. An erasure certificate will be kept with this reference; "
+            "after erasure we can no longer write to you at this address."
+        )
+        return _("Your data is being erased"), f"{body}\n\n{reference}"
+    if notice == "restriction_lifting":
+        body = _("The restriction of processing you asked for will be lifted. Your data will be used again.")
+        return _("Restriction of processing will be lifted"), f"{body}\n\n{_complaint()}\n\n{reference}"
+    body = _("Your %(kind)s request is done.") % {"kind": kind}
+    if link:
+        body += " " + _("Download your data here (the link expires on %(expiry)s): %(link)s") % {
+            "expiry": _when(case.export.expires_at),
+            "link": link,
+        }
+    return _("Your privacy request is done"), f"{body}\n\n{reference}"
+
+
+def _already(case: PrivacyRequest, notice: str) -> bool:
+    return bool(
+        ledger_events_tagged(stream_id=case.stream_id, message_prefix=f"request:{case.id}:notice:{notice}")
+    )
+
+
+def subject_notify(*, case: PrivacyRequest, notice: str, link: str | None = None) -> bool:
+    """Tell the subject; True if an email was sent now (False: recorded earlier, or no address)."""
+    if notice not in NOTICES:
+        raise ValueError(f"unknown notice {notice!r}")
+    if _already(case, notice):
+        return False
+    address = contact_email(case)
+    if address:
+        subject, body = _text(case, notice, link)
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
+    ledger_append(
+        events=[
+            NewEvent(
+                SUBJECT_NOTIFIED.name,
+                subject_id=case.stream_id,
+                purpose=REQUESTS_PURPOSE,
+                payload={
+                    "request_id": str(case.id),
+                    "notice": notice,
+                    "by": "email" if address else "timeline",
+                },
+                message_id=f"request:{case.id}:notice:{notice}",
+            )
+        ],
+        actor=Actor.system(),
+    )
+    logger.info("privacy request notice request=%s notice=%s emailed=%s", case.id, notice, bool(address))
+    return bool(address)
+
+
+def verification_link_send(*, case: PrivacyRequest, token: str) -> bool:
+    address = contact_email(case)
+    if not address:
+        return False
+    link = f"{settings.HUB_PUBLIC_URL.rstrip('/')}/privacy-requests/verify/{token}"
+    body = _(
+        "Someone asked us to act on a %(kind)s request for this address. If it was you, confirm it "
+        "within %(hours)s hours: %(link)s\n\nIf it was not you, ignore this email; nothing will happen."
+    ) % {"kind": case.type.replace("_", " "), "hours": settings.HUB_VERIFICATION_LINK_HOURS, "link": link}
+    send_mail(_("Confirm your privacy request"), body, settings.DEFAULT_FROM_EMAIL, [address])
+    return True
+
+
+def officers_emails() -> list[str]:
+    """Active staff who may decide on requests, and superusers, with an email address."""
+    users = get_user_model().objects.filter(is_active=True).exclude(email="")
+    deciders = users.filter(
+        Q(is_superuser=True)
+        | Q(user_permissions__codename="approve_privacyrequest")
+        | Q(groups__permissions__codename="approve_privacyrequest")
+    )
+    return sorted(set(deciders.values_list("email", flat=True)))
+
+
+def deadline_alerts(*, now: datetime | None = None) -> dict[str, int]:
+    """Flag open cases newly at risk (7 days left) or overdue, and email officers once for each."""
+    now = now or timezone.now()
+    open_cases = PrivacyRequest.objects.exclude(status__in=[s.value for s in CLOSED])
+    overdue = list(open_cases.filter(due_at__lt=now, overdue_alerted_at__isnull=True).order_by("due_at"))
+    at_risk = list(
+        open_cases.filter(
+            due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW, at_risk_alerted_at__isnull=True
+        ).order_by("due_at")
+    )
+    if overdue or at_risk:
+        lines = [f"OVERDUE  {c.type:<16} due {c.due_at:%Y-%m-%d %H:%M} UTC  {c.id}" for c in overdue]
+        lines += [f"AT RISK  {c.type:<16} due {c.due_at:%Y-%m-%d %H:%M} UTC  {c.id}" for c in at_risk]
+        recipients = officers_emails()
+        if recipients:
+            send_mail(
+                _("Privacy requests: %(overdue)s overdue, %(at_risk)s at risk")
+                % {"overdue": len(overdue), "at_risk": len(at_risk)},
+                "\n".join(lines)
+                + f"\n\n{settings.HUB_PUBLIC_URL.rstrip('/')}/admin/profiles/privacyrequest/",
+                settings.DEFAULT_FROM_EMAIL,
+                recipients,
+            )
+        PrivacyRequest.objects.filter(pk__in=[c.pk for c in overdue]).update(overdue_alerted_at=now)
+        PrivacyRequest.objects.filter(pk__in=[c.pk for c in at_risk]).update(at_risk_alerted_at=now)
+    return {"overdue": len(overdue), "at_risk": len(at_risk)}

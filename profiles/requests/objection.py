@@ -1,0 +1,83 @@
+"""Objection (GDPR Art. 21) and the CCPA opt-out and limit requests, in terms of consent state.
+
+Objection to direct marketing is absolute and takes effect when the request is verified;
+objections to other processing wait for an officer (Art. 21(1): compelling legitimate grounds
+may override them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from audit.services import Actor
+from consent.decisions import Context, RecordedDecision, objection_record
+from consent.models import DecisionMethod, DecisionSource, Purpose
+from profiles.requests.domain import Channel, is_direct_marketing
+from profiles.requests.models import PrivacyRequest
+from profiles.requests.selectors import request_details, request_subjects
+
+# fideslang categories that are "sensitive personal information" (CCPA §1798.140(ae)) or special
+# categories (GDPR Art. 9); a purpose using any of them is covered by a "limit" request.
+SENSITIVE_CATEGORIES = (
+    "user.biometric", "user.health_and_medical", "user.genetic", "user.government_id",
+    "user.financial", "user.location.precise", "user.criminal_history", "user.content.private",
+    "user.demographic.race_ethnicity", "user.demographic.religious_belief",
+    "user.demographic.sexual_orientation", "user.demographic.political_opinion",
+    "user.demographic.political_affiliation",
+)  # fmt: skip
+
+
+def _context(case: PrivacyRequest) -> Context:
+    source = {
+        Channel.PORTAL: DecisionSource.PORTAL,
+        Channel.OFFICER: DecisionSource.OFFICER,
+    }.get(Channel(case.channel), DecisionSource.API)
+    return Context(source=source, method=DecisionMethod.API, jurisdiction=case.jurisdiction)
+
+
+def direct_marketing_purposes() -> list[str]:
+    return sorted(p.key for p in Purpose.objects.filter(essential=False) if is_direct_marketing(p.data_uses))
+
+
+def beyond_direct_marketing(purposes: Iterable[str]) -> bool:
+    return bool(set(purposes) - set(direct_marketing_purposes()))
+
+
+def _record(case: PrivacyRequest, purposes: list[str], actor: Actor) -> list[RecordedDecision]:
+    subjects = request_subjects(case)
+    if not subjects or not purposes:
+        return []
+    return objection_record(subject_id=subjects[0], purposes=purposes, actor=actor, context=_context(case))
+
+
+def direct_marketing_stop(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
+    """The direct-marketing part of an objection, at once (Art. 21(3)); idempotent."""
+    asked = request_details(case).get("purposes")
+    marketing = direct_marketing_purposes()
+    purposes = [p for p in asked if p in marketing] if asked else marketing
+    return _record(case, purposes, actor)
+
+
+def objection_uphold(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
+    """Everything the objection names (or all direct marketing), once approved; idempotent."""
+    purposes = request_details(case).get("purposes") or direct_marketing_purposes()
+    return _record(case, list(purposes), actor)
+
+
+def opt_out_apply(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
+    """CCPA opt-out of sale/sharing: every purpose Global Privacy Control covers."""
+    purposes = sorted(Purpose.objects.filter(gpc_applies=True, essential=False).values_list("key", flat=True))
+    return _record(case, purposes, actor)
+
+
+def sensitive_purposes() -> list[str]:
+    return sorted(
+        purpose.key
+        for purpose in Purpose.objects.filter(essential=False)
+        if any(c == s or c.startswith(s + ".") for c in purpose.data_categories for s in SENSITIVE_CATEGORIES)
+    )
+
+
+def limit_sensitive_apply(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
+    """CCPA "limit the use of my sensitive personal information": stop purposes that use it."""
+    return _record(case, sensitive_purposes(), actor)

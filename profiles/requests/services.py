@@ -1,0 +1,403 @@
+"""A privacy request's life as a case: filing, verifying identity, officers' decisions, deadlines.
+
+Every change of state goes through `_transition`: the one table in `domain.ALLOWED` decides,
+the case row changes and a `privacy_request.<status>` event is appended in the same
+transaction. The work itself (export, erasure, …) is the workflow's (`workflow.py`), started
+on commit once a case is in progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from functools import partial
+from typing import Any, cast
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import Actor, NewEvent, ledger_append
+from consent.models import Jurisdiction, Regime
+from hub.errors import Conflict, DomainError, NotFound
+from profiles.identity import subject_find
+from profiles.requests import deadlines
+from profiles.requests.details import details_validate
+from profiles.requests.domain import (
+    AWAITING_APPROVAL,
+    NO_VERIFICATION,
+    Channel,
+    RequestType,
+    Status,
+    needs_approval,
+    request_type,
+    transition_check,
+)
+from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
+from profiles.requests.models import PrivacyRequest
+
+VERIFY_SALT = "privacy-request.verify"
+MAX_REASON = 2000
+
+
+class UnknownJurisdiction(DomainError):
+    code = "request.unknown_jurisdiction"
+
+
+class ReasonRequired(DomainError):
+    code = "request.reason_required"
+
+
+class InvalidVerificationLink(DomainError):
+    code = "request.verification_link_invalid"
+    status = 404
+
+
+class ExtensionRefused(Conflict):
+    code = "request.extension_refused"
+
+
+def request_get(*, request_id: uuid.UUID | str) -> PrivacyRequest:
+    try:
+        pk = request_id if isinstance(request_id, uuid.UUID) else uuid.UUID(str(request_id))
+        return PrivacyRequest.objects.get(pk=pk)
+    except (ValueError, PrivacyRequest.DoesNotExist):
+        raise NotFound("No such privacy request.", field="id", code="request.not_found") from None
+
+
+def _locked(request_id: uuid.UUID | str) -> PrivacyRequest:
+    case = request_get(request_id=request_id)
+    return PrivacyRequest.objects.select_for_update().get(pk=case.pk)
+
+
+def holidays() -> frozenset[date]:
+    return frozenset(date.fromisoformat(day) for day in settings.HUB_BUSINESS_HOLIDAYS)
+
+
+def _regime(jurisdiction: str) -> deadlines.Regime:
+    """CCPA where the jurisdiction's rule says so; GDPR otherwise (the stricter clock)."""
+    rule = Jurisdiction.objects.filter(code=jurisdiction).first() if jurisdiction else None
+    if jurisdiction and rule is None:
+        raise UnknownJurisdiction("Unknown jurisdiction code.", field="jurisdiction")
+    return "ccpa" if rule is not None and rule.regime == Regime.CCPA else "gdpr"
+
+
+def _transition(
+    case: PrivacyRequest, to: Status, *, actor: Actor, at: datetime, **fields: Any
+) -> PrivacyRequest:
+    """Move a locked case to `to` (if the table allows it) and append the event, atomically.
+
+    The event's message id names the case and counts its transitions: the timeline of a case
+    is readable from ledger metadata alone, also after the subject's keys are shredded.
+    """
+    previous = case.status
+    case.status = transition_check(case.status, to)
+    for name, value in fields.items():
+        setattr(case, name, value)
+    if to in (Status.FULFILLED, Status.REJECTED):
+        case.closed_at = at
+    case.transitions += 1
+    case.save()
+    payload = {"request_id": str(case.id), "type": case.type, "from": previous, "to": to.value}
+    ledger_append(
+        events=[
+            NewEvent(
+                TRANSITIONS[to].name,
+                subject_id=case.stream_id,
+                purpose=REQUESTS_PURPOSE,
+                payload=payload,
+                occurred_at=at,
+                message_id=f"request:{case.id}:{case.transitions}",
+            )
+        ],
+        actor=actor,
+    )
+    return case
+
+
+# --- filing --------------------------------------------------------------------------------
+@transaction.atomic
+def request_submit(
+    *,
+    kind: str,
+    identifier_kind: str,
+    identifier_value: object,
+    channel: Channel,
+    actor: Actor,
+    vouched: bool,
+    jurisdiction: str = "",
+    details: Mapping[str, Any] | None = None,
+    contact_email: str | None = None,
+    now: datetime | None = None,
+) -> PrivacyRequest:
+    """File a request. The answer is the same whether or not the identifier is known.
+
+    `vouched`: the caller has authenticated the person (a portal session, or a service with
+    `requests:write` for its signed-in user). Otherwise identity is verified by a one-time
+    link sent to `contact_email`. Opt-out and limit requests need no verification.
+    """
+    request_kind = request_type(kind)
+    clean_details = details_validate(request_kind, details)
+    now = now or timezone.now()
+    subject = subject_find(kind=identifier_kind, value=identifier_value)
+    regime = _regime(jurisdiction or (subject.jurisdiction if subject else ""))
+    case_id = uuid.uuid4()
+    case = PrivacyRequest.objects.create(
+        id=case_id,
+        type=request_kind.value,
+        subject_id=subject.id if subject else None,
+        stream_id=subject.id if subject else case_id,
+        regime=regime,
+        jurisdiction=jurisdiction or (subject.jurisdiction if subject else ""),
+        channel=channel.value,
+        submitted_by=f"{actor.kind}:{actor.id}",
+        received_at=now,
+        due_at=(due := deadlines.due_at(
+            regime=regime, request_type=cast(deadlines.RequestType, request_kind.value), received_at=now, holidays=holidays()
+        )),
+        original_due_at=due,
+        acknowledge_by=deadlines.acknowledge_by(
+            regime=regime, request_type=cast(deadlines.RequestType, request_kind.value), received_at=now, holidays=holidays()
+        ),
+        needs_approval=_needs_approval(request_kind, clean_details),
+    )  # fmt: skip
+    # what the person asked for, and where to write back, sealed under their request key
+    ledger_append(
+        events=[
+            NewEvent(
+                TRANSITIONS[Status.RECEIVED].name,
+                subject_id=case.stream_id,
+                purpose=REQUESTS_PURPOSE,
+                payload={
+                    "request_id": str(case.id),
+                    "type": case.type,
+                    "channel": case.channel,
+                    "details": clean_details,
+                    "contact": contact_email,
+                },  # fmt: skip
+                occurred_at=now,
+                message_id=f"request:{case.id}:0",
+            )
+        ],
+        actor=actor,
+    )
+    if request_kind in NO_VERIFICATION:
+        _verified(case, method="not_required", actor=actor, at=now)
+    elif vouched:
+        _verified(case, method=channel.value, actor=actor, at=now)
+    else:
+        _send_verification_link(case)
+    return case
+
+
+def _needs_approval(kind: RequestType, details: Mapping[str, Any]) -> bool:
+    if kind == RequestType.OBJECTION and details.get("purposes"):
+        from profiles.requests.objection import beyond_direct_marketing
+
+        # Art. 21(3): direct marketing stops at once; any other objection is an officer's call
+        if beyond_direct_marketing(details["purposes"]):
+            return True
+    return needs_approval(kind, approval_types=settings.HUB_REQUESTS_NEEDING_APPROVAL)
+
+
+def _verified(case: PrivacyRequest, *, method: str, actor: Actor, at: datetime) -> None:
+    """Identity established: acknowledge, act on what cannot wait, and start unless approval is needed."""
+    _transition(case, Status.IDENTITY_VERIFIED, actor=actor, at=at, verified_at=at, verification=method)
+    _transition(case, Status.ACKNOWLEDGED, actor=Actor.system(), at=at, acknowledged_at=at)
+    _notify_on_commit(case, "acknowledged")
+    if case.type == RequestType.OBJECTION:
+        from profiles.requests.objection import direct_marketing_stop
+
+        direct_marketing_stop(case=case, actor=actor)
+    if not case.needs_approval:
+        _start(case, actor=Actor.system(), at=at)
+
+
+def _start(case: PrivacyRequest, *, actor: Actor, at: datetime) -> None:
+    # the lease covers the wait for a worker too: a task lost on the way is resumed by beat
+    lease = at + timedelta(seconds=settings.HUB_REQUEST_LEASE_SECONDS)
+    _transition(case, Status.IN_PROGRESS, actor=actor, at=at, lease_until=lease)
+    transaction.on_commit(partial(_enqueue_run, request_id=case.id), robust=True)
+
+
+def _enqueue_run(*, request_id: uuid.UUID) -> None:
+    from tasks.requests import run_request
+
+    run_request.delay(str(request_id))
+
+
+def _notify_on_commit(case: PrivacyRequest, notice: str) -> None:
+    """Tell the subject (email where an address is known; always on the case's timeline)."""
+    from tasks.requests import notify_subject
+
+    transaction.on_commit(partial(notify_subject.delay, str(case.id), notice), robust=True)
+
+
+# --- identity verification by a one-time link ---------------------------------------------
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _send_verification_link(case: PrivacyRequest) -> None:
+    nonce = secrets.token_urlsafe(24)
+    case.verification_nonce_hash = _nonce_hash(nonce)
+    case.save(update_fields=["verification_nonce_hash"])
+    token = signing.dumps({"r": str(case.id), "n": nonce}, salt=VERIFY_SALT)
+    from tasks.requests import send_verification_link
+
+    # the token is a capability, not personal data; the address is read from the ledger by the task
+    transaction.on_commit(partial(send_verification_link.delay, str(case.id), token), robust=True)
+
+
+def verification_link_case(*, token: str) -> PrivacyRequest:
+    """The case a verification link is for, if the link is genuine, unexpired and unused."""
+    max_age = settings.HUB_VERIFICATION_LINK_HOURS * 3600
+    try:
+        data = signing.loads(token, salt=VERIFY_SALT, max_age=max_age)
+        case = request_get(request_id=data["r"])
+        nonce = str(data["n"])
+    except (signing.BadSignature, KeyError, TypeError, NotFound):
+        raise InvalidVerificationLink("This link is not valid, has expired or was already used.") from None
+    expected = case.verification_nonce_hash
+    if not expected or not hmac.compare_digest(expected, _nonce_hash(nonce)):
+        raise InvalidVerificationLink("This link is not valid, has expired or was already used.")
+    return case
+
+
+@transaction.atomic
+def request_verify_link(*, token: str, now: datetime | None = None) -> PrivacyRequest:
+    """The person followed the emailed link: identity verified (once; the link is then spent)."""
+    case = _locked(verification_link_case(token=token).id)
+    verification_link_case(token=token)  # re-checked under the lock: single use
+    case.verification_nonce_hash = ""
+    _verified(
+        case, method="email_link", actor=Actor("subject", str(case.stream_id)), at=now or timezone.now()
+    )
+    return case
+
+
+# --- officers' decisions ---------------------------------------------------------------------
+def _reason(reason: object) -> str:
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ReasonRequired("A reason is required.", field="reason")
+    if len(text) > MAX_REASON:
+        raise ReasonRequired(f"A reason is at most {MAX_REASON} characters.", field="reason")
+    return text
+
+
+@transaction.atomic
+def request_approve(
+    *, request_id: uuid.UUID | str, actor: Actor, officer_id: int | None = None
+) -> PrivacyRequest:
+    case = _locked(request_id)
+    if case.status not in AWAITING_APPROVAL:
+        transition_check(case.status, Status.IN_PROGRESS)  # raises the 409 for closed cases
+        raise Conflict(
+            f"A {case.status} request is not waiting for approval.", code="request.not_awaiting_approval"
+        )
+    now = timezone.now()
+    case.reviewed_by_id, case.reviewed_at = officer_id, now
+    _start(case, actor=actor, at=now)
+    return case
+
+
+@transaction.atomic
+def request_reject(
+    *, request_id: uuid.UUID | str, reason: object, actor: Actor, officer_id: int | None = None
+) -> PrivacyRequest:
+    """Refuse with a reason; the subject is told why and how to complain (R10)."""
+    text = _reason(reason)
+    case = _locked(request_id)
+    now = timezone.now()
+    _transition(
+        case, Status.REJECTED, actor=actor, at=now,
+        reason=text, outcome="rejected", reviewed_by_id=officer_id, reviewed_at=now,
+    )  # fmt: skip
+    _notify_on_commit(case, "rejected")
+    return case
+
+
+@transaction.atomic
+def request_extend(
+    *, request_id: uuid.UUID | str, reason: object, actor: Actor, months: int | None = None
+) -> PrivacyRequest:
+    """Extend the deadline once, with a reason the subject is told within the first period."""
+    text = _reason(reason)
+    case = _locked(request_id)
+    now = timezone.now()
+    transition_check(case.status, Status.EXTENDED)
+    if case.regime == "gdpr" and months is None:
+        months = 2
+    try:
+        new_due = deadlines.extended_due_at(
+            regime=case.regime,  # type: ignore[arg-type]
+            request_type=cast(deadlines.RequestType, case.type),
+            received_at=case.received_at,
+            current_due_at=case.due_at,
+            already_extended=case.extended_at is not None,
+            now=now,
+            months=months if case.regime == "gdpr" else None,
+        )
+    except deadlines.ExtensionRefused as refused:
+        raise ExtensionRefused(str(refused.message), code=refused.code) from None
+    _transition(
+        case, Status.EXTENDED, actor=actor, at=now,
+        due_at=new_due, extended_at=now, extension_reason=text, at_risk_alerted_at=None,
+    )  # fmt: skip
+    _notify_on_commit(case, "extended")
+    return case
+
+
+@transaction.atomic
+def request_hold(*, request_id: uuid.UUID | str, reason: object, actor: Actor) -> PrivacyRequest:
+    """A legal hold (litigation, a legal obligation to keep): the case waits, with why."""
+    text = _reason(reason)
+    case = _locked(request_id)
+    return _transition(case, Status.ON_HOLD, actor=actor, at=timezone.now(), hold_reason=text)
+
+
+@transaction.atomic
+def request_release(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
+    """End a legal hold: the case waits for approval again (or starts, if it needs none)."""
+    case = _locked(request_id)
+    now = timezone.now()
+    _transition(case, Status.ACKNOWLEDGED, actor=actor, at=now)
+    if not case.needs_approval:
+        _start(case, actor=Actor.system(), at=now)
+    return case
+
+
+@transaction.atomic
+def request_retry(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
+    """Run a failed case again from its last checkpoint."""
+    case = _locked(request_id)
+    if case.status != Status.FAILED:
+        raise Conflict(
+            f"Only a failed request can be retried; this one is {case.status}.", code="request.not_failed"
+        )
+    case.attempts = 0
+    _start(case, actor=actor, at=timezone.now())
+    return case
+
+
+def restriction_lift(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
+    """Lift a restriction (Art. 18(3)): the subject is told first, then processing resumes."""
+    from profiles.requests.notices import subject_notify
+    from profiles.requests.selectors import request_subjects
+    from profiles.restriction import subject_unrestrict
+
+    case = request_get(request_id=request_id)
+    if case.type != RequestType.RESTRICTION or case.status != Status.FULFILLED:
+        raise Conflict(
+            "Only a fulfilled restriction request can be lifted.", code="request.not_a_restriction"
+        )
+    subject_notify(case=case, notice="restriction_lifting")
+    for subject_id in request_subjects(case):
+        subject_unrestrict(subject_id=subject_id, actor=actor)
+    return case
