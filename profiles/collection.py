@@ -58,7 +58,7 @@ class _Invalid(Exception):
 @dataclass
 class _Event:
     index: int
-    message_id: str
+    message_id: str  # as the client sent it: echoed in the outcome, never stored
     kind: str
     name: str | None
     purpose: str
@@ -66,6 +66,7 @@ class _Event:
     occurred_at: datetime
     document: dict[str, Any]
     gpc: bool
+    stored_id: str  # what the ledger keeps (see ledger_message_id)
 
 
 def _depth(value: Any, level: int = 0) -> int:
@@ -152,10 +153,17 @@ def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
     if _depth(document) > MAX_DEPTH:
         raise _Invalid("too_deep")
     context_gpc = document["context"].get("gpc") is True
+    stored_id = message_id if message_id.startswith("sig:") else ledger_message_id(message_id)
     return _Event(
         index, message_id, kind, name if kind == "track" else None, purpose, _identifiers(raw),
-        _timestamp(raw.get("timestamp"), now), document, header_gpc or context_gpc,
+        _timestamp(raw.get("timestamp"), now), document, header_gpc or context_gpc, stored_id,
     )  # fmt: skip
+
+
+def ledger_message_id(client_message_id: str) -> str:
+    """What the ledger keeps of a client's message id: a keyed hash. Ledger metadata can never
+    be erased, and clients put what they like in message ids (an email, an order number)."""
+    return "m:" + keyed_hash(f"message_id:{client_message_id}")
 
 
 def _originals(source: str, message_ids: list[str]) -> set[str]:
@@ -266,7 +274,7 @@ def _record_tcf(subject_id: uuid.UUID, tcf_string: Any, batch: _Batch) -> None:
 def _refusal(event: _Event, subject_id: uuid.UUID, reason: str) -> tuple[NewEvent, Outcome]:
     refusal = NewEvent(
         REFUSED.get(reason, REFUSED["error"]).name, subject_id=subject_id, purpose=event.purpose,
-        message_id=event.message_id, occurred_at=event.occurred_at,
+        message_id=event.stored_id, occurred_at=event.occurred_at,
     )  # fmt: skip
     return refusal, Outcome(event.message_id, "refused", reason)
 
@@ -283,7 +291,7 @@ def _accept(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> tuple[NewEve
         payload.setdefault(part, {})
     accepted = NewEvent(
         COLLECTED[event.kind].name, subject_id=subject_id, purpose=event.purpose, payload=payload,
-        data_categories=minimized.categories, occurred_at=event.occurred_at, message_id=event.message_id,
+        data_categories=minimized.categories, occurred_at=event.occurred_at, message_id=event.stored_id,
     )  # fmt: skip
     return accepted, Outcome(event.message_id, "accepted")
 
@@ -350,15 +358,15 @@ def events_collect(
                 message_id if isinstance(message_id, str) else None, "invalid", problem.reason
             )
     with transaction.atomic():
-        stored = _originals(source, [e.message_id for e in parsed])
+        stored = _originals(source, [e.stored_id for e in parsed])
         batch = _Batch(actor, registered_purposes)
         admitted: list[tuple[_Event, uuid.UUID]] = []
         seen: set[str] = set()
         for event in parsed:
-            if event.message_id in stored or event.message_id in seen:
+            if event.stored_id in stored or event.stored_id in seen:
                 outcomes[event.index] = Outcome(event.message_id, "duplicate")
                 continue
-            seen.add(event.message_id)
+            seen.add(event.stored_id)
             verdict = _admit(event, batch)
             if isinstance(verdict, Outcome):
                 outcomes[event.index] = verdict
@@ -370,8 +378,9 @@ def events_collect(
             to_append.append((index, new_event))
         if to_append:
             results = ledger_append(events=[e for _, e in to_append], actor=actor, source=source)
+            event_ids = {event.index: event.message_id for event in parsed}
             transaction.on_commit(nudge_projector, robust=True)
             for (index, _), result in zip(to_append, results, strict=True):
                 if result.status == "duplicate":  # a concurrent retry stored it first
-                    outcomes[index] = Outcome(result.message_id, "duplicate")
+                    outcomes[index] = Outcome(event_ids[index], "duplicate")
     return [outcome for outcome in outcomes if outcome is not None]

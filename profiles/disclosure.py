@@ -34,7 +34,9 @@ def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
         value = subject_id if isinstance(subject_id, uuid.UUID) else uuid.UUID(str(subject_id))
     except ValueError:
         raise InvalidIdentifier("subject_id must be a UUID.", field="subject_id") from None
-    subject = Subject.objects.filter(pk=value).values_list("restricted_since", flat=True)
+    subject = Subject.objects.filter(pk=value, erased_at__isnull=True).values_list(
+        "restricted_since", flat=True
+    )
     if not subject.exists():
         raise NotFound("No such subject.", field="subject_id", code="profile.not_found")
     if subject.first() is not None:

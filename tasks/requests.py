@@ -13,6 +13,7 @@ from profiles.requests.export_files import exports_purge_expired
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.notices import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.records import request_records_purge
+from profiles.requests.services import verification_link_issue
 from profiles.requests.workflow import StepRetry, request_run, requests_stalled
 
 logger = logging.getLogger(__name__)
@@ -51,9 +52,10 @@ def notify_subject(request_id: str, notice: str) -> None:
 
 
 @shared_task(name="requests.send_verification_link", ignore_result=True, time_limit=60, soft_time_limit=50)
-def send_verification_link(request_id: str, token: str) -> None:
+def send_verification_link(request_id: str) -> None:
     case = PrivacyRequest.objects.filter(pk=UUID(request_id)).first()
-    sent = case is not None and verification_link_send(case=case, token=token)
+    token = verification_link_issue(request_id=case.id) if case is not None else None
+    sent = case is not None and token is not None and verification_link_send(case=case, token=token)
     logger.info("privacy request verification link request=%s sent=%s", request_id, sent)
 
 

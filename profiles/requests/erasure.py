@@ -49,7 +49,7 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
         if subject is None or subject.erased_at is not None:
             return None
         shredded = subject_keys_shred(
-            subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}"
+            subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}:{subject_id}"
         )
         deleted = {
             "identifiers": Identifier.objects.filter(subject_id=subject_id).delete()[0],

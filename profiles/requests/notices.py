@@ -19,12 +19,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.selectors import ledger_events_tagged
-from audit.services import Actor, NewEvent, ledger_append
+from audit.services import Actor
 from profiles.requests import deadlines
 from profiles.requests.domain import CLOSED
-from profiles.requests.event_types import REQUESTS_PURPOSE, SUBJECT_NOTIFIED
+from profiles.requests.event_types import SUBJECT_NOTIFIED
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import contact_email
+from profiles.requests.services import case_event_append
 
 logger = logging.getLogger(__name__)
 
@@ -96,20 +97,11 @@ def subject_notify(*, case: PrivacyRequest, notice: str, link: str | None = None
     if address:
         subject, body = _text(case, notice, link)
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
-    ledger_append(
-        events=[
-            NewEvent(
-                SUBJECT_NOTIFIED.name,
-                subject_id=case.stream_id,
-                purpose=REQUESTS_PURPOSE,
-                payload={
-                    "request_id": str(case.id),
-                    "notice": notice,
-                    "by": "email" if address else "timeline",
-                },
-                message_id=f"request:{case.id}:notice:{notice}",
-            )
-        ],
+    case_event_append(
+        case,
+        SUBJECT_NOTIFIED.name,
+        payload={"request_id": str(case.id), "notice": notice, "by": "email" if address else "timeline"},
+        message_id=f"request:{case.id}:notice:{notice}",
         actor=Actor.system(),
     )
     logger.info("privacy request notice request=%s notice=%s emailed=%s", case.id, notice, bool(address))

@@ -26,6 +26,7 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.models import Jurisdiction, Regime
 from hub.errors import Conflict, DomainError, NotFound
 from profiles.identity import subject_find
+from profiles.models import Subject
 from profiles.requests import deadlines
 from profiles.requests.details import details_validate
 from profiles.requests.domain import (
@@ -104,20 +105,29 @@ def _transition(
     case.transitions += 1
     case.save()
     payload = {"request_id": str(case.id), "type": case.type, "from": previous, "to": to.value}
-    ledger_append(
-        events=[
-            NewEvent(
-                TRANSITIONS[to].name,
-                subject_id=case.stream_id,
-                purpose=REQUESTS_PURPOSE,
-                payload=payload,
-                occurred_at=at,
-                message_id=f"request:{case.id}:{case.transitions}",
-            )
-        ],
-        actor=actor,
-    )
+    case_event_append(
+        case, TRANSITIONS[to].name, payload=payload, message_id=f"request:{case.id}:{case.transitions}",
+        actor=actor, at=at,
+    )  # fmt: skip
     return case
+
+
+def case_event_append(
+    case: PrivacyRequest, event_type: str, *, payload: dict[str, Any], message_id: str, actor: Actor,
+    at: datetime | None = None,
+) -> None:  # fmt: skip
+    """One event of a case on its stream. Once the subject is erased no new data key is made
+    for it: later events of the case are metadata only (the case record keeps the outcome)."""
+    erased = Subject.objects.filter(pk=case.stream_id, erased_at__isnull=False).exists()
+    event = NewEvent(
+        event_type,
+        subject_id=case.stream_id,
+        purpose=None if erased else REQUESTS_PURPOSE,
+        payload=None if erased else payload,
+        occurred_at=at,
+        message_id=message_id,
+    )
+    ledger_append(events=[event], actor=actor)
 
 
 # --- filing --------------------------------------------------------------------------------
@@ -244,14 +254,22 @@ def _nonce_hash(nonce: str) -> str:
 
 
 def _send_verification_link(case: PrivacyRequest) -> None:
+    from tasks.requests import send_verification_link
+
+    # the task mints the link and reads the address from the ledger: neither passes the broker
+    transaction.on_commit(partial(send_verification_link.delay, str(case.id)), robust=True)
+
+
+@transaction.atomic
+def verification_link_issue(*, request_id: uuid.UUID) -> str | None:
+    """A fresh one-time link token for a case still waiting for verification (an older one dies)."""
+    case = _locked(request_id)
+    if case.status != Status.RECEIVED:
+        return None
     nonce = secrets.token_urlsafe(24)
     case.verification_nonce_hash = _nonce_hash(nonce)
     case.save(update_fields=["verification_nonce_hash"])
-    token = signing.dumps({"r": str(case.id), "n": nonce}, salt=VERIFY_SALT)
-    from tasks.requests import send_verification_link
-
-    # the token is a capability, not personal data; the address is read from the ledger by the task
-    transaction.on_commit(partial(send_verification_link.delay, str(case.id), token), robust=True)
+    return signing.dumps({"r": str(case.id), "n": nonce}, salt=VERIFY_SALT)
 
 
 def verification_link_case(*, token: str) -> PrivacyRequest:

@@ -22,13 +22,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from audit.services import Actor, NewEvent, ledger_append
+from audit.services import Actor
 from hub.errors import DomainError
 from profiles.requests.domain import Status
-from profiles.requests.event_types import REQUESTS_PURPOSE, STEP_DONE
+from profiles.requests.event_types import STEP_DONE
 from profiles.requests.fulfilment import STEPS, outcome_of
 from profiles.requests.models import PrivacyRequest, RequestStep, StepStatus
-from profiles.requests.services import _transition
+from profiles.requests.services import _transition, case_event_append
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +69,11 @@ def _checkpoint(case: PrivacyRequest, name: str, result: dict[str, Any]) -> None
         name=name,
         defaults={"status": StepStatus.DONE, "result": result, "error": "", "finished_at": timezone.now()},
     )
-    ledger_append(
-        events=[
-            NewEvent(
-                STEP_DONE.name,
-                subject_id=case.stream_id,
-                purpose=REQUESTS_PURPOSE,
-                payload={"request_id": str(case.id), "step": name, "result": result},
-                message_id=f"request:{case.id}:step:{name}",
-            )
-        ],
+    case_event_append(
+        case,
+        STEP_DONE.name,
+        payload={"request_id": str(case.id), "step": name, "result": result},
+        message_id=f"request:{case.id}:step:{name}",
         actor=Actor.system(),
     )
 
@@ -122,7 +117,8 @@ def request_run(*, request_id: uuid.UUID) -> str:
                     result = step.run(case)
                     _checkpoint(case, step.name, result)
             except Exception as problem:  # noqa: BLE001  (every failure is recorded, then retried or failed)
-                _failed_attempt(case, step.name, problem)
+                _failed_attempt(case, step.name, problem)  # raises StepRetry unless the case failed
+                return Status.FAILED.value
             done[step.name] = result
             logger.info("privacy request step done request=%s step=%s", case.id, step.name)
             _fault_injection(step.name)

@@ -266,3 +266,19 @@ def test_a_tcf_string_in_the_context_records_its_choices(shop):
     state = ConsentState.objects.get(purpose_id="advertising")
     assert (state.status, state.source, state.method) == ("given", "tcf", "tcf")
     assert _send(shop, _event("t3", context={"consent": "garbage!"})) == [("invalid", "invalid_tcf")]
+
+
+def test_the_ledger_keeps_only_a_keyed_hash_of_client_message_ids(shop):
+    """Ledger metadata can never be erased, so a message id is stored as a keyed hash: an id a
+    client built from an email address cannot outlive the person's erasure."""
+    from profiles.collection import ledger_message_id
+
+    _consent_after_first = _send(shop, _event("order-for-alice@example.org"))
+    subject = subject_find(kind="user_id", value="alice")
+    [stored] = [e.stored.meta for e in ledger_events_for_subject(subject_id=subject.id)
+                if e.stored.meta.event_type.startswith("collection.")]  # fmt: skip
+    assert stored.message_id == ledger_message_id("order-for-alice@example.org")
+    assert "alice" not in stored.message_id
+    # and dedup still works on what the client sends
+    assert _send(shop, _event("order-for-alice@example.org")) == [("duplicate", "")]
+    assert _consent_after_first == [("refused", "no_decision")]
