@@ -93,3 +93,12 @@ def receiver() -> Iterator[Receiver]:
     """A real HTTP server on 127.0.0.1 that records the webhooks it is sent."""
     with running_receiver() as state:
         yield state
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Any]:
+    """A real SMTP server on 127.0.0.1; point EMAIL_URL (or the test's settings) at it."""
+    from tests.mailbox import running_mailbox
+
+    with running_mailbox() as state:
+        yield state

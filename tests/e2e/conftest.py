@@ -47,7 +47,7 @@ def celery_worker_process(
     """Start real `celery worker` processes (solo pool); all are killed at the end."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [
@@ -67,7 +67,7 @@ def celery_worker_process(
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=worker_env(),
+            env={**worker_env(), **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
