@@ -11,9 +11,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -21,7 +21,7 @@ from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
 from hub.errors import DomainError
 from profiles.requests import deadlines
-from profiles.requests.domain import CLOSED, Status
+from profiles.requests.domain import CLOSED, Channel, RequestType, Status
 from profiles.requests.models import PrivacyRequest, RequestStep
 from profiles.requests.selectors import request_metrics, request_timeline
 from profiles.requests.services import (
@@ -31,6 +31,7 @@ from profiles.requests.services import (
     request_reject,
     request_release,
     request_retry,
+    request_submit,
     restriction_lift,
 )
 
@@ -80,6 +81,25 @@ class ReasonForm(forms.Form):
     )  # fmt: skip
 
 
+class FileRequestForm(forms.Form):
+    """A request received by letter, phone or at the DPO's desk, filed by an officer."""
+
+    type = forms.ChoiceField(choices=[(t.value, t.value.replace("_", " ")) for t in RequestType])
+    identifier_kind = forms.ChoiceField(
+        choices=[("email", "email"), ("user_id", "user id"), ("anonymous_id", "anonymous id")]
+    )
+    identifier = forms.CharField(
+        max_length=200, help_text="used to find the person; stored only as a keyed hash"
+    )
+    jurisdiction = forms.CharField(
+        max_length=16, required=False, help_text='e.g. "EU", "US-CA"; blank: the last known'
+    )
+    identity_verified = forms.BooleanField(
+        required=False, help_text="I verified this person's identity (otherwise an email link is sent)"
+    )
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000)
+
+
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(ReadOnlyAdmin):
     list_display = ("deadline", "due_at", "type", "status", "regime", "channel", "received_at", "id")
@@ -108,7 +128,8 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
 
     def get_urls(self) -> list[Any]:
         extra = [
-            path("metrics.csv", self.admin_site.admin_view(self.metrics_csv), name="privacyrequest_metrics")
+            path("metrics.csv", self.admin_site.admin_view(self.metrics_csv), name="privacyrequest_metrics"),
+            path("file/", self.admin_site.admin_view(self.file_request), name="privacyrequest_file"),
         ]
         return extra + super().get_urls()
 
@@ -135,6 +156,31 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
                              "" if m.median_days_to_close is None else m.median_days_to_close,
                              "" if m.share_on_time is None else m.share_on_time])  # fmt: skip
         return response
+
+    def file_request(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("profiles.add_privacyrequest"):
+            return HttpResponse(status=403)
+        form = FileRequestForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            email = data["identifier"] if data["identifier_kind"] == "email" else None
+            try:
+                case = request_submit(
+                    kind=data["type"], identifier_kind=data["identifier_kind"], identifier_value=data["identifier"],
+                    channel=Channel.OFFICER, actor=self._officer(request), vouched=data["identity_verified"],
+                    jurisdiction=data["jurisdiction"], contact_email=email,
+                    details={"message": data["message"]} if data["message"] else None,
+                )  # fmt: skip
+            except DomainError as problem:
+                form.add_error(None, problem.message)
+            else:
+                messages.success(
+                    request, f"Request {case.id} filed ({case.status}), due {case.due_at:%Y-%m-%d}."
+                )
+                return HttpResponseRedirect(reverse("admin:profiles_privacyrequest_changelist"))
+        context = {**self.admin_site.each_context(request), "title": "File a privacy request", "form": form,
+                   "opts": self.model._meta}  # fmt: skip
+        return TemplateResponse(request, "admin/requests/file_request.html", context)
 
     # --- actions --------------------------------------------------------------------------
     def _each(

@@ -142,8 +142,22 @@ def deadline_alerts(*, now: datetime | None = None) -> dict[str, int]:
             due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW, at_risk_alerted_at__isnull=True
         ).order_by("due_at")
     )
+    # CCPA: a case not acknowledged within 10 business days is overdue for its acknowledgement
+    unacknowledged = list(
+        open_cases.filter(
+            acknowledged_at__isnull=True, acknowledge_by__lt=now, overdue_alerted_at__isnull=True
+        )
+        .exclude(pk__in=[c.pk for c in overdue])
+        .order_by("acknowledge_by")
+    )
+    overdue += unacknowledged
     if overdue or at_risk:
-        lines = [f"OVERDUE  {c.type:<16} due {c.due_at:%Y-%m-%d %H:%M} UTC  {c.id}" for c in overdue]
+        lines = [
+            f"OVERDUE  {c.type:<16} due {c.due_at:%Y-%m-%d %H:%M} UTC  {c.id}"
+            if c not in unacknowledged
+            else f"NOT ACKNOWLEDGED  {c.type:<16} acknowledge by {c.acknowledge_by:%Y-%m-%d} UTC  {c.id}"
+            for c in overdue
+        ]
         lines += [f"AT RISK  {c.type:<16} due {c.due_at:%Y-%m-%d %H:%M} UTC  {c.id}" for c in at_risk]
         recipients = officers_emails()
         if recipients:

@@ -115,3 +115,28 @@ def test_closed_case_records_are_kept_24_months_then_purged(shop):
     PrivacyRequest.objects.filter(pk=open_old).update(received_at=now - timedelta(days=800))
     assert request_records_purge(now=now) == 1
     assert {str(i) for i in PrivacyRequest.objects.values_list("id", flat=True)} == {recent, open_old}
+
+
+def test_a_ccpa_case_not_acknowledged_in_10_business_days_is_flagged(shop):
+    _officer("olga", "approve_privacyrequest")
+    case_id = file_request(shop.events, "access", email="someone@example.org", jurisdiction="US-CA")["id"]
+    case = PrivacyRequest.objects.get(pk=case_id)
+    assert case.status == "received" and case.acknowledge_by is not None  # waiting for the email link
+    mail.outbox.clear()
+    assert deadline_alerts(now=case.acknowledge_by - timedelta(days=1))["overdue"] == 0
+    assert deadline_alerts(now=case.acknowledge_by + timedelta(minutes=1))["overdue"] == 1
+    assert "NOT ACKNOWLEDGED" in mail.outbox[-1].body and case_id in mail.outbox[-1].body
+
+
+def test_an_officer_files_a_request_received_by_letter(shop, client):
+    client.force_login(_officer("olga", "add_privacyrequest"))
+    assert b"File a request" in client.get("/admin/profiles/privacyrequest/").content
+    response = client.post("/admin/profiles/privacyrequest/file/", {
+        "type": "access", "identifier_kind": "user_id", "identifier": USER_ID, "identity_verified": "on",
+        "message": "Sent by post"})  # fmt: skip
+    assert response.status_code == 302
+    case = PrivacyRequest.objects.get()
+    assert case.channel == "officer" and case.verification == "officer" and case.status == "in_progress"
+    assert USER_ID not in str(case.__dict__)
+    client.force_login(_officer("victor"))
+    assert client.get("/admin/profiles/privacyrequest/file/").status_code == 403
