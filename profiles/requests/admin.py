@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -105,11 +105,15 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
     list_display = ("deadline", "due_at", "type", "status", "regime", "channel", "received_at", "id")
     list_filter = (DeadlineFilter, "type", "status", "regime", "channel")
     search_fields = ("=id", "=subject_id")
-    ordering = ("due_at",)
     inlines = (StepInline,)
     readonly_fields = ("timeline",)
     actions = ("approve", "reject", "extend", "hold", "release_hold", "retry", "lift_restriction")
     change_list_template = "admin/requests/privacyrequest_change_list.html"
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # open cases first, soonest deadline (so overdue, then at risk) at the top
+        closed = Case(When(status__in=[s.value for s in CLOSED], then=Value(1)), default=Value(0))
+        return [closed.asc(), "due_at"]
 
     @admin.display(description="deadline", ordering="due_at")
     def deadline(self, obj: PrivacyRequest) -> str:

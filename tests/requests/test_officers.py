@@ -36,14 +36,18 @@ def _officer(username: str, *codenames: str) -> User:
     return user
 
 
-def test_the_queue_shows_the_soonest_deadline_first_with_badges(shop, client):
-    late, soon, later = (file_request(shop.events, "erasure")["id"] for _ in range(3))
+def test_the_queue_shows_open_cases_first_soonest_deadline_first_with_badges(shop, client):
+    from profiles.requests.services import request_reject
+
+    closed, late, soon, later = (file_request(shop.events, "erasure")["id"] for _ in range(4))
     now = timezone.now()
+    request_reject(request_id=closed, reason="r", actor=Actor("officer", "1"))
+    PrivacyRequest.objects.filter(pk=closed).update(due_at=now - timedelta(days=9))
     PrivacyRequest.objects.filter(pk=late).update(due_at=now - timedelta(days=1))
     PrivacyRequest.objects.filter(pk=soon).update(due_at=now + timedelta(days=3))
     client.force_login(_officer("olga", "approve_privacyrequest"))
     page = client.get("/admin/profiles/privacyrequest/").content.decode()
-    assert page.index(late) < page.index(soon) < page.index(later)
+    assert page.index(late) < page.index(soon) < page.index(later) < page.index(closed)
     assert ">overdue<" in page and ">at risk<" in page and ">on track<" in page
     overdue_only = client.get("/admin/profiles/privacyrequest/?deadline=overdue").content.decode()
     assert late in overdue_only and soon not in overdue_only
