@@ -13,7 +13,7 @@ from profiles.requests.export_files import exports_purge_expired
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.notices import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.records import request_records_purge
-from profiles.requests.services import verification_link_issue
+from profiles.requests.verification import verification_link_issue
 from profiles.requests.workflow import StepRetry, request_run, requests_stalled
 
 logger = logging.getLogger(__name__)

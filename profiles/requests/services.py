@@ -8,9 +8,6 @@ on commit once a case is in progress.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -18,7 +15,6 @@ from functools import partial
 from typing import Any, cast
 
 from django.conf import settings
-from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,7 +38,6 @@ from profiles.requests.domain import (
 from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
 from profiles.requests.models import PrivacyRequest
 
-VERIFY_SALT = "privacy-request.verify"
 MAX_REASON = 2000
 
 
@@ -52,11 +47,6 @@ class UnknownJurisdiction(DomainError):
 
 class ReasonRequired(DomainError):
     code = "request.reason_required"
-
-
-class InvalidVerificationLink(DomainError):
-    code = "request.verification_link_invalid"
-    status = 404
 
 
 class ExtensionRefused(Conflict):
@@ -248,55 +238,11 @@ def _notify_on_commit(case: PrivacyRequest, notice: str) -> None:
     transaction.on_commit(partial(notify_subject.delay, str(case.id), notice), robust=True)
 
 
-# --- identity verification by a one-time link ---------------------------------------------
-def _nonce_hash(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def _send_verification_link(case: PrivacyRequest) -> None:
     from tasks.requests import send_verification_link
 
     # the task mints the link and reads the address from the ledger: neither passes the broker
     transaction.on_commit(partial(send_verification_link.delay, str(case.id)), robust=True)
-
-
-@transaction.atomic
-def verification_link_issue(*, request_id: uuid.UUID) -> str | None:
-    """A fresh one-time link token for a case still waiting for verification (an older one dies)."""
-    case = _locked(request_id)
-    if case.status != Status.RECEIVED:
-        return None
-    nonce = secrets.token_urlsafe(24)
-    case.verification_nonce_hash = _nonce_hash(nonce)
-    case.save(update_fields=["verification_nonce_hash"])
-    return signing.dumps({"r": str(case.id), "n": nonce}, salt=VERIFY_SALT)
-
-
-def verification_link_case(*, token: str) -> PrivacyRequest:
-    """The case a verification link is for, if the link is genuine, unexpired and unused."""
-    max_age = settings.HUB_VERIFICATION_LINK_HOURS * 3600
-    try:
-        data = signing.loads(token, salt=VERIFY_SALT, max_age=max_age)
-        case = request_get(request_id=data["r"])
-        nonce = str(data["n"])
-    except (signing.BadSignature, KeyError, TypeError, NotFound):
-        raise InvalidVerificationLink("This link is not valid, has expired or was already used.") from None
-    expected = case.verification_nonce_hash
-    if not expected or not hmac.compare_digest(expected, _nonce_hash(nonce)):
-        raise InvalidVerificationLink("This link is not valid, has expired or was already used.")
-    return case
-
-
-@transaction.atomic
-def request_verify_link(*, token: str, now: datetime | None = None) -> PrivacyRequest:
-    """The person followed the emailed link: identity verified (once; the link is then spent)."""
-    case = _locked(verification_link_case(token=token).id)
-    verification_link_case(token=token)  # re-checked under the lock: single use
-    case.verification_nonce_hash = ""
-    _verified(
-        case, method="email_link", actor=Actor("subject", str(case.stream_id)), at=now or timezone.now()
-    )
-    return case
 
 
 # --- officers' decisions ---------------------------------------------------------------------

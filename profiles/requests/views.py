@@ -7,7 +7,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from profiles.requests.services import InvalidVerificationLink, request_verify_link, verification_link_case
+from profiles.requests.verification import (
+    InvalidVerificationLink,
+    request_verify_link,
+    verification_link_case,
+)
 
 
 @require_http_methods(["GET", "POST"])
