@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) -m hub.devstack exec -- $(PY) bench/ledger_bench.py $(ARGS)
 	$(PY) -m hub.devstack exec -- $(PY) bench/gate_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
 	$(PY) -m hub.devstack exec -- $(PY) bench/ingest_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
+	$(PY) -m hub.devstack exec -- $(PY) bench/request_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -100,6 +100,7 @@ from ledger_bench import (  # noqa: E402
     machine_facts,
     measure,
     recreate_database,
+    save_report,
     server_facts,
 )
 
@@ -995,12 +996,7 @@ def main(argv: list[str] | None = None) -> int:
         "info_ratios": info_ratios,
     }
     print_report(report)
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = out_dir / f"ingest-{stamp}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nresults written to {out.relative_to(ROOT)}")
+    save_report(report, "ingest")
     return 0
 
 

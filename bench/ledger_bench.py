@@ -558,6 +558,17 @@ MD_LABELS = {
 }
 
 
+def save_report(report: dict[str, Any], name: str) -> Path:
+    """Write a run's results to bench/results/<name>-<UTC timestamp>.json (git-ignored)."""
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = out_dir / f"{name}-{stamp}.json"
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nresults written to {out.relative_to(ROOT)}")
+    return out
+
+
 def fmt_rate(value: float) -> str:
     return f"{value:,.0f}"
 
@@ -827,12 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         "info_ratios": info_ratios,
     }
     print_report(report)
-    out_dir = ROOT / "bench" / "results"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = out_dir / f"ledger-{stamp}.json"
-    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"\nresults written to {out.relative_to(ROOT)}")
+    save_report(report, "ledger")
     return 0
 
 
