@@ -11,6 +11,7 @@ api_v1 = [
     path("ledger/", include("audit.urls")),
     path("", include("consent.urls")),
     path("", include("profiles.urls")),
+    path("", include("profiles.portal.api_urls")),
 ]
 
 urlpatterns = [
@@ -28,6 +29,7 @@ urlpatterns = [
     ),
     path("healthz", views.healthz, name="healthz"),
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
-    path("portal/", views.portal_placeholder, name="portal"),
+    path("portal/", include("profiles.portal.urls")),
+    path("", include("consent.browser_urls")),
     path("privacy-requests/verify/<str:token>", verify_request, name="privacy-request-verify"),
 ]

@@ -173,6 +173,19 @@ HUB_EXPORT_ROOT = env.path("HUB_EXPORT_ROOT", default=BASE_DIR / ".run" / "expor
 # The address links in emails point to (the portal and the download links).
 HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", default="http://127.0.0.1:8000")
 
+# --- The self-service portal -------------------------------------------------------
+# Sign-in links (emailed, or minted by a service for its signed-in user) and portal sessions.
+HUB_PORTAL_LINK_MINUTES = env.int("HUB_PORTAL_LINK_MINUTES", default=15)
+HUB_PORTAL_SESSION_MINUTES = env.int("HUB_PORTAL_SESSION_MINUTES", default=30)
+# Sign-in and request forms: at most this many attempts per client address and per identifier
+# within the window (seconds).
+HUB_PORTAL_RATE_LIMIT = env.int("HUB_PORTAL_RATE_LIMIT", default=5)
+HUB_PORTAL_RATE_WINDOW_SECONDS = env.int("HUB_PORTAL_RATE_WINDOW_SECONDS", default=900)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+LOGIN_URL = "/portal/sign-in"
+
 # --- Email (verification links, notices to subjects, deadline alerts to officers) ---------
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587. The default writes each message to a
 # file under .run/mail so a development machine sends nothing and no address reaches the logs.

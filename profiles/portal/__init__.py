@@ -1,0 +1,1 @@
+"""The people's self-service privacy portal (server-rendered, works without JavaScript)."""
