@@ -17,6 +17,7 @@ class Scope(models.TextChoices):
     REQUESTS_WRITE = "requests:write"
     REQUESTS_APPROVE = "requests:approve"
     LEDGER_READ = "ledger:read"
+    PORTAL_LINKS = "portal:links"
 
 
 class Service(models.Model):

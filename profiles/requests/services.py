@@ -125,8 +125,9 @@ def case_event_append(
 def request_submit(
     *,
     kind: str,
-    identifier_kind: str,
-    identifier_value: object,
+    identifier_kind: str = "",
+    identifier_value: object = None,
+    subject_id: uuid.UUID | None = None,
     channel: Channel,
     actor: Actor,
     vouched: bool,
@@ -137,6 +138,7 @@ def request_submit(
 ) -> PrivacyRequest:
     """File a request. The answer is the same whether or not the identifier is known.
 
+    The person is named by an identifier, or by `subject_id` (the portal's signed-in subject).
     `vouched`: the caller has authenticated the person (a portal session, or a service with
     `requests:write` for its signed-in user). Otherwise identity is verified by a one-time
     link sent to `contact_email`. Opt-out and limit requests need no verification.
@@ -144,7 +146,10 @@ def request_submit(
     request_kind = request_type(kind)
     clean_details = details_validate(request_kind, details)
     now = now or timezone.now()
-    subject = subject_find(kind=identifier_kind, value=identifier_value)
+    if subject_id is not None:
+        subject = Subject.objects.filter(pk=subject_id, erased_at__isnull=True).first()
+    else:
+        subject = subject_find(kind=identifier_kind, value=identifier_value)
     regime = _regime(jurisdiction or (subject.jurisdiction if subject else ""))
     case_id = uuid.uuid4()
     case = PrivacyRequest.objects.create(
