@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -196,3 +197,39 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class VerificationRun(models.Model):
+    """One run of `ledger verify` asked for in the admin (or by the task), and what it found.
+
+    Not a ledger table: a run is a report about the ledger, kept so officers can see when the
+    ledger was last checked and by whom. Ids and counts only.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True, help_text="empty until the run finishes")
+    events = models.BigIntegerField(default=0)
+    sealed = models.BigIntegerField(default=0)
+    checkpoints = models.IntegerField(default=0)
+    root = models.CharField(max_length=64, blank=True, help_text="latest signed root (hex)")
+    first_bad_position = models.BigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "audit_verification_run"
+        ordering = ("-requested_at",)
+
+    def __str__(self) -> str:
+        return f"ledger verification {self.id} ({self.state})"
+
+    @property
+    def state(self) -> str:
+        if self.finished_at is not None:
+            return "ok" if self.ok else "problems"
+        return "running" if self.started_at is not None else "queued"

@@ -26,7 +26,13 @@ from consent.models import (
     TcfPurposeMapping,
     WebhookDelivery,
 )
-from consent.services import service_key_issue, service_key_revoke
+from consent.services import (
+    InvalidOrigin,
+    allowed_origins_validate,
+    service_key_issue,
+    service_key_revoke,
+    service_site_key_issue,
+)
 
 
 @admin.register(Purpose)
@@ -122,7 +128,13 @@ class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = Service
-        fields = ("name", "purposes", "scopes", "webhook_url", "active")
+        fields = ("name", "purposes", "scopes", "webhook_url", "active", "allowed_origins")
+
+    def clean_allowed_origins(self) -> list[str]:
+        try:
+            return allowed_origins_validate(self.cleaned_data.get("allowed_origins") or [])
+        except InvalidOrigin as error:
+            raise forms.ValidationError(error.message) from None
 
 
 class ServiceKeyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -146,12 +158,13 @@ def _show_once(request: HttpRequest, service: Service, secret: str) -> None:
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ServiceForm
-    list_display = ("name", "active", "created_at")
+    list_display = ("name", "active", "site_key", "created_at")
     list_filter = ("active",)
     search_fields = ("name",)
     filter_horizontal = ("purposes",)
+    readonly_fields = ("site_key",)
     inlines = (ServiceKeyInline,)
-    actions = ("issue_key",)
+    actions = ("issue_key", "issue_site_key")
 
     def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
         if not obj.webhook_secret:
@@ -164,6 +177,11 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def issue_key(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
         for service in queryset:
             _show_once(request, service, service_key_issue(service=service).secret)
+
+    @admin.action(description="Issue or rotate the browser site key (public; the old one stops working)")
+    def issue_site_key(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
+        for service in queryset:
+            messages.info(request, f"Site key for {service.name}: {service_site_key_issue(service=service)}")
 
 
 @admin.register(ServiceKey)

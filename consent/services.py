@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
@@ -121,3 +123,75 @@ def service_key_authenticate(secret: str) -> ServiceKey | None:
         ServiceKey.objects.filter(pk=match.pk).update(last_used_at=now)
         match.last_used_at = now
     return match
+
+
+# --- Browsers: the public site key and the origins allowed to use it ------------------------
+SITE_KEY_PREFIX = "pk_"
+MAX_SITE_KEY = 64
+_SITE_KEY = re.compile(r"pk_[A-Za-z0-9_-]{1,61}")
+
+
+class InvalidOrigin(DomainError):
+    code = "service.invalid_origin"
+
+
+def service_site_key_issue(*, service: Service, site_key: str | None = None) -> str:
+    """Give the service a new public site key (rotating any old one, which stops working at once).
+
+    Not a secret: it names the service to browsers, which the hub then trusts only from the
+    service's allowed origins and only for its registered purposes.
+    """
+    if site_key is None:
+        site_key = SITE_KEY_PREFIX + secrets.token_urlsafe(24)
+    if not _SITE_KEY.fullmatch(site_key):
+        raise DomainError("Malformed site key.", field="site_key", code="service.malformed_site_key")
+    service.site_key = site_key
+    service.save(update_fields=["site_key"])
+    return site_key
+
+
+def service_for_site_key(site_key: object) -> Service | None:
+    """The active service a browser names by its site key, or None (never matches a blank key)."""
+    if not isinstance(site_key, str) or not _SITE_KEY.fullmatch(site_key):
+        return None
+    return Service.objects.filter(site_key=site_key, active=True).first()
+
+
+def origin_normalize(value: object) -> str | None:
+    """`scheme://host[:port]` in lower case without a default port, or None if it is not an origin."""
+    if not isinstance(value, str) or not 0 < len(value) <= 2048:
+        return None
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def allowed_origins_validate(origins: object) -> list[str]:
+    """Officers list bare origins (no path); they are stored normalized, without duplicates."""
+    if not isinstance(origins, list):
+        raise InvalidOrigin('A list of origins, e.g. ["https://shop.example"].', field="allowed_origins")
+    normalized = []
+    for origin in origins:
+        found = origin_normalize(origin)
+        if found is None or not _bare(str(origin)):
+            raise InvalidOrigin(
+                f"Not an origin (scheme://host[:port], nothing after it): {str(origin)[:100]}",
+                field="allowed_origins",
+            )
+        if found not in normalized:
+            normalized.append(found)
+    return normalized
+
+
+def _bare(origin: str) -> bool:
+    parts = urlsplit(origin.strip())
+    return parts.path in ("", "/") and not (parts.query or parts.fragment or parts.username)

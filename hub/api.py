@@ -9,6 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -62,3 +63,35 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = getattr(exc, "detail", str(exc))
         response.data = _error(code, str(detail))
     return response
+
+
+def json_storable(data: object) -> bool:
+    """No string anywhere (keys included) holds what PostgreSQL text or UTF-8 cannot store:
+    NUL, or an unpaired surrogate (JSON's "\\ud800"). Iterative: deep nesting cannot exhaust the stack."""
+    pending = [data]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+        elif isinstance(node, str):
+            if "\x00" in node:
+                return False
+            try:
+                node.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
+class StorableJSONParser(JSONParser):
+    """DRF's JSON parser, refusing (400 malformed_request) text the database could not store,
+    so no API answers such input with a 5xx."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        if not json_storable(data):
+            raise exceptions.ParseError("Text may not contain NUL characters or unpaired surrogates.")
+        return data

@@ -15,6 +15,7 @@ app.conf.imports = (
     "tasks.webhooks",
     "tasks.profiles",
     "tasks.requests",
+    "tasks.portal",
 )
 
 

@@ -177,6 +177,7 @@ def run() -> int:
         f"  admin        {base}/admin/\n"
         f"  API docs     {base}/api/docs/   (schema: {base}/api/schema/)\n"
         f"  portal       {base}/portal/\n"
+        f"  demo shop    {base}/demo/\n"
         f"  health       {base}/healthz\n"
         "Press Ctrl-C to stop everything.\n",
         flush=True,

@@ -1,6 +1,6 @@
-"""Project-level pages: health, the GPC declaration and the portal placeholder."""
+"""Project-level pages: health and the GPC declaration."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from hub.health import health
@@ -19,12 +19,3 @@ GPC_LAST_UPDATE = "2026-11-27"  # change when the hub's handling of GPC changes
 def gpc_declaration(request: HttpRequest) -> JsonResponse:
     """The GPC support resource (https://privacycg.github.io/gpc-spec/#gpc-support-resource)."""
     return JsonResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
-
-
-@require_GET
-def portal_placeholder(request: HttpRequest) -> HttpResponse:
-    return HttpResponse(
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Privacy portal</title>"
-        "</head><body><main><h1>Privacy portal</h1><p>The self-service portal arrives with the "
-        "portal issue. Until then, contact the data protection officer.</p></main></body></html>"
-    )

@@ -10,6 +10,7 @@ class ProfilesConfig(AppConfig):
         from auditlog.registry import auditlog
 
         from profiles import event_types  # noqa: F401  (registers collection's ledger event types)
+        from profiles import subject_admin as subject_admin  # noqa: F401  (registers subject.viewed)
         from profiles.models import Segment, TrackingPlanEvent
         from profiles.requests import event_types as request_event_types  # noqa: F401
 

@@ -216,3 +216,4 @@ __all__ = [
     "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "PrivacyRequest", "ProfileField", "ProjectionState",
     "RequestStep", "Segment", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
 ]  # fmt: skip
+from profiles.portal.models import PortalAttempt, PortalSession, SignInLink  # noqa: E402,F401

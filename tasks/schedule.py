@@ -23,6 +23,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "resume-privacy-requests": {"task": "requests.resume_stalled", "schedule": 30.0},
         "privacy-request-deadlines": {"task": "requests.deadline_alerts", "schedule": crontab(minute="*/15")},
         "purge-privacy-request-data": {"task": "requests.purge", "schedule": crontab(minute=43, hour=3)},
+        # Portal: spent sign-in links, ended sessions and old rate-limit counts go hourly.
+        "purge-portal": {"task": "portal.purge", "schedule": crontab(minute=7)},
         # Profiles follow the ledger closely; an idle run is one advisory lock and one query.
         "project-profiles": {"task": "profiles.project", "schedule": 1.0},
     }

@@ -31,9 +31,27 @@ class Service(models.Model):
     webhook_secret = models.CharField(max_length=128, blank=True)
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Browsers cannot keep a secret: the banner and snippet name the service by a public site key,
+    # and the hub accepts it only from the origins listed here (plus its own).
+    site_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Public key for the banner and snippet (not a secret); empty: no browser use.",
+    )
+    allowed_origins = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Origins whose pages may use the site key, e.g. ["https://shop.example"].',
+    )
 
     class Meta:
         ordering = ("name",)
+        constraints = [
+            models.UniqueConstraint(
+                fields=["site_key"], condition=~models.Q(site_key=""), name="service_site_key_uniq"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,6 +1,18 @@
+"""The portal's pages (mounted at /portal/)."""
+
 from django.urls import path
 
-from hub import views
+from profiles.portal import views
 
 app_name = "portal"
-urlpatterns = [path("", views.portal_placeholder, name="home")]
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in", views.sign_in, name="sign_in"),
+    path("sign-in/<str:token>", views.sign_in_link, name="sign_in_link"),
+    path("sign-out", views.sign_out, name="sign_out"),
+    path("consent", views.consent, name="consent"),
+    path("consent/choice", views.consent_choice, name="consent_choice"),
+    path("consent/receipts/<uuid:decision_id>", views.receipt, name="receipt"),
+    path("data", views.data, name="data"),
+    path("requests", views.requests, name="requests"),
+]

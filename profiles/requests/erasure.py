@@ -10,6 +10,7 @@ already erased is skipped, so the step can run again after a crash without doing
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +28,11 @@ from consent.models import ConsentState
 from consent.receipts import receipt_sign
 from hub.errors import NotFound
 from profiles.models import Identifier, ProfileField, SegmentMembership, Subject
+from profiles.portal.services import portal_sessions_end
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.models import ExportFile, PrivacyRequest
+
+SEAL_WAIT_SECONDS = 40.0
 
 
 class NotSealedYet(RuntimeError):
@@ -60,6 +64,7 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
                 exports=list(ExportFile.objects.filter(subject_id=subject_id, deleted_at__isnull=True))
             ),
         }
+        deleted["portal_sessions"] = portal_sessions_end(subject_id=subject_id)
         subject.erased_at = timezone.now()
         subject.save(update_fields=["erased_at"])
         fact_cache.forget_subject(subject_id)
@@ -76,16 +81,23 @@ def erasure_certificate(*, case: PrivacyRequest, subject_ids: list[uuid.UUID]) -
         for event in ledger_events_tagged(stream_id=subject_id, message_prefix=f"erasure:{case.id}")
         if event.meta.event_type == SUBJECT_ERASED.name
     ]
-    ledger_seal()
-    head = latest_checkpoint()
-    proofs = []
-    for event in erased:
+    # The seal covers only events below the cluster-wide safe horizon: a transaction elsewhere
+    # can hold it back for a moment (idle ones are ended after 30 s), so wait for it a while
+    # before handing the step back to the retry schedule.
+    deadline = time.monotonic() + SEAL_WAIT_SECONDS
+    while True:
+        ledger_seal()
+        head = latest_checkpoint()
         try:
-            proofs.append(
+            proofs = [
                 inclusion_proof_for(event_id=str(event.event_id), tree_size=head.tree_size if head else None)
-            )
+                for event in erased
+            ]
+            break
         except NotFound:
-            raise NotSealedYet("the erasure is not sealed yet; retrying") from None
+            if time.monotonic() > deadline:
+                raise NotSealedYet("the erasure is not sealed yet; retrying") from None
+            time.sleep(0.2)
     published = head_document(head) if head is not None and proofs else None
     document = {
         "type": "erasure-certificate/1",

@@ -282,3 +282,21 @@ def test_the_ledger_keeps_only_a_keyed_hash_of_client_message_ids(shop):
     # and dedup still works on what the client sends
     assert _send(shop, _event("order-for-alice@example.org")) == [("duplicate", "")]
     assert _consent_after_first == [("refused", "no_decision")]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"message_id": "n1", "type": "track", "event": "Bad\\u0000Name", "user_id": "alice", "purpose": "analytics"}',
+        '{"message_id": "\\ud800", "type": "track", "event": "X", "user_id": "alice", "purpose": "analytics"}',
+        '{"batch": [{"message_id": "k1", "type": "page", "user_id": "alice", "purpose": "analytics", '
+        '"properties": {"\\u0000key": 1}}]}',
+    ],
+)
+def test_text_the_database_cannot_store_is_a_400_not_a_500(shop, raw):
+    _consent_first = _send(shop, _event("m0"))  # alice exists and consents: the event would pass the gate
+    _consent("alice", analytics=True)
+    response = shop.post("/api/v1/events", raw, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "malformed_request"
+    assert _consent_first == [("refused", "no_decision")]

@@ -8,6 +8,8 @@ import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -21,6 +23,7 @@ from consent.models import ConsentState, WebhookDelivery
 from consent.receipts import receipt_verify
 from profiles.identity import subject_resolve
 from profiles.models import Identifier, ProfileField, SegmentMembership, Subject
+from profiles.portal.services import portal_session_open
 from profiles.requests.models import ExportFile, PrivacyRequest
 from profiles.stitching import subjects_merge
 from tests.ledger_support import seal, settle
@@ -124,6 +127,8 @@ def _device_merged_into(subject: Subject, shop) -> Subject:
 def test_erasure_shreds_everything_of_the_person_and_merged_subjects_and_proves_it(shop, zoe, run, receiver):
     device = _device_merged_into(zoe, shop)
     access = run(file_request(shop.events, "access")["id"])  # an export file that must go too
+    portal = SessionStore()  # and a portal session that must end
+    portal_session_open(session=portal, subject_id=zoe.id)
     drain()
     erasure_id = _approved(shop, file_request(shop.events, "erasure"))
     case = run(erasure_id)
@@ -138,6 +143,7 @@ def test_erasure_shreds_everything_of_the_person_and_merged_subjects_and_proves_
     assert not ConsentState.objects.filter(subject_id__in=both).exists()
     assert ExportFile.objects.get(request=access).wrapped_key is None
     assert Subject.objects.filter(pk__in=both, erased_at__isnull=False).count() == 2
+    assert not Session.objects.filter(session_key=portal.session_key).exists()  # signed out everywhere
     # the ledger rows stay, unreadable; the gate refuses; reads find nobody
     events = ledger_events_for_subjects(subject_ids=both, recorded_since=EPOCH)
     sealed = [e for e in events if e.stored.meta.key_id is not None]

@@ -1,0 +1,122 @@
+"""Roles for the officers' admin as Django groups: viewer, officer, admin.
+
+- viewer: every view_* permission of the hub's apps (and the audit log) — reads only.
+- officer: a viewer who also decides privacy requests (approve/reject, extend/hold/retry, file),
+  splits subject merges, edits consent configuration (purposes, notices, minimization
+  policies, jurisdictions, TCF mapping, segments, tracking plan) and queues ledger verification.
+- admin: every permission of the hub's apps and of users and groups, except writing or deleting
+  append-only rows (ledger events, Merkle tables, the audit log) and data keys (those change
+  only through the services that shred them).
+
+Permissions are created here first: on a fresh database they do not exist yet while migrations
+run (Django creates them after `migrate`). Members also need staff status to enter the admin.
+Permissions of models added by later migrations are not in these groups; grant them there.
+"""
+
+from django.db import migrations
+
+APPS = ("audit", "consent", "profiles", "auditlog")
+OFFICER_EXTRA = {
+    "profiles": [
+        "approve_privacyrequest",
+        "extend_privacyrequest",
+        "add_privacyrequest",
+        "split_subjectmerge",
+        "add_segment",
+        "change_segment",
+        "delete_segment",
+        "add_trackingplanevent",
+        "change_trackingplanevent",
+        "delete_trackingplanevent",
+    ],
+    "consent": [
+        "add_purpose",
+        "change_purpose",
+        "add_notice",
+        "change_notice",
+        "add_minimizationpolicy",
+        "change_minimizationpolicy",
+        "delete_minimizationpolicy",
+        "add_policyfield",
+        "change_policyfield",
+        "delete_policyfield",
+        "add_jurisdiction",
+        "change_jurisdiction",
+        "add_tcfpurposemapping",
+        "change_tcfpurposemapping",
+    ],
+    "audit": ["add_verificationrun"],
+}
+# (app label, model): rows nobody changes through the admin
+APPEND_ONLY = {
+    ("audit", "ledgerevent"),
+    ("audit", "checkpoint"),
+    ("audit", "merkleleaf"),
+    ("audit", "merklenode"),
+    ("audit", "datakey"),
+    ("audit", "stream"),
+    ("auditlog", "logentry"),
+}
+ADMIN_APPS = (*APPS, "auth")
+GROUPS = ("viewer", "officer", "admin")
+
+
+def permissions_ensure(apps, using="default"):
+    from django.contrib.auth.management import create_permissions
+
+    for app_config in apps.get_app_configs():
+        unset = getattr(app_config, "models_module", None) is None
+        if unset:
+            app_config.models_module = True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0, using=using)
+        finally:
+            if unset:
+                app_config.models_module = None
+
+
+def role_permissions(apps):
+    """{group name: queryset of its permissions}."""
+    from django.db.models import Q
+
+    Permission = apps.get_model("auth", "Permission")
+    ours = Permission.objects.filter(content_type__app_label__in=APPS)
+    viewer = ours.filter(codename__startswith="view_")
+    extra = Q(pk__in=[])
+    for app_label, codenames in OFFICER_EXTRA.items():
+        extra |= Q(content_type__app_label=app_label, codename__in=codenames)
+    officer = Permission.objects.filter(Q(pk__in=viewer.values("pk")) | extra)
+    admin = Permission.objects.filter(content_type__app_label__in=ADMIN_APPS)
+    for app_label, model in APPEND_ONLY:
+        admin = admin.exclude(
+            content_type__app_label=app_label,
+            content_type__model=model,
+            codename__regex=r"^(add|change|delete)_",
+        )
+    return {"viewer": viewer, "officer": officer, "admin": admin}
+
+
+def install(apps, schema_editor):
+    using = schema_editor.connection.alias if schema_editor is not None else "default"
+    permissions_ensure(apps, using)
+    Group = apps.get_model("auth", "Group")
+    for name, permissions in role_permissions(apps).items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(list(permissions))
+
+
+def uninstall(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=GROUPS).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("audit", "0003_verification_run"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("consent", "0006_service_site_key"),
+        ("profiles", "0007_portal"),
+        ("auditlog", "0017_add_actor_email"),
+    ]
+
+    operations = [migrations.RunPython(install, uninstall)]

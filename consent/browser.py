@@ -1,0 +1,512 @@
+"""What browsers call: the banner's notice and consent, the snippet's beacons, the noscript pixel, the demo shop.
+
+Browsers keep no secret. A page names its service by the service's public site key; the hub
+accepts it only from the service's allowed origins (or the hub's own), and only for the
+service's registered purposes. Everything else is decided where the server APIs decide it:
+`consent.decisions` records choices, `profiles.collection` runs the gate and minimization.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+import uuid
+from dataclasses import asdict
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_http_methods
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.services import Actor
+from consent.apis import PurposeNotRegistered
+from consent.decisions import Context, consent_submit, notice_for
+from consent.domain import gpc_header_opts_out
+from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
+from consent.services import origin_normalize, service_for_site_key
+from hub.api import json_storable
+from hub.errors import DomainError, NotFound, PayloadTooLarge
+from profiles.apis import MAX_BODY_BYTES
+from profiles.collection import Outcome, events_collect
+
+logger = logging.getLogger(__name__)
+
+ANONYMOUS_ID_COOKIE = "hub_aid"
+COOKIE_MAX_AGE = 395 * 24 * 3600  # 13 months (CNIL), never extended by later visits
+DEMO_SERVICE = "demo-shop"
+# The smallest transparent GIF: 1×1, one palette entry.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,8}")
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # purpose keys (slugs) and jurisdiction codes
+_BODY_TYPES = ("", "text/plain", "application/json")
+
+
+class MissingSite(DomainError):
+    code = "collect.missing_site"
+
+
+class UnknownSite(DomainError):
+    code = "collect.unknown_site"
+    status = 403
+
+
+class OriginNotAllowed(DomainError):
+    code = "collect.origin_not_allowed"
+    status = 403
+
+
+class UnsupportedBody(DomainError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+# --- who is calling: site key and origin -------------------------------------------------------
+def _page_origin(request: HttpRequest) -> tuple[bool, str | None]:
+    """(header present?, the calling page's origin): from Origin, else from Referer.
+
+    A present but unusable header ("Origin: null" from a sandboxed frame, garbage) gives None,
+    which no allow-list matches.
+    """
+    origin = request.META.get("HTTP_ORIGIN")
+    if origin is not None:
+        return True, origin_normalize(origin)
+    referer = request.META.get("HTTP_REFERER")
+    if referer:
+        return True, origin_normalize(referer)
+    return False, None
+
+
+def origin_allowed(request: HttpRequest, service: Service) -> bool:
+    """May a page of the calling origin use this service's site key?
+
+    Without Origin or Referer the call is not from a page we can judge (a privacy extension,
+    a no-referrer policy, a server); the site key alone names the service. The hub's own
+    origin is always allowed: the pages it serves (the demo shop) are its own.
+    """
+    present, origin = _page_origin(request)
+    if not present:
+        return True
+    if origin is None:
+        return False
+    listed = service.allowed_origins if isinstance(service.allowed_origins, list) else []
+    allowed = {origin_normalize(item) for item in listed}
+    return origin in allowed or origin == origin_normalize(f"{request.scheme}://{request.get_host()}")
+
+
+def _any_service_allows(request: HttpRequest, origin: str) -> bool:
+    """For CORS preflights, which carry no site key: does any browser-enabled service list the origin?"""
+    if origin == origin_normalize(f"{request.scheme}://{request.get_host()}"):
+        return True
+    return (
+        Service.objects.filter(active=True, allowed_origins__contains=[origin]).exclude(site_key="").exists()
+    )
+
+
+def _registered(service: Service) -> frozenset[str]:
+    return frozenset(service.purposes.values_list("key", flat=True))
+
+
+def _actor(service: Service) -> Actor:
+    return Actor("service", str(service.id))
+
+
+def _language(value: object) -> str:
+    """A notice language: the primary subtag of a language tag ("en-GB" → "en")."""
+    if value is None or value == "":
+        return "en"
+    primary = value.split("-")[0] if isinstance(value, str) else ""
+    if len(str(value)) > 35 or not _LANGUAGE.fullmatch(primary):
+        raise DomainError(
+            "lang must be a language tag such as en.", field="language", code="collect.language"
+        )
+    return primary.lower()
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    """The JSON object a browser sent: sendBeacon posts text/plain, fetch may post application/json."""
+    if request.content_type.split(";")[0].strip().lower() not in _BODY_TYPES:
+        raise UnsupportedBody("Send JSON as text/plain or application/json.", field=None)
+    raw = request.body  # past DATA_UPLOAD_MAX_MEMORY_SIZE this raises RequestDataTooBig: a 413
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge("The request body is larger than 1 MB.", field="batch")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise DomainError("The body is not valid JSON.", code="malformed_request") from None
+    if not isinstance(data, dict):
+        raise DomainError("The body must be a JSON object.", code="malformed_request")
+    if not json_storable(data):
+        raise DomainError(
+            "Text may not contain NUL characters or unpaired surrogates.", code="malformed_request"
+        )
+    return data
+
+
+def _no_constants(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not JSON")
+
+
+class BrowserApi(APIView):
+    """Base for the JSON endpoints browsers call.
+
+    No CSRF check, on purpose: CSRF protects requests that a cookie authenticates, and nothing
+    here is authenticated by a cookie or session (DRF's APIView is csrf-exempt, and these views
+    use no session authentication). The caller names a service by its public site key and is
+    trusted only from the service's origins, so a cross-site request can do nothing that a
+    direct request could not. Responses carry CORS headers for allowed origins, never with
+    credentials.
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    renderer_classes = [JSONRenderer]
+    cors_origin: str | None = None
+
+    def site(self, request: Request, site_key: object) -> Service:
+        if site_key is None or site_key == "":
+            raise MissingSite("Name the service by its site key.", field="site")
+        service = service_for_site_key(site_key)
+        if service is None:
+            raise UnknownSite("Unknown site key.", field="site")
+        if not origin_allowed(request, service):
+            raise OriginNotAllowed("This site key may not be used from this page's origin.", field="site")
+        self.cors_origin = request.META.get("HTTP_ORIGIN")
+        return service
+
+    @extend_schema(exclude=True)
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Response:  # type: ignore[override]
+        """CORS preflight (only JSON bodies need one; the snippet itself sends text/plain)."""
+        origin = request.META.get("HTTP_ORIGIN")
+        normalized = origin_normalize(origin)
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        if origin and normalized and _any_service_allows(request, normalized):
+            self.cors_origin = origin
+            response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            response["Access-Control-Max-Age"] = "600"
+        return response
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Origin"])
+        if self.cors_origin:
+            response["Access-Control-Allow-Origin"] = self.cors_origin
+        return response
+
+
+class BannerPurposeOutput(serializers.Serializer):  # type: ignore[type-arg]
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    needs_consent = serializers.BooleanField()
+    essential = serializers.BooleanField()
+    gpc_applies = serializers.BooleanField()
+
+
+class NoticeApi(BrowserApi):
+    class BannerNoticeOutput(serializers.Serializer):  # type: ignore[type-arg]
+        version = serializers.IntegerField()
+        language = serializers.CharField()
+        title = serializers.CharField()
+        text = serializers.CharField()
+        content_hash = serializers.CharField()
+
+    class BannerNoticeResponse(serializers.Serializer):  # type: ignore[type-arg]
+        notice = serializers.DictField(help_text="version, language, title, text, content_hash")
+        purposes = BannerPurposeOutput(many=True)
+        gpc = serializers.BooleanField(help_text="the request carried Sec-GPC: 1")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("site", str, required=True), OpenApiParameter("lang", str)],
+        responses=BannerNoticeResponse,
+        summary="Browsers: the current notice and the service's purposes in it (what the banner shows)",
+    )
+    def get(self, request: Request) -> Response:
+        service = self.site(request, request.query_params.get("site"))
+        notice = notice_for(version=None, language=_language(request.query_params.get("lang")))
+        if notice is None:
+            raise NotFound("No notice has been published yet.", code="collect.no_notice")
+        registered = _registered(service)
+        purposes = sorted(
+            (p for p in notice.purposes.all() if p.key in registered), key=lambda p: (p.needs_consent, p.key)
+        )
+        body = {
+            "notice": self.BannerNoticeOutput(notice).data,
+            "purposes": [BannerPurposeOutput(_purpose_fields(p)).data for p in purposes],
+            "gpc": gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+        }
+        response = Response(body)
+        response["Cache-Control"] = "no-cache"  # a new version must re-prompt at once
+        return response
+
+
+def _purpose_fields(purpose: Purpose) -> dict[str, Any]:
+    return {
+        "key": purpose.key,
+        "name": purpose.name,
+        "description": purpose.description,
+        "needs_consent": purpose.needs_consent,
+        "essential": purpose.essential,
+        "gpc_applies": purpose.gpc_applies,
+    }
+
+
+class ConsentApi(BrowserApi):
+    class BannerConsentInput(serializers.Serializer):  # type: ignore[type-arg]
+        anonymous_id = serializers.CharField(max_length=200, trim_whitespace=False)
+        decisions = serializers.DictField(child=serializers.BooleanField(), required=False, default=dict)
+        notice_version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+        language = serializers.CharField(required=False, default="en", max_length=35)
+        jurisdiction = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
+        gpc = serializers.BooleanField(
+            required=False, default=False, help_text="navigator.globalPrivacyControl"
+        )
+
+    class BannerDecisionOutput(serializers.Serializer):  # type: ignore[type-arg]
+        purpose = serializers.CharField()
+        status = serializers.CharField()
+        decision_id = serializers.UUIDField()
+        expires_at = serializers.DateTimeField(allow_null=True)
+
+    class BannerConsentResponse(serializers.Serializer):  # type: ignore[type-arg]
+        decisions = serializers.ListField(child=serializers.DictField())
+        gpc_applied = serializers.BooleanField()
+
+    @extend_schema(
+        request={"text/plain": BannerConsentInput, "application/json": BannerConsentInput},
+        responses={201: BannerConsentResponse},
+        summary="Browsers: record the banner's choices for a device (site key in the body; Sec-GPC honoured)",
+    )
+    def post(self, request: Request) -> Response:
+        body = _json_body(request)
+        service = self.site(request, body.get("site"))
+        serializer = self.BannerConsentInput(data=body)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        choices = dict(data["decisions"])
+        gpc = gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")) or data["gpc"]
+        if not choices and not gpc:
+            raise DomainError(
+                "Give at least one decision.", field="decisions", code="consent.invalid_decision"
+            )
+        _check_registered(service, choices)
+        jurisdiction = data["jurisdiction"]
+        if jurisdiction and not (
+            _CODE.fullmatch(jurisdiction) and Jurisdiction.objects.filter(code=jurisdiction).exists()
+        ):
+            raise DomainError(
+                "Unknown jurisdiction.", field="jurisdiction", code="consent.unknown_jurisdiction"
+            )
+        context = Context(
+            DecisionSource.BANNER, DecisionMethod.CLICK, _language(data["language"]), jurisdiction
+        )
+        recorded = consent_submit(
+            kind="anonymous_id",
+            value=data["anonymous_id"],
+            decisions=choices,
+            context=context,
+            actor=_actor(service),
+            notice_version=data.get("notice_version"),
+            gpc=gpc,
+        )
+        decisions = [
+            self.BannerDecisionOutput(
+                {
+                    "purpose": d.purpose,
+                    "status": d.status,
+                    "decision_id": d.event_id,
+                    "expires_at": d.expires_at,
+                }
+            ).data
+            for d in recorded
+        ]
+        return Response({"decisions": decisions, "gpc_applied": gpc}, status=status.HTTP_201_CREATED)
+
+
+def _check_registered(service: Service, choices: dict[str, bool]) -> None:
+    # unknown purposes and purposes that do not rest on consent are refused (400) by consent_record
+    if not all(_CODE.fullmatch(key) for key in choices):  # PostgreSQL text cannot even hold a NUL
+        raise DomainError("Unknown purpose.", field="decisions", code="consent.unknown_purpose")
+    known = {p.key for p in Purpose.objects.filter(key__in=list(choices)) if p.needs_consent}
+    outside = sorted(known - _registered(service))
+    if outside:
+        raise PurposeNotRegistered(
+            f"This service is not registered for: {', '.join(outside)}.", field="decisions"
+        )
+
+
+class EventsApi(BrowserApi):
+    class BeaconEventsResponse(serializers.Serializer):  # type: ignore[type-arg]
+        results = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        request={"text/plain": {"type": "object"}, "application/json": {"type": "object"}},
+        responses=BeaconEventsResponse,
+        summary='Browsers: collect a batch ({"site": …, "batch": [...]}, as navigator.sendBeacon sends it)',
+    )
+    def post(self, request: Request) -> Response:
+        body = _json_body(request)
+        service = self.site(request, body.get("site"))
+        events = body.get("batch")
+        if not isinstance(events, list) or not events:
+            raise DomainError(
+                "batch must be a non-empty list of events.", field="batch", code="collection.invalid_batch"
+            )
+        limit = int(settings.HUB_MAX_BATCH_EVENTS)
+        if len(events) > limit:
+            raise PayloadTooLarge(
+                f"A batch holds at most {limit} events.", field="batch", code="collection.batch_too_large"
+            )
+        trusted, refused = _signed_user_ids(service, events)
+        outcomes = iter(
+            events_collect(
+                events=[event for _, event in trusted],
+                actor=_actor(service),
+                registered_purposes=_registered(service),
+                gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+            )
+        )
+        merged = [refused.get(index) or next(outcomes) for index in range(len(events))]
+        return Response({"results": [asdict(outcome) for outcome in merged]})
+
+
+def user_id_signature(service: Service, user_id: str) -> str:
+    """What a site's backend computes so its pages may name a signed-in user (hex HMAC-SHA256)."""
+    return hmac.new(
+        service.webhook_secret.encode(), f"user_id:{user_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def _signed_user_ids(service: Service, events: list[Any]) -> tuple[list[tuple[int, Any]], dict[int, Outcome]]:
+    """A browser may name a user only with the site backend's signature: the site key is public,
+    and an unsigned user id would let anyone attach a device — and its refusals — to anyone."""
+    trusted: list[tuple[int, Any]] = []
+    refused: dict[int, Outcome] = {}
+    for index, event in enumerate(events):
+        user_id = event.get("user_id") if isinstance(event, dict) else None
+        if user_id is None:
+            trusted.append((index, event))
+            continue
+        context = event.get("context") if isinstance(event.get("context"), dict) else {}
+        given = context.get("user_id_signature")
+        valid = (
+            isinstance(user_id, str)
+            and isinstance(given, str)
+            and bool(service.webhook_secret)
+            and hmac.compare_digest(given, user_id_signature(service, user_id))
+        )
+        if valid:
+            trusted.append((index, event))
+        else:
+            message_id = event.get("message_id")
+            refused[index] = Outcome(
+                message_id if isinstance(message_id, str) else None, "invalid", "unsigned_user_id"
+            )
+    return trusted, refused
+
+
+# --- the <noscript> pixel ---------------------------------------------------------------------
+@require_http_methods(["GET", "HEAD"])
+def pixel(request: HttpRequest) -> HttpResponse:
+    """A page view from a browser without JavaScript, recorded only under the essential purpose.
+
+    Always the same 1×1 GIF, whatever happens: an image must not break a page, and a bad site
+    key, a foreign origin or any failure simply records nothing.
+    """
+    response = HttpResponse(PIXEL_GIF, content_type="image/gif")
+    response["Cache-Control"] = "no-store"
+    try:
+        if request.method == "GET":  # a HEAD (a prefetcher, a link checker) is not a page view
+            _pixel_record(request, response)
+    except Exception as error:  # noqa: BLE001 - see the docstring; the class name carries no personal data
+        logger.warning("pixel not recorded: %s", type(error).__name__)
+    return response
+
+
+def _pixel_record(request: HttpRequest, response: HttpResponse) -> None:
+    service = service_for_site_key(request.GET.get("site"))
+    if service is None or not origin_allowed(request, service):
+        return
+    purpose = _essential_purpose(service)
+    if purpose is None:
+        return
+    anonymous_id = request.COOKIES.get(ANONYMOUS_ID_COOKIE, "")
+    fresh = not _UUID.fullmatch(anonymous_id)
+    if fresh:
+        anonymous_id = str(uuid.uuid4())
+    path = _page_path(request.GET.get("p"))
+    event = {
+        "message_id": f"px-{uuid.uuid4()}",
+        "type": "page",
+        "anonymous_id": anonymous_id,
+        "purpose": purpose,
+        "context": {"page": {"path": path}} if path else {},
+    }
+    events_collect(
+        events=[event],
+        actor=_actor(service),
+        registered_purposes=frozenset({purpose}),  # nothing but the essential purpose, whatever is sent
+        gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+    )
+    if fresh:
+        # first-party when the hub serves the page's own site (the demo, or a proxied path)
+        response.set_cookie(
+            ANONYMOUS_ID_COOKIE,
+            anonymous_id,
+            max_age=COOKIE_MAX_AGE,
+            path="/",
+            samesite="Lax",
+            secure=request.is_secure(),
+        )
+
+
+def _essential_purpose(service: Service) -> str | None:
+    keys = list(service.purposes.filter(essential=True).order_by("key").values_list("key", flat=True))
+    return "essential" if "essential" in keys else (keys[0] if keys else None)
+
+
+def _page_path(value: object) -> str | None:
+    """The page's path only: a query string or fragment may carry personal data (an email, a token)."""
+    if not isinstance(value, str) or not value.startswith("/") or value.startswith("//") or len(value) > 1000:
+        return None
+    try:
+        path = urlsplit(value).path
+    except ValueError:
+        return None
+    if any(ord(char) < 32 or ord(char) == 127 for char in path):
+        return None
+    return path or None
+
+
+# --- the demo shop --------------------------------------------------------------------------
+DEMO_PRODUCTS = [
+    {"sku": "TEA-01", "name": "Green tea, 100 g", "category": "tea", "price": "8.50"},
+    {"sku": "MUG-02", "name": "Stoneware mug", "category": "kitchen", "price": "14.00"},
+    {"sku": "BAG-03", "name": "Canvas tote bag", "category": "accessories", "price": "19.00"},
+    {"sku": "BOOK-04", "name": "Privacy by Design (paperback)", "category": "books", "price": "24.00"},
+]
+
+
+@require_GET
+def demo_shop(request: HttpRequest) -> HttpResponse:
+    """A fake shop wired through hub.js, so a new user sees banner → events → portal → admin."""
+    service = Service.objects.filter(name=DEMO_SERVICE, active=True).exclude(site_key="").first()
+    return render(
+        request,
+        "demo/shop.html",
+        {"site_key": service.site_key if service else None, "products": DEMO_PRODUCTS},
+    )

@@ -1,0 +1,121 @@
+"""The compliance officers' admin site: the stock Django admin plus the hub's own pages.
+
+The index opens on the privacy-request queue (open cases, soonest deadline first). The extra
+pages — a subject's data, the ledger, consent analytics and the record of processing
+activities — live next to their apps; this module only routes to them. Every page goes through
+`admin_view` (staff login) and then checks its own permission:
+
+| page | URL | permission |
+|---|---|---|
+| subject search / subject view | `subjects/`, `subjects/<uuid>/` | `profiles.view_subject` |
+| ledger (verify now: POST) | `ledger/` | `audit.view_ledgerevent` (`audit.add_verificationrun`) |
+| consent analytics | `analytics/` | `consent.view_consentstate` |
+| record of processing activities | `ropa/`, `ropa.csv` | `consent.view_purpose` |
+
+Admin modules register with this site while it is being built, so nothing here imports them at
+module level.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.contrib.admin import AdminSite
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils import timezone
+
+QUEUE_LENGTH = 25
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: str
+    type: str
+    status: str
+    regime: str
+    received_at: datetime
+    due_at: datetime
+    deadline: str  # overdue, at_risk, on_track
+    badge_label: str
+    badge_colour: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RequestQueue:
+    rows: list[QueueRow]
+    open: int
+    overdue: int
+    at_risk: int
+    changelist_url: str
+
+
+def request_queue(*, now: datetime | None = None, limit: int = QUEUE_LENGTH) -> RequestQueue:
+    """Open privacy requests (not fulfilled or rejected), soonest deadline first, with counts."""
+    from profiles.requests import deadlines
+    from profiles.requests.admin import BADGE
+    from profiles.requests.domain import CLOSED
+    from profiles.requests.models import PrivacyRequest
+
+    now = now or timezone.now()
+    open_cases = PrivacyRequest.objects.exclude(status__in=[s.value for s in CLOSED])
+    rows = []
+    for case in open_cases.order_by("due_at", "received_at")[:limit]:
+        status = deadlines.deadline_status(due_at=case.due_at, now=now, closed=False)
+        colour, label = BADGE[status]
+        rows.append(
+            QueueRow(
+                id=str(case.id), type=case.type, status=case.status, regime=case.regime,
+                received_at=case.received_at, due_at=case.due_at, deadline=status, badge_label=label,
+                badge_colour=colour, url=reverse("admin:profiles_privacyrequest_change", args=[case.id]),
+            )
+        )  # fmt: skip
+    return RequestQueue(
+        rows=rows,
+        open=open_cases.count(),
+        overdue=open_cases.filter(due_at__lt=now).count(),
+        at_risk=open_cases.filter(due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW).count(),
+        changelist_url=reverse("admin:profiles_privacyrequest_changelist"),
+    )
+
+
+class HubAdminSite(AdminSite):
+    site_header = "Privacy & consent hub"
+    site_title = "Privacy hub admin"
+    index_title = "Compliance"
+    index_template = "admin/hub/index.html"
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        from audit import admin_views as ledger_views
+        from consent import admin_views as consent_views
+        from profiles import subject_admin
+
+        def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_view(partial(view, self))
+
+        own: list[URLResolver | URLPattern] = [
+            path("subjects/", page(subject_admin.subject_search), name="subject_search"),
+            path("subjects/<uuid:subject_id>/", page(subject_admin.subject_detail), name="subject_detail"),
+            path("ledger/", page(ledger_views.ledger_page), name="ledger"),
+            path("analytics/", page(consent_views.analytics_page), name="consent_analytics"),
+            path("ropa/", page(consent_views.ropa_page), name="ropa"),
+            path("ropa.csv", page(consent_views.ropa_csv_download), name="ropa_csv"),
+        ]
+        return own + super().get_urls()
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        user = request.user
+        context: dict[str, Any] = {
+            "queue": request_queue() if user.has_perm("profiles.view_privacyrequest") else None,
+            "can_view_subjects": user.has_perm("profiles.view_subject"),
+            "can_view_ledger": user.has_perm("audit.view_ledgerevent"),
+            "can_view_analytics": user.has_perm("consent.view_consentstate"),
+            "can_view_ropa": user.has_perm("consent.view_purpose"),
+        }
+        return super().index(request, {**context, **(extra_context or {})})

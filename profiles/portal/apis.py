@@ -1,0 +1,57 @@
+"""The portal's API: a downstream service mints a sign-in link for a user it has authenticated."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent.authentication import ServicePrincipal
+from hub.errors import NotFound
+from profiles.identity import identifier_hash, subject_find
+from profiles.portal.services import sign_in_link_mint
+
+
+class UnknownPortalSubject(NotFound):
+    code = "portal.unknown_subject"
+
+
+class PortalLinkInput(serializers.Serializer):  # type: ignore[type-arg]
+    user_id = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+class PortalLinkOutput(serializers.Serializer):  # type: ignore[type-arg]
+    url = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class PortalLinksApi(APIView):
+    required_scopes = ("portal:links",)
+
+    @extend_schema(
+        request=PortalLinkInput,
+        responses={201: PortalLinkOutput},
+        summary="A one-time portal sign-in link for a user the service has authenticated",
+        description=(
+            "Hand the URL to the user (a redirect, a button): it signs them into the privacy portal "
+            "once, within HUB_PORTAL_LINK_MINUTES. An unknown user_id is a 404 portal.unknown_subject."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PortalLinkInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user_id = serializer.validated_data["user_id"]
+        subject = subject_find(kind="user_id", value=user_id)
+        if subject is None or subject.erased_at is not None:
+            raise UnknownPortalSubject("No person with this user_id is known.", field="user_id")
+        principal = request.user
+        assert isinstance(principal, ServicePrincipal)
+        issued = sign_in_link_mint(
+            subject_id=subject.id,
+            identifier_hash=identifier_hash("user_id", user_id),
+            issued_by=f"service:{principal.id}",
+        )
+        body = PortalLinkOutput({"url": issued.url, "expires_at": issued.link.expires_at}).data
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,312 @@
+"""Signing into the portal without a password, portal sessions, and the forms' rate limits.
+
+A sign-in link is a signed token carrying a link id and a nonce; the database keeps only a
+hash of the nonce, so a link works once, for HUB_PORTAL_LINK_MINUTES, and a leaked table
+mints nothing. An emailed link is minted by a task that reads the address from the ledger
+(the request only ever names the link's id). Rate limits count attempts in PostgreSQL under
+keyed hashes, so they hold across web processes and keep no address in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.sessions.backends.base import SessionBase
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.db.models import Count
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from audit.keys import keyed_hash
+from audit.selectors import ledger_events_for_subjects
+from consent.event_types import IDENTITY_LINKED
+from hub.errors import DomainError
+from profiles.identity import identifier_hash, subject_find
+from profiles.models import Subject
+from profiles.portal.models import PortalAttempt, PortalSession, SignInLink
+from profiles.requests.selectors import EPOCH
+from profiles.stitching import subjects_absorbed_into, subjects_absorbing
+
+logger = logging.getLogger(__name__)
+
+LINK_SALT = "portal.sign-in"
+SESSION_SUBJECT = "portal_subject_id"
+# advisory-lock class of rate-limit keys ("port"), apart from every other advisory lock
+RATE_LOCK_CLASS = 0x706F7274
+
+
+class InvalidSignInLink(DomainError):
+    code = "portal.sign_in_link_invalid"
+    status = 404
+
+
+# --- sign-in links ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IssuedLink:
+    link: SignInLink
+    token: str
+
+    @property
+    def url(self) -> str:
+        return sign_in_url(self.token)
+
+
+def sign_in_url(token: str) -> str:
+    path = reverse("portal:sign_in_link", kwargs={"token": token})
+    return f"{settings.HUB_PUBLIC_URL.rstrip('/')}{path}"
+
+
+def _nonce_hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _lifetime() -> timedelta:
+    return timedelta(minutes=settings.HUB_PORTAL_LINK_MINUTES)
+
+
+def _arm(link: SignInLink) -> str:
+    """Give the link a fresh nonce (only its hash is kept) and return the token that carries it."""
+    nonce = secrets.token_urlsafe(24)
+    link.nonce_hash = _nonce_hash(nonce)
+    return signing.dumps({"l": str(link.id), "n": nonce}, salt=LINK_SALT)
+
+
+@transaction.atomic
+def sign_in_link_request(*, email: str, now: datetime | None = None) -> None:
+    """Someone asked for a link for `email`. Whether or not the address is known, the caller
+    answers the same; a known one gets a link row now and the email after commit."""
+    subject = subject_find(kind="email", value=email)
+    if subject is None or subject.erased_at is not None:
+        return
+    now = now or timezone.now()
+    link = SignInLink.objects.create(
+        subject_id=subject.id,
+        identifier_hash=identifier_hash("email", email),
+        issued_by="subject:email",
+        created_at=now,
+        expires_at=now + _lifetime(),
+    )
+    transaction.on_commit(partial(_enqueue_send, link_id=link.id), robust=True)
+
+
+def _enqueue_send(*, link_id: uuid.UUID) -> None:
+    from tasks.portal import send_sign_in_link
+
+    send_sign_in_link.delay(str(link_id))
+
+
+def _email_address(link: SignInLink) -> str | None:
+    """The address the link was asked for: the linked email whose keyed hash is the link's."""
+    holder = subjects_absorbing(subject_id=link.subject_id)[-1]
+    linked = ledger_events_for_subjects(
+        subject_ids=[holder, *subjects_absorbed_into(survivor_id=holder)],
+        recorded_since=EPOCH,
+        type_prefix=IDENTITY_LINKED.name,
+    )
+    for event in reversed(linked):
+        payload = event.payload
+        if not isinstance(payload, dict) or payload.get("kind") != "email":
+            continue
+        if hmac.compare_digest(identifier_hash("email", payload.get("value")), link.identifier_hash):
+            return str(payload["value"])
+    return None
+
+
+@transaction.atomic
+def sign_in_link_send(*, link_id: uuid.UUID, now: datetime | None = None) -> bool:
+    """Mint the emailed link's token and send it; True if sent now. Runs once per link: a link
+    already sent, used or expired is left alone (a retried task sends nothing twice)."""
+    now = now or timezone.now()
+    link = SignInLink.objects.select_for_update().filter(pk=link_id).first()
+    if link is None or link.sent_at or link.used_at or link.expires_at <= now:
+        return False
+    address = _email_address(link)
+    if address is None:  # erased or unlinked since: nobody to write to
+        return False
+    token = _arm(link)
+    link.sent_at = now
+    link.save(update_fields=["nonce_hash", "sent_at"])
+    body = _(
+        "Someone asked to sign in to the privacy portal with this address. If it was you, open this "
+        "link within %(minutes)s minutes; it works once:\n\n%(link)s\n\n"
+        "If it was not you, ignore this email; nothing will happen."
+    ) % {"minutes": settings.HUB_PORTAL_LINK_MINUTES, "link": sign_in_url(token)}
+    send_mail(_("Your sign-in link to the privacy portal"), body, settings.DEFAULT_FROM_EMAIL, [address])
+    return True
+
+
+@transaction.atomic
+def sign_in_link_mint(
+    *, subject_id: uuid.UUID, identifier_hash: str, issued_by: str, now: datetime | None = None
+) -> IssuedLink:
+    """A link for a person someone else has authenticated (a service, for its signed-in user)."""
+    now = now or timezone.now()
+    link = SignInLink(
+        subject_id=subject_id,
+        identifier_hash=identifier_hash,
+        issued_by=issued_by,
+        created_at=now,
+        expires_at=now + _lifetime(),
+    )
+    token = _arm(link)
+    link.save()
+    return IssuedLink(link, token)
+
+
+def _invalid() -> InvalidSignInLink:
+    return InvalidSignInLink("This sign-in link is not valid, has expired or was already used.")
+
+
+def sign_in_link_check(*, token: str, now: datetime | None = None) -> SignInLink:
+    """The link a token stands for, if genuine, unexpired, unused and its subject not erased."""
+    now = now or timezone.now()
+    try:
+        data = signing.loads(token, salt=LINK_SALT, max_age=_lifetime())
+        link = SignInLink.objects.get(pk=uuid.UUID(str(data["l"])))
+        nonce = str(data["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError, SignInLink.DoesNotExist):
+        raise _invalid() from None
+    if link.used_at is not None or link.expires_at <= now or not link.nonce_hash:
+        raise _invalid()
+    if not hmac.compare_digest(link.nonce_hash, _nonce_hash(nonce)):
+        raise _invalid()
+    if not Subject.objects.filter(pk=link.subject_id, erased_at__isnull=True).exists():
+        raise _invalid()
+    return link
+
+
+@transaction.atomic
+def sign_in_link_consume(*, token: str, now: datetime | None = None) -> uuid.UUID:
+    """Spend the link (once) and return the subject it signs in."""
+    now = now or timezone.now()
+    link = SignInLink.objects.select_for_update().get(pk=sign_in_link_check(token=token, now=now).pk)
+    sign_in_link_check(token=token, now=now)  # again, under the lock: two presses, one sign-in
+    link.used_at = now
+    link.save(update_fields=["used_at"])
+    return link.subject_id
+
+
+# --- sessions --------------------------------------------------------------------------------
+def _session_lifetime() -> timedelta:
+    return timedelta(minutes=settings.HUB_PORTAL_SESSION_MINUTES)
+
+
+@transaction.atomic
+def portal_session_open(*, session: SessionBase, subject_id: uuid.UUID, now: datetime | None = None) -> None:
+    """Sign the browser in: a new session key (no fixation), short-lived, remembered per subject."""
+    now = now or timezone.now()
+    previous = session.session_key
+    session.cycle_key()
+    if previous:
+        PortalSession.objects.filter(session_key=previous).delete()
+    session[SESSION_SUBJECT] = str(subject_id)
+    session.set_expiry(int(_session_lifetime().total_seconds()))
+    session.save()
+    key = session.session_key
+    assert key is not None
+    PortalSession.objects.update_or_create(
+        session_key=key,
+        defaults={"subject_id": subject_id, "created_at": now, "expires_at": now + _session_lifetime()},
+    )
+
+
+@transaction.atomic
+def portal_sign_in(*, token: str, session: SessionBase) -> uuid.UUID:
+    """Spend a sign-in link and sign this browser in as its subject, both or neither."""
+    subject_id = sign_in_link_consume(token=token)
+    portal_session_open(session=session, subject_id=subject_id)
+    return subject_id
+
+
+def portal_session_subject(*, session: SessionBase, now: datetime | None = None) -> uuid.UUID | None:
+    """The subject this session signed in, while the session and the subject both live."""
+    raw, key = session.get(SESSION_SUBJECT), session.session_key
+    if not raw or not key:
+        return None
+    try:
+        subject_id = uuid.UUID(str(raw))
+    except ValueError:
+        return None
+    now = now or timezone.now()
+    live = PortalSession.objects.filter(session_key=key, subject_id=subject_id, expires_at__gt=now).exists()
+    if not live or not Subject.objects.filter(pk=subject_id, erased_at__isnull=True).exists():
+        return None
+    return subject_id
+
+
+def portal_session_close(*, session: SessionBase) -> None:
+    """Sign out: the session row and its data are gone, the browser gets a fresh empty session."""
+    if session.session_key:
+        PortalSession.objects.filter(session_key=session.session_key).delete()
+    session.flush()
+
+
+@transaction.atomic
+def portal_sessions_end(*, subject_id: uuid.UUID) -> int:
+    """End every portal session of a subject (erasure) and void its unused links; returns how many
+    sessions ended. The Django sessions themselves are deleted, not just forgotten here."""
+    keys = list(PortalSession.objects.filter(subject_id=subject_id).values_list("session_key", flat=True))
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in keys:
+        store(session_key=key).delete()
+    PortalSession.objects.filter(session_key__in=keys).delete()
+    SignInLink.objects.filter(subject_id=subject_id).delete()
+    return len(keys)
+
+
+# --- rate limits -----------------------------------------------------------------------------
+def rate_key(*, scope: str, kind: str, value: str) -> str:
+    """The key attempts are counted under: a keyed hash, so no address or IP is stored."""
+    return keyed_hash(f"portal-rate:{scope}:{kind}:{value}")
+
+
+@transaction.atomic
+def rate_limit_allow(*, keys: Sequence[str], now: datetime | None = None) -> bool:
+    """Count one attempt under each key, unless one of them already has HUB_PORTAL_RATE_LIMIT
+    attempts within the window: then nothing is counted and the answer is False.
+
+    A sliding window: each key's count is exact because concurrent callers for the same key
+    queue on a transaction-level advisory lock (taken in key order, so never a deadlock).
+    """
+    now = now or timezone.now()
+    since = now - timedelta(seconds=settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
+    unique = sorted(set(keys))
+    with connection.cursor() as cursor:
+        for key in unique:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))", [RATE_LOCK_CLASS, key])
+    PortalAttempt.objects.filter(key__in=unique, at__lte=since).delete()
+    counts = (
+        PortalAttempt.objects.filter(key__in=unique, at__gt=since)
+        .values("key")
+        .annotate(attempts=Count("id"))
+        .values_list("attempts", flat=True)
+    )
+    if any(attempts >= settings.HUB_PORTAL_RATE_LIMIT for attempts in counts):
+        return False
+    PortalAttempt.objects.bulk_create([PortalAttempt(key=key, at=now) for key in unique])
+    return True
+
+
+# --- housekeeping ----------------------------------------------------------------------------
+def portal_purge_expired(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete expired links, ended sessions' rows and attempts that fell out of every window."""
+    now = now or timezone.now()
+    window = timedelta(seconds=settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
+    links = SignInLink.objects.filter(expires_at__lte=now).delete()[0]
+    sessions = PortalSession.objects.filter(expires_at__lte=now).delete()[0]
+    attempts = PortalAttempt.objects.filter(at__lte=now - window).delete()[0]
+    logger.info("portal purge links=%s sessions=%s attempts=%s", links, sessions, attempts)
+    return {"links": links, "sessions": sessions, "attempts": attempts}

@@ -1,0 +1,272 @@
+"""The portal's pages: views translate HTTP, services decide, selectors read.
+
+Every page is server-rendered and works without JavaScript; every form posts with a CSRF token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consent.decisions import Context, consent_record, notice_for
+from consent.models import DecisionMethod, DecisionSource, Purpose
+from hub.errors import DomainError
+from profiles.identity import identifier_normalize
+from profiles.portal.decorators import PortalVisit, portal_headers, portal_page
+from profiles.portal.forms import (
+    DETAIL_FIELDS,
+    REQUEST_FORMS,
+    REQUEST_TEXTS,
+    ConsentChoiceForm,
+    ObjectionForm,
+    RequestForm,
+    SignInForm,
+)
+from profiles.portal.labels import REQUEST_LABELS
+from profiles.portal.selectors import (
+    consent_page,
+    consent_receipt,
+    data_page,
+    objectable_purposes,
+    portal_cases,
+    trait_names,
+)
+from profiles.portal.services import (
+    InvalidSignInLink,
+    portal_session_close,
+    portal_sign_in,
+    rate_key,
+    rate_limit_allow,
+    sign_in_link_check,
+    sign_in_link_request,
+)
+from profiles.requests.domain import Channel
+from profiles.requests.services import request_submit
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    controller = {
+        "name": settings.HUB_CONTROLLER_NAME,
+        "contact": settings.HUB_CONTROLLER_CONTACT,
+        "authority": settings.HUB_SUPERVISORY_AUTHORITY,
+    }
+    return render(request, template, {"controller": controller, **context}, status=status)
+
+
+def _language() -> str:
+    return (translation.get_language() or settings.LANGUAGE_CODE)[:8]
+
+
+def _client_ip(request: HttpRequest) -> str:
+    # REMOTE_ADDR, not X-Forwarded-For: a header any client can write must not pick its own bucket
+    return str(request.META.get("REMOTE_ADDR") or "unknown")
+
+
+def _too_many(request: HttpRequest, visit: PortalVisit | None = None) -> HttpResponse:
+    minutes = max(1, settings.HUB_PORTAL_RATE_WINDOW_SECONDS // 60)
+    context = {"minutes": minutes, "visit": visit}
+    response = _render(request, "portal/rate_limited.html", context, status=429)
+    response["Retry-After"] = str(settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
+    return response
+
+
+# --- signing in and out --------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+@portal_headers
+def sign_in(request: HttpRequest) -> HttpResponse:
+    """Ask for a link by email. The answer never says whether the address is known."""
+    if request.method != "POST":
+        return _render(request, "portal/sign_in.html", {"form": SignInForm()})
+    form = SignInForm(request.POST)
+    email = ""
+    if form.is_valid():
+        try:
+            email = identifier_normalize("email", form.cleaned_data["email"])
+        except DomainError:
+            form.add_error("email", _("Enter a valid email address."))
+    if not email:
+        return _render(request, "portal/sign_in.html", {"form": form}, status=400)
+    keys = [
+        rate_key(scope="sign_in", kind="ip", value=_client_ip(request)),
+        rate_key(scope="sign_in", kind="email", value=email),
+    ]
+    if not rate_limit_allow(keys=keys):
+        return _too_many(request)
+    sign_in_link_request(email=email)
+    return _render(request, "portal/sign_in_sent.html", {"minutes": settings.HUB_PORTAL_LINK_MINUTES})
+
+
+@require_http_methods(["GET", "POST"])
+@portal_headers
+def sign_in_link(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: GET shows a button (mail scanners follow links), POST signs in."""
+    try:
+        if request.method == "POST":
+            portal_sign_in(token=token, session=request.session)
+            return redirect("portal:consent")
+        sign_in_link_check(token=token)
+    except InvalidSignInLink:
+        return _render(request, "portal/sign_in_link.html", {"state": "invalid"}, status=404)
+    return _render(request, "portal/sign_in_link.html", {"state": "confirm"})
+
+
+@require_POST
+@portal_headers
+def sign_out(request: HttpRequest) -> HttpResponse:
+    portal_session_close(session=request.session)
+    messages.info(request, _("You are signed out."))
+    return redirect("portal:sign_in")
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("portal:consent")
+
+
+# --- consent -------------------------------------------------------------------------------------
+def _consent_response(
+    request: HttpRequest, visit: PortalVisit, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    page = consent_page(subject=visit.subject, gpc=visit.gpc, language=_language())
+    context = {"page": page, "visit": visit, "error": error, "current": "consent"}
+    return _render(request, "portal/consent.html", context, status=status)
+
+
+def _gpc_covers(purpose: str) -> bool:
+    return Purpose.objects.filter(key=purpose, gpc_applies=True).exists()
+
+
+@require_GET
+@portal_page
+def consent(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    return _consent_response(request, visit)
+
+
+@require_POST
+@portal_page
+def consent_choice(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    """Grant or withdraw one purpose: one button, the same single action both ways."""
+    form = ConsentChoiceForm(request.POST)
+    if not form.is_valid():
+        return _consent_response(request, visit, error=_("That choice could not be read."), status=400)
+    choice = form.cleaned_data
+    notice = notice_for(version=None, language=_language())
+    if notice is not None and choice["notice_version"] not in (None, notice.version):
+        message = _("Our privacy notice changed while you were reading it. Please read it again and choose.")
+        return _consent_response(request, visit, error=message, status=409)
+    if choice["granted"] and visit.gpc and _gpc_covers(choice["purpose"]):
+        message = _(
+            "Your browser sends a Global Privacy Control signal, which asks us not to sell or share your "
+            "data, so we cannot turn this on. Switch the signal off in your browser first if you want to."
+        )
+        return _consent_response(request, visit, error=message, status=409)
+    context = Context(
+        source=DecisionSource.PORTAL,
+        method=DecisionMethod.CLICK,
+        language=_language(),
+        jurisdiction=visit.subject.jurisdiction,
+    )
+    try:
+        consent_record(
+            subject_id=visit.subject.id,
+            decisions={choice["purpose"]: choice["granted"]},
+            actor=visit.actor,
+            context=context,
+            notice_version=notice.version if notice else None,
+        )
+    except DomainError as error:
+        return _consent_response(request, visit, error=error.message, status=400)
+    if choice["granted"]:
+        messages.success(request, _("Thank you: your consent is recorded."))
+    else:
+        messages.success(request, _("Done: your consent is withdrawn. We stopped using your data for this."))
+    return redirect(f"{reverse('portal:consent')}#purpose-{choice['purpose']}")
+
+
+@require_GET
+@portal_page
+def receipt(request: HttpRequest, visit: PortalVisit, decision_id: uuid.UUID) -> HttpResponse:
+    """The signed receipt of one of the subject's own decisions, as a JSON download."""
+    signed = consent_receipt(subject_ids=visit.subject.subject_ids, decision_event_id=decision_id)
+    if signed is None:
+        return _render(request, "portal/not_found.html", {"visit": visit}, status=404)
+    response = JsonResponse(signed, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    response["Content-Disposition"] = f'attachment; filename="consent-receipt-{decision_id}.json"'
+    return response
+
+
+# --- my data -------------------------------------------------------------------------------------
+@require_GET
+@portal_page
+def data(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    page = data_page(subject=visit.subject)
+    return _render(request, "portal/data.html", {"page": page, "visit": visit, "current": "data"})
+
+
+# --- requests ------------------------------------------------------------------------------------
+def _request_form(kind: str, data: Any = None) -> RequestForm:
+    form_class = REQUEST_FORMS[kind]
+    if form_class is ObjectionForm:
+        choices = [(p.key, p.name) for p in objectable_purposes()]
+        return ObjectionForm(data, prefix=kind, purposes=choices)
+    return form_class(data, prefix=kind)
+
+
+def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> uuid.UUID | None:
+    """File the request from a valid form; a refusal lands on the form as an error."""
+    try:
+        case = request_submit(
+            kind=kind,
+            subject_id=visit.subject.id,
+            channel=Channel.PORTAL,
+            actor=visit.actor,
+            vouched=True,  # signed in through a one-time link: identity is verified
+            details=form.details(),
+        )
+    except DomainError as error:
+        field = DETAIL_FIELDS.get(error.field or "")
+        form.add_error(field if field in form.fields else None, error.message)
+        return None
+    return case.id
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page
+def requests(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    forms = {kind: _request_form(kind) for kind in REQUEST_FORMS}
+    status, invalid = 200, ""
+    if request.method == "POST":
+        kind = str(request.POST.get("type", ""))
+        if kind not in REQUEST_FORMS:
+            return HttpResponse(_("Unknown request type."), status=400, content_type="text/plain")
+        keys = [
+            rate_key(scope="request", kind="ip", value=_client_ip(request)),
+            rate_key(scope="request", kind="subject", value=str(visit.subject.id)),
+        ]
+        if not rate_limit_allow(keys=keys):
+            return _too_many(request, visit)
+        form = forms[kind] = _request_form(kind, request.POST)
+        if form.is_valid() and (case_id := _request_submit(visit, kind, form)) is not None:
+            label = REQUEST_LABELS[kind]
+            messages.success(request, _("We received your request: %(kind)s.") % {"kind": label})
+            return redirect(f"{reverse('portal:requests')}#case-{case_id}")
+        status, invalid = 400, kind
+    context = {
+        "visit": visit,
+        "current": "requests",
+        "forms": [(kind, REQUEST_LABELS[kind], *REQUEST_TEXTS[kind], form) for kind, form in forms.items()],
+        "invalid": invalid,
+        "cases": portal_cases(subject=visit.subject),
+        "trait_names": trait_names(subject=visit.subject),
+    }
+    return _render(request, "portal/requests.html", context, status=status)

@@ -1,0 +1,58 @@
+"""POST /api/v1/portal-links: a service mints a sign-in link for a user it authenticated."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from rest_framework.test import APIClient
+
+from consent.services import service_register
+from profiles.portal.models import SignInLink
+from tests.portal.conftest import path_of
+from tests.requests.conftest import EMAIL, USER_ID
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(scopes: list[str], name: str) -> APIClient:
+    issued = service_register(name=name, purposes=[], scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    return client
+
+
+def test_a_service_with_the_scope_mints_a_short_lived_single_use_link(zoe):
+    shop = _client(["portal:links"], "shop-portal")
+    response = shop.post("/api/v1/portal-links", {"user_id": USER_ID}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert set(body) == {"url", "expires_at"} and body["url"].startswith("http://hub.test/portal/sign-in/")
+    expires = parse_datetime(body["expires_at"])
+    assert timedelta(minutes=14) < expires - timezone.now() <= timedelta(minutes=15)
+    link = SignInLink.objects.get()
+    assert link.subject_id == zoe.id and link.issued_by.startswith("service:") and link.sent_at is None
+    assert USER_ID not in str(link.__dict__) and EMAIL not in str(link.__dict__)
+    browser = Client()
+    assert browser.post(path_of(body["url"])).status_code == 302
+    assert browser.get("/portal/consent").status_code == 200
+    assert Client().post(path_of(body["url"])).status_code == 404  # once
+
+
+def test_the_scope_is_checked_and_unknown_users_are_a_404(zoe):
+    without = _client(["events:write"], "no-portal")
+    assert without.post("/api/v1/portal-links", {"user_id": USER_ID}, format="json").status_code == 403
+    assert APIClient().post("/api/v1/portal-links", {"user_id": USER_ID}, format="json").status_code in (
+        401,
+        403,
+    )
+    shop = _client(["portal:links"], "shop-portal")
+    unknown = shop.post("/api/v1/portal-links", {"user_id": "nobody-1"}, format="json")
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "portal.unknown_subject"
+    for bad in ({}, {"user_id": ""}, {"user_id": 12}, {"user_id": "x" * 300}, {"user_id": "a\x00b"}):
+        response = shop.post("/api/v1/portal-links", bad, format="json")
+        assert 400 <= response.status_code < 500, (bad, response.content)
+    assert not SignInLink.objects.exists()
