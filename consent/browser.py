@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 ANONYMOUS_ID_COOKIE = "hub_aid"
 COOKIE_MAX_AGE = 395 * 24 * 3600  # 13 months (CNIL), never extended by later visits
 DEMO_SERVICE = "demo-shop"
+DEMO_CUSTOMER, DEMO_CUSTOMER_EMAIL = "demo-customer", "demo@example.org"
 # The smallest transparent GIF: 1×1, one palette entry.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -505,8 +506,13 @@ DEMO_PRODUCTS = [
 def demo_shop(request: HttpRequest) -> HttpResponse:
     """A fake shop wired through hub.js, so a new user sees banner → events → portal → admin."""
     service = Service.objects.filter(name=DEMO_SERVICE, active=True).exclude(site_key="").first()
+    # the shop's "backend" signs the demo customer's user id, as a real site's would after sign-in
+    signature = user_id_signature(service, DEMO_CUSTOMER) if service and service.webhook_secret else None
     return render(
         request,
         "demo/shop.html",
-        {"site_key": service.site_key if service else None, "products": DEMO_PRODUCTS},
-    )
+        {
+            "site_key": service.site_key if service else None, "products": DEMO_PRODUCTS,
+            "customer": DEMO_CUSTOMER, "customer_email": DEMO_CUSTOMER_EMAIL, "customer_signature": signature,
+        },
+    )  # fmt: skip

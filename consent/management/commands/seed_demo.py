@@ -10,6 +10,7 @@ The default purpose catalog itself is installed by a data migration. Credentials
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from consent.browser import DEMO_SERVICE
+from consent.browser import DEMO_CUSTOMER, DEMO_CUSTOMER_EMAIL, DEMO_SERVICE
 from consent.models import MinimizationPolicy, Notice, PolicyField, Purpose, Scope, Service, ServiceKey
 from consent.services import (
     allowed_origins_validate,
@@ -79,6 +80,20 @@ class Command(BaseCommand):
         self.stdout.write(
             f"demo shop /demo/: site key {service.site_key} for {', '.join(service.allowed_origins)}"
         )
+        self._customer()
+        self.stdout.write(f"demo customer: {DEMO_CUSTOMER_EMAIL} (sign into /portal/ with it)")
+
+    def _customer(self) -> None:
+        """A customer the demo shop can sign in as, known by an email the portal accepts."""
+        from audit.services import Actor
+        from profiles.identity import identifier_link, subject_find, subject_resolve
+
+        if subject_find(kind="user_id", value=DEMO_CUSTOMER) is not None:
+            return
+        subject = subject_resolve(
+            kind="user_id", value=DEMO_CUSTOMER, actor=Actor.system(), jurisdiction="EU"
+        )
+        identifier_link(kind="email", value=DEMO_CUSTOMER_EMAIL, subject_id=subject.id, actor=Actor.system())
 
     def _notice(self) -> None:
         if Notice.objects.filter(version=1, language="en", jurisdiction="default").exists():
@@ -99,8 +114,11 @@ class Command(BaseCommand):
                     )
 
     def _officer(self, password: str) -> None:
-        group, _ = Group.objects.get_or_create(name="Compliance officers")
-        group.permissions.set(Permission.objects.filter(content_type__app_label__in=OFFICER_APPS))
+        # the "officer" role (created with its permissions by audit/migrations/0004_roles)
+        group = Group.objects.filter(name="officer").first()
+        if group is None:  # the roles were removed by hand: fall back to the apps' permissions
+            group = Group.objects.create(name="officer")
+            group.permissions.set(Permission.objects.filter(content_type__app_label__in=OFFICER_APPS))
         user, created = User.objects.get_or_create(username="officer", defaults={"is_staff": True})
         if created or not user.check_password(password):
             user.set_password(password)
@@ -117,6 +135,9 @@ class Command(BaseCommand):
             service_key_issue(service=service, secret=secret)
         if not service.site_key:
             service_site_key_issue(service=service)
+        if not service.webhook_secret:  # also signs the user ids the demo page may name
+            service.webhook_secret = secrets.token_urlsafe(32)
+            service.save(update_fields=["webhook_secret"])
         public = origin_normalize(settings.HUB_PUBLIC_URL)
         wanted = [*DEMO_ORIGINS, *([public] if public else [])]
         listed = service.allowed_origins if isinstance(service.allowed_origins, list) else []

@@ -79,6 +79,15 @@
     renderCart();
   }
 
+  // The shop's backend signed the demo customer's id into the page (a real site does so after its
+  // own sign-in): identify links this device, and the choices made in the banner, to that person.
+  function onSignIn(button) {
+    var user = button.getAttribute("data-user");
+    var sent = hub("identify", user, {}, { purpose: "essential", signature: button.getAttribute("data-signature") });
+    say("demo-account-state", sent === false ? "Could not sign in." : "Signed in as " + user + ".");
+    if (typeof window.hub.flush === "function") window.hub.flush();
+  }
+
   function describeChoices() {
     var decisions = typeof window.hub.decisions === "function" ? window.hub.decisions() : null;
     if (!decisions) {
@@ -95,7 +104,9 @@
     var target = event.target instanceof Element ? event.target : null;
     var button = target && target.closest("[data-shop-action]");
     if (button) {
-      if (button.getAttribute("data-shop-action") === "checkout") onCheckout();
+      var action = button.getAttribute("data-shop-action");
+      if (action === "checkout") onCheckout();
+      else if (action === "sign-in") onSignIn(button);
       else onProductAction(button);
       return;
     }
