@@ -3,7 +3,8 @@
 - viewer: every view_* permission of the hub's apps (and the audit log) — reads only.
 - officer: a viewer who also decides privacy requests (approve/reject, extend/hold/retry, file),
   splits subject merges, edits consent configuration (purposes, notices, minimization
-  policies, jurisdictions, TCF mapping, segments, tracking plan) and queues ledger verification.
+  policies, jurisdictions, TCF mapping, segments, tracking plan), registers services and
+  revokes their keys, and queues ledger verification.
 - admin: every permission of the hub's apps and of users and groups, except writing or deleting
   append-only rows (ledger events, Merkle tables, the audit log) and data keys (those change
   only through the services that shred them).
@@ -44,6 +45,10 @@ OFFICER_EXTRA = {
         "change_jurisdiction",
         "add_tcfpurposemapping",
         "change_tcfpurposemapping",
+        # registering a downstream service is deciding who receives data: an officer's call
+        "add_service",
+        "change_service",
+        "change_servicekey",
     ],
     "audit": ["add_verificationrun"],
 }

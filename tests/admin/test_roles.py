@@ -38,7 +38,8 @@ def test_the_migration_creates_the_three_roles_with_their_permissions(roles):
             "consent.change_purpose", "consent.add_notice", "consent.change_minimizationpolicy",
             "profiles.change_segment", "profiles.change_trackingplanevent",
             "audit.add_verificationrun"} <= officer  # fmt: skip
-    assert "consent.change_service" not in officer and "auth.change_user" not in officer
+    assert {"consent.add_service", "consent.change_service", "consent.change_servicekey"} <= officer
+    assert "consent.delete_service" not in officer and "auth.change_user" not in officer
     # admin: everything, users and groups too, but never writing or deleting append-only rows
     assert officer < admin and {"consent.change_service", "auth.change_user", "auth.change_group"} <= admin
     for model in ("ledgerevent", "checkpoint", "merkleleaf", "merklenode", "datakey"):
