@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +19,7 @@ from audit.checkpoints import (
     public_key_id,
 )
 from hub.errors import DomainError, NotFound
+from hub.schema import error_response
 
 
 def _b64(raw: bytes) -> str:
@@ -38,7 +39,11 @@ class TreeHeadOutput(serializers.Serializer):  # type: ignore[type-arg]
 class TreeHeadApi(APIView):
     required_scopes = ()
 
-    @extend_schema(responses=TreeHeadOutput, auth=[], summary="The latest signed tree head")
+    @extend_schema(
+        responses={200: TreeHeadOutput, 404: error_response("The ledger has not been sealed yet.")},
+        auth=[],
+        summary="The latest signed tree head",
+    )
     def get(self, request: Request) -> Response:
         head = latest_checkpoint()
         if head is None:
@@ -49,6 +54,7 @@ class TreeHeadApi(APIView):
 class PublicKeyApi(APIView):
     required_scopes = ()
 
+    @extend_schema_serializer(component_name="PublicKey")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         algorithm = serializers.CharField()
         public_key = serializers.CharField(help_text="base64 raw 32-byte Ed25519 public key")
@@ -65,6 +71,7 @@ class PublicKeyApi(APIView):
 class InclusionProofApi(APIView):
     required_scopes = ("ledger:read",)
 
+    @extend_schema_serializer(component_name="InclusionProof")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         event_id = serializers.UUIDField()
         leaf_index = serializers.IntegerField()
@@ -96,13 +103,14 @@ class InclusionProofApi(APIView):
 class ConsistencyProofApi(APIView):
     required_scopes = ("ledger:read",)
 
+    @extend_schema_serializer(component_name="ConsistencyProof")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         first = serializers.IntegerField()
         second = serializers.IntegerField()
         proof = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
-        responses=Output,
+        responses={200: Output, 404: error_response("No sealed tree head of that size.")},
         parameters=[
             OpenApiParameter("first", int, required=True),
             OpenApiParameter("second", int, required=True),
@@ -125,6 +133,6 @@ def _optional_int(request: Request, name: str) -> int | None:
     value = request.query_params.get(name)
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "²".isdigit(), but int("²") fails
         raise DomainError(f"{name} must be a positive integer.", field=name, code="invalid_parameter")
     return int(value)

@@ -241,10 +241,23 @@ class VerifyReport:
         return self.problem is None
 
 
-def _head_problem(head: Checkpoint, public: Ed25519PublicKey, previous: bytes, size: int) -> str | None:
+def verification_keys() -> dict[str, Ed25519PublicKey]:
+    """Key id → public key: the current signing key and the retired ones still published
+    (HUB_LEDGER_PUBLIC_KEYS_PREVIOUS), so heads signed before a rotation keep verifying."""
+    raws = [public_key_bytes(), *(decode_secret(text, name="HUB_LEDGER_PUBLIC_KEYS_PREVIOUS")
+                                  for text in settings.HUB_LEDGER_PUBLIC_KEYS_PREVIOUS)]  # fmt: skip
+    return {public_key_id(raw): Ed25519PublicKey.from_public_bytes(raw) for raw in raws}
+
+
+def _head_problem(
+    head: Checkpoint, keys: dict[str, Ed25519PublicKey], previous: bytes, size: int
+) -> str | None:
     message = head_message(
         head.tree_size, bytes(head.root_hash), head.sealed_at, bytes(head.previous_head_hash)
     )
+    public = keys.get(head.signing_key_id)
+    if public is None:
+        return f"tree head of size {head.tree_size} is signed by an unknown key {head.signing_key_id}"
     try:
         public.verify(bytes(head.signature), message)
     except InvalidSignature:
@@ -260,10 +273,10 @@ def _head_problem(head: Checkpoint, public: Ed25519PublicKey, previous: bytes, s
     return None
 
 
-def _check_heads(heads: list[Checkpoint], public: Ed25519PublicKey, report: VerifyReport) -> None:
+def _check_heads(heads: list[Checkpoint], keys: dict[str, Ed25519PublicKey], report: VerifyReport) -> None:
     previous, size = GENESIS, 0
     for head in heads:
-        problem = _head_problem(head, public, previous, size)
+        problem = _head_problem(head, keys, previous, size)
         if problem:
             report.problem, report.first_bad_position = problem, size
             return
@@ -275,8 +288,7 @@ def ledger_verify() -> VerifyReport:
     report = VerifyReport()
     heads = list(Checkpoint.objects.order_by("tree_size"))
     report.checkpoints = len(heads)
-    public = Ed25519PublicKey.from_public_bytes(public_key_bytes())
-    _check_heads(heads, public, report)
+    _check_heads(heads, verification_keys(), report)
     if not report.ok:
         return report
     with transaction.atomic():

@@ -104,7 +104,7 @@ def _as_uuid(value: uuid.UUID | str, name: str) -> uuid.UUID:
 def ledger_event_get(*, event_id: uuid.UUID | str) -> StoredEvent:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE event_id = %s",
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE event_id = %s",  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
             [_as_uuid(event_id, "event_id")],
         )
         row = cursor.fetchone()
@@ -123,7 +123,7 @@ def ledger_events_for_subject(
         where += " AND recorded_at >= %s"
         params.append(recorded_since)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER}", params)
+        cursor.execute(f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER}", params)  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
         rows = cursor.fetchall()
     return [decrypt(_row_to_event(row)) for row in rows]
 
@@ -137,7 +137,7 @@ def ledger_events_for_subjects(
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = ANY(%s) AND recorded_at >= %s "
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = ANY(%s) AND recorded_at >= %s "  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
             f"AND event_type LIKE %s ORDER BY {_ORDER}",
             [subject_ids, recorded_since, type_prefix.replace("%", "") + "%"],
         )
@@ -151,7 +151,7 @@ def ledger_events_tagged(*, stream_id: uuid.UUID, message_prefix: str) -> list[S
     pattern = message_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s AND message_id LIKE %s "
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE stream_id = %s AND message_id LIKE %s "  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
             f"ORDER BY {_ORDER}",
             [stream_id, pattern],
         )
@@ -180,7 +180,7 @@ def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[Stor
         params += [str(after.xid), after.seq]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",
+            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
             [*params, limit],
         )
         return [_row_to_event(row) for row in cursor.fetchall()]
@@ -221,7 +221,7 @@ def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[Le
         params = [str(after.xid), after.seq]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",
+            f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {where} ORDER BY {_ORDER} LIMIT %s",  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
             [*params, limit],
         )
         return [_leaf_row(row) for row in cursor.fetchall()]
@@ -230,7 +230,7 @@ def ledger_leaves_after(*, after: Position | None, limit: int = 5000) -> list[Le
 def ledger_iter_leaves(*, batch: int = 5000) -> Iterator[LeafRow]:
     """Every committed event's leaf data in ledger order, through a server-side cursor."""
     with connection.chunked_cursor() as cursor:
-        cursor.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {_SAFE} ORDER BY {_ORDER}")
+        cursor.execute(f"SELECT {_LEAF_COLUMNS} FROM audit_ledger_event WHERE {_SAFE} ORDER BY {_ORDER}")  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
         while rows := cursor.fetchmany(batch):
             yield from map(_leaf_row, rows)
 

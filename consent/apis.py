@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,10 +19,11 @@ from consent.gate import decide
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
-from hub.errors import DomainError
+from hub.errors import DomainError, NotFound
 from profiles.identity import subject_find
 
 RECEIPT_PATH = "/api/v1/consents/receipts/{}"
+_PURPOSE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class PurposeNotRegistered(DomainError):
@@ -65,6 +67,7 @@ def _actor(request: Request) -> Actor:
 class ConsentsApi(APIView):
     any_of_scopes = ("consents:write", "profiles:read")
 
+    @extend_schema_serializer(component_name="ConsentsInput")
     class Input(IdentifierInput):
         decisions = serializers.DictField(
             child=serializers.ChoiceField(choices=["granted", "denied"]), required=False, default=dict
@@ -81,6 +84,7 @@ class ConsentsApi(APIView):
             choices=[DecisionMethod.CLICK, DecisionMethod.API], default=DecisionMethod.API
         )
 
+    @extend_schema_serializer(component_name="ConsentDecisionOutput")
     class DecisionOutput(serializers.Serializer):  # type: ignore[type-arg]
         purpose = serializers.CharField()
         status = serializers.CharField()
@@ -88,10 +92,12 @@ class ConsentsApi(APIView):
         expires_at = serializers.DateTimeField(allow_null=True)
         receipt_url = serializers.CharField()
 
+    @extend_schema_serializer(component_name="ConsentsCreated")
     class CreatedOutput(serializers.Serializer):  # type: ignore[type-arg]
         decisions = serializers.ListField(child=serializers.DictField())
         gpc_applied = serializers.BooleanField()
 
+    @extend_schema_serializer(component_name="ConsentState")
     class StateOutput(serializers.Serializer):  # type: ignore[type-arg]
         purpose = serializers.CharField()
         name = serializers.CharField()
@@ -186,6 +192,7 @@ class ConsentsApi(APIView):
 class DecisionApi(APIView):
     any_of_scopes = ("consents:write", "profiles:read", "events:write", "segments:read")
 
+    @extend_schema_serializer(component_name="GateDecision")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         allowed = serializers.BooleanField()
         reason = serializers.CharField()
@@ -202,7 +209,8 @@ class DecisionApi(APIView):
     def get(self, request: Request) -> Response:
         data = _identifier(request, request.query_params)
         purpose = request.query_params.get("purpose", "")
-        if not Purpose.objects.filter(key=purpose).exists():
+        # a purpose key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
+        if not _PURPOSE_KEY.fullmatch(purpose) or not Purpose.objects.filter(key=purpose).exists():
             raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
         subject = subject_find(kind=data["kind"], value=data["value"])
         decision = decide(subject.id if subject else None, purpose, signals=Signals(gpc=_gpc(request)))
@@ -214,4 +222,13 @@ class ReceiptApi(APIView):
 
     @extend_schema(responses={200: dict}, summary="A signed consent receipt (ISO/IEC TS 27560, DPV terms)")
     def get(self, request: Request, decision_id: str) -> Response:
-        return Response(receipt_sign(receipt_build(decision_event_id=decision_id)))
+        receipt = receipt_build(decision_event_id=decision_id)
+        # a service sees decisions about its own purposes only, like every other read of it
+        purposes = {purpose["key"] for purpose in receipt["processing"]["purposes"]}
+        if not purposes <= _principal(request).purposes:
+            raise NotFound(
+                "No consent decision with this id.",
+                field="decision_event_id",
+                code="consent.receipt_not_found",
+            )
+        return Response(receipt_sign(receipt))

@@ -36,9 +36,10 @@ from consent.apis import PurposeNotRegistered
 from consent.decisions import Context, consent_submit, notice_for
 from consent.domain import gpc_header_opts_out
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
-from consent.services import origin_normalize, service_for_site_key
+from consent.services import MAX_SITE_KEY, origin_normalize, service_for_site_key
 from hub.api import json_storable
 from hub.errors import DomainError, NotFound, PayloadTooLarge
+from hub.schema import error_response
 from profiles.apis import MAX_BODY_BYTES
 from profiles.collection import Outcome, events_collect
 
@@ -54,6 +55,10 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 _LANGUAGE = re.compile(r"[A-Za-z]{2,8}")
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # purpose keys (slugs) and jurisdiction codes
 _BODY_TYPES = ("", "text/plain", "application/json")
+SITE_REFUSED = error_response(
+    "Unknown site key, a site key used from an origin it does not allow, or a purpose the service "
+    "is not registered for."
+)
 
 
 class MissingSite(DomainError):
@@ -233,7 +238,11 @@ class NoticeApi(BrowserApi):
 
     @extend_schema(
         parameters=[OpenApiParameter("site", str, required=True), OpenApiParameter("lang", str)],
-        responses=BannerNoticeResponse,
+        responses={
+            200: BannerNoticeResponse,
+            403: SITE_REFUSED,
+            404: error_response("No notice has been published yet."),
+        },
         summary="Browsers: the current notice and the service's purposes in it (what the banner shows)",
     )
     def get(self, request: Request) -> Response:
@@ -268,6 +277,7 @@ def _purpose_fields(purpose: Purpose) -> dict[str, Any]:
 
 class ConsentApi(BrowserApi):
     class BannerConsentInput(serializers.Serializer):  # type: ignore[type-arg]
+        site = serializers.CharField(max_length=MAX_SITE_KEY, help_text="the service's public site key")
         anonymous_id = serializers.CharField(max_length=200, trim_whitespace=False)
         decisions = serializers.DictField(child=serializers.BooleanField(), required=False, default=dict)
         notice_version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
@@ -289,7 +299,7 @@ class ConsentApi(BrowserApi):
 
     @extend_schema(
         request={"text/plain": BannerConsentInput, "application/json": BannerConsentInput},
-        responses={201: BannerConsentResponse},
+        responses={201: BannerConsentResponse, 403: SITE_REFUSED},
         summary="Browsers: record the banner's choices for a device (site key in the body; Sec-GPC honoured)",
     )
     def post(self, request: Request) -> Response:
@@ -350,13 +360,28 @@ def _check_registered(service: Service, choices: dict[str, bool]) -> None:
         )
 
 
+BEACON_BODY = {
+    "type": "object",
+    "required": ["site", "batch"],
+    "properties": {
+        "site": {"type": "string", "description": "the service's public site key"},
+        # an item that is not a valid event is answered per item ("invalid"), not by refusing the batch
+        "batch": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"description": "an event, as /api/v1/events takes"},
+        },
+    },
+}
+
+
 class EventsApi(BrowserApi):
     class BeaconEventsResponse(serializers.Serializer):  # type: ignore[type-arg]
         results = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(
-        request={"text/plain": {"type": "object"}, "application/json": {"type": "object"}},
-        responses=BeaconEventsResponse,
+        request={"text/plain": BEACON_BODY, "application/json": BEACON_BODY},
+        responses={200: BeaconEventsResponse, 403: SITE_REFUSED},
         summary='Browsers: collect a batch ({"site": …, "batch": [...]}, as navigator.sendBeacon sends it)',
     )
     def post(self, request: Request) -> Response:

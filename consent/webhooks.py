@@ -26,6 +26,7 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import WEBHOOK_DELIVERED
 from consent.models import DeliveryStatus, Service, WebhookDelivery
+from hub.faults import fault_point
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def webhook_deliver(*, delivery_id: UUID) -> DeliveryStatus:
     # The request runs outside any transaction: network time must hold neither row locks
     # nor the ledger readers' horizon (an open transaction holds back `ledger_read_after`).
     error = _post(delivery.service, delivery.body)
+    fault_point("webhook.posted")  # tests kill the worker here: sent, outcome not yet recorded
     return _outcome_record(delivery_id=delivery.id, error=error)
 
 

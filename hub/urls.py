@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from hub import views
 from profiles.requests.views import verify_request
@@ -24,7 +24,10 @@ urlpatterns = [
     ),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", permission_classes=[], authentication_classes=[]),
+        # the split view serves its start-up script as a file: the CSP allows no inline script
+        SpectacularSwaggerSplitView.as_view(
+            url_name="schema", permission_classes=[], authentication_classes=[]
+        ),
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),
@@ -33,3 +36,5 @@ urlpatterns = [
     path("", include("consent.browser_urls")),
     path("privacy-requests/verify/<str:token>", verify_request, name="privacy-request-verify"),
 ]
+
+handler404 = "hub.views.not_found"

@@ -1,7 +1,8 @@
-"""Project-level pages: health and the GPC declaration."""
+"""Project-level pages: health, the GPC declaration, and "not found" in the API's own format."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
 
 from hub.health import health
 
@@ -19,3 +20,11 @@ GPC_LAST_UPDATE = "2026-11-27"  # change when the hub's handling of GPC changes
 def gpc_declaration(request: HttpRequest) -> JsonResponse:
     """The GPC support resource (https://privacycg.github.io/gpc-spec/#gpc-support-resource)."""
     return JsonResponse({"gpc": True, "lastUpdate": GPC_LAST_UPDATE})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A URL that no route matches: API clients get the API's JSON error, browsers the page."""
+    if request.path.startswith("/api/"):
+        body = {"error": {"code": "not_found", "message": "No such resource.", "field": None}}
+        return JsonResponse(body, status=404)
+    return page_not_found(request, exception)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from audit.services import Actor
 from consent.authentication import ServicePrincipal
 from consent.domain import gpc_header_opts_out
 from hub.errors import DomainError, NotFound, PayloadTooLarge
+from hub.schema import error_response
 from profiles.collection import events_collect
 from profiles.disclosure import profile_for_service
 from profiles.identity import subject_find
@@ -29,11 +30,13 @@ def _principal(request: Request) -> ServicePrincipal:
 class EventsApi(APIView):
     required_scopes = ("events:write",)
 
+    @extend_schema_serializer(component_name="EventResult")
     class ResultOutput(serializers.Serializer):  # type: ignore[type-arg]
         message_id = serializers.CharField(allow_null=True)
         status = serializers.ChoiceField(choices=["accepted", "duplicate", "refused", "invalid"])
         reason = serializers.CharField(allow_blank=True)
 
+    @extend_schema_serializer(component_name="EventsCollected")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         results = serializers.ListField(child=serializers.DictField())
 
@@ -105,7 +108,8 @@ class ProfileLookupApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("user_id", str), OpenApiParameter("anonymous_id", str)],
-        responses=ProfileOutput,
+        responses={200: ProfileOutput, 404: error_response("No subject has this identifier.")},
+        operation_id="api_v1_profiles_lookup",
         summary="A subject's profile by identifier, only as far as it consented",
     )
     def get(self, request: Request) -> Response:

@@ -338,7 +338,9 @@ def nudge_projector() -> None:
     _last_nudge = now
     from tasks.profiles import project_ledger
 
-    project_ledger.delay()
+    # the "ingest" queue: a nudge must not wait behind a projection backlog or a rebuild
+    # queued on "projections"; an extra run returns at once when another holds the lock
+    project_ledger.apply_async(queue="ingest")
 
 
 def events_collect(

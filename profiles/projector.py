@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from audit.models import ConsumerPosition
 from audit.selectors import Position, StoredEvent, decrypt, ledger_read_after
+from hub.faults import fault_point
 from profiles.models import ProfileField, ProjectionState, Subject
 from profiles.projection import (
     DEFAULT_ENGAGEMENT_WEIGHTS,
@@ -56,6 +57,7 @@ def project_pending(*, batch: int = 500, name: str = PROJECTION) -> int:
         return 0
     events_apply(events=events, generation=live_generation_for(name))
     position_save(name, events[-1].position)
+    fault_point("projector.batch_applied")  # tests kill the worker here: rows written, not committed
     return len(events)
 
 
@@ -138,7 +140,7 @@ def subjects_lock(subject_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {Subject._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608
+            f"SELECT id FROM {Subject._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608  # nosec B608  # the table name is the model's own; the ids are a bound parameter
             [ids],
         )
         return [row[0] for row in cursor.fetchall()]

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "hub.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,7 +102,7 @@ WHITENOISE_USE_FINDERS = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["consent.authentication.ServiceKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["consent.permissions.HasServiceScope"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "hub.schema.HubAutoSchema",
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "hub.api.StorableJSONParser",
@@ -130,6 +131,8 @@ HUB_KEK = env.str("HUB_KEK")
 HUB_KEK_PREVIOUS = env.list("HUB_KEK_PREVIOUS", default=[])
 # Ed25519 private key (32 raw bytes, urlsafe base64) that signs Merkle tree heads and receipts.
 HUB_LEDGER_SIGNING_KEY = env.str("HUB_LEDGER_SIGNING_KEY")
+# Public keys (32 raw bytes, urlsafe base64) of retired signing keys: heads they signed still verify.
+HUB_LEDGER_PUBLIC_KEYS_PREVIOUS = env.list("HUB_LEDGER_PUBLIC_KEYS_PREVIOUS", default=[])
 # Secret pepper for keyed hashes of identifiers (HMAC-SHA256); 32 bytes, urlsafe base64.
 HUB_IDENTIFIER_PEPPER = env.str("HUB_IDENTIFIER_PEPPER")
 # Data keys belong to (subject, purpose, epoch); the epoch is "month", "week" or "day".
@@ -186,10 +189,29 @@ HUB_PORTAL_SESSION_MINUTES = env.int("HUB_PORTAL_SESSION_MINUTES", default=30)
 # within the window (seconds).
 HUB_PORTAL_RATE_LIMIT = env.int("HUB_PORTAL_RATE_LIMIT", default=5)
 HUB_PORTAL_RATE_WINDOW_SECONDS = env.int("HUB_PORTAL_RATE_WINDOW_SECONDS", default=900)
+LOGIN_URL = "/portal/sign-in"
+
+# --- Security headers and cookies (hub/security.py; HTTPS-only settings in production.py) ------
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-LOGIN_URL = "/portal/sign-in"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+# same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on form posts and
+# CSRF refuses them. Sign-in links carry a token in their address: it never leaves the hub.
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Every page but the portal's (which sets a stricter one: no inline style either): scripts only
+# from the hub itself, never inline; inline styles are allowed because the Django admin, the
+# API docs and the verification and export pages use them. data: images for the API docs' icons.
+HUB_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+# The API's throttles (hub/throttling.py): attempts per service, counted in PostgreSQL like the
+# portal's ("N/second", "N/minute", "N/hour" or "N/day").
+HUB_API_REQUEST_RATE = env.str("HUB_API_REQUEST_RATE", default="60/minute")
+HUB_API_PORTAL_LINK_RATE = env.str("HUB_API_PORTAL_LINK_RATE", default="300/minute")
 
 # --- Email (verification links, notices to subjects, deadline alerts to officers) ---------
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587. The default writes each message to a
@@ -231,6 +253,24 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(BASE_DIR / ".run" / "celerybeat-schedule")
+# One queue per concern, so each can get its own worker group (`celery -A hub worker -Q
+# projections`) and a long export never waits behind a projection backlog. A worker started
+# without -Q consumes every queue listed here (`make run`, the tests). docs/DEPLOYMENT.md.
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # ledger.*, system.*, consent.*
+CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {
+    "celery": {},
+    "ingest": {},  # side effects of collection: the projector nudge sent on each accepted batch
+    "projections": {},
+    "requests": {},
+    "webhooks": {},
+}
+CELERY_TASK_ROUTES = {
+    "profiles.*": {"queue": "projections"},
+    "segments.*": {"queue": "projections"},
+    "requests.*": {"queue": "requests"},
+    "portal.*": {"queue": "requests"},
+    "webhooks.*": {"queue": "webhooks"},
+}
 
 # --- Logging: structured, ids only (no personal data is ever passed to a logger) ----
 LOGGING = {

@@ -9,9 +9,22 @@ DEBUG = False
 # Verification links, notices to subjects and deadline alerts are legal duties: no file-mail default.
 if "EMAIL_URL" not in env:
     raise ImproperlyConfigured("Set the EMAIL_URL environment variable (e.g. smtp+tls://…).")
+
+# --- HTTPS (the headers every environment sends are in base.py and hub/security.py) ----------
+# The reverse proxy in front of gunicorn terminates TLS and must set X-Forwarded-Proto itself
+# (overwriting what the client sent).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
-SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=3600)
-SECURE_CONTENT_TYPE_NOSNIFF = True
+# Plain-HTTP requests are redirected to HTTPS; turn off only where the proxy already does it.
+# /healthz is exempt so a load balancer's plain-HTTP probe sees the real status.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# HSTS (sent on HTTPS responses only). Start a new domain with a small DJANGO_HSTS_SECONDS.
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# Preloading is the apex domain owner's decision (the hub usually runs on a subdomain of the
+# shop's domain), so it is off by default and its deploy-check reminder is silenced only then.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]

@@ -10,6 +10,8 @@ from rest_framework.views import APIView
 
 from consent.authentication import ServicePrincipal
 from hub.errors import NotFound
+from hub.schema import error_response
+from hub.throttling import ServiceRateThrottle
 from profiles.identity import identifier_hash, subject_find
 from profiles.portal.services import sign_in_link_mint
 
@@ -29,10 +31,12 @@ class PortalLinkOutput(serializers.Serializer):  # type: ignore[type-arg]
 
 class PortalLinksApi(APIView):
     required_scopes = ("portal:links",)
+    throttle_classes = [ServiceRateThrottle]
+    throttle_scope = "portal_links"
 
     @extend_schema(
         request=PortalLinkInput,
-        responses={201: PortalLinkOutput},
+        responses={201: PortalLinkOutput, 404: error_response("No person with this user_id is known.")},
         summary="A one-time portal sign-in link for a user the service has authenticated",
         description=(
             "Hand the URL to the user (a redirect, a button): it signs them into the privacy portal "

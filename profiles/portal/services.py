@@ -274,15 +274,23 @@ def rate_key(*, scope: str, kind: str, value: str) -> str:
 
 
 @transaction.atomic
-def rate_limit_allow(*, keys: Sequence[str], now: datetime | None = None) -> bool:
-    """Count one attempt under each key, unless one of them already has HUB_PORTAL_RATE_LIMIT
-    attempts within the window: then nothing is counted and the answer is False.
+def rate_limit_allow(
+    *,
+    keys: Sequence[str],
+    now: datetime | None = None,
+    limit: int | None = None,
+    window_seconds: int | None = None,
+) -> bool:
+    """Count one attempt under each key, unless one of them already has `limit`
+    (HUB_PORTAL_RATE_LIMIT) attempts within the window (HUB_PORTAL_RATE_WINDOW_SECONDS): then
+    nothing is counted and the answer is False. The API's throttles pass their own rates.
 
     A sliding window: each key's count is exact because concurrent callers for the same key
     queue on a transaction-level advisory lock (taken in key order, so never a deadlock).
     """
     now = now or timezone.now()
-    since = now - timedelta(seconds=settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
+    limit = settings.HUB_PORTAL_RATE_LIMIT if limit is None else limit
+    since = now - timedelta(seconds=window_seconds or settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
     unique = sorted(set(keys))
     with connection.cursor() as cursor:
         for key in unique:
@@ -294,7 +302,7 @@ def rate_limit_allow(*, keys: Sequence[str], now: datetime | None = None) -> boo
         .annotate(attempts=Count("id"))
         .values_list("attempts", flat=True)
     )
-    if any(attempts >= settings.HUB_PORTAL_RATE_LIMIT for attempts in counts):
+    if any(attempts >= limit for attempts in counts):
         return False
     PortalAttempt.objects.bulk_create([PortalAttempt(key=key, at=now) for key in unique])
     return True
@@ -303,8 +311,10 @@ def rate_limit_allow(*, keys: Sequence[str], now: datetime | None = None) -> boo
 # --- housekeeping ----------------------------------------------------------------------------
 def portal_purge_expired(*, now: datetime | None = None) -> dict[str, int]:
     """Delete expired links, ended sessions' rows and attempts that fell out of every window."""
+    from hub.throttling import longest_window
+
     now = now or timezone.now()
-    window = timedelta(seconds=settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
+    window = timedelta(seconds=max(settings.HUB_PORTAL_RATE_WINDOW_SECONDS, longest_window()))
     links = SignInLink.objects.filter(expires_at__lte=now).delete()[0]
     sessions = PortalSession.objects.filter(expires_at__lte=now).delete()[0]
     attempts = PortalAttempt.objects.filter(at__lte=now - window).delete()[0]

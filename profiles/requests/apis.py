@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,8 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from consent.authentication import ServicePrincipal
 from hub.errors import DomainError, NotFound
+from hub.schema import error_response
+from hub.throttling import ServiceRateThrottle
 from profiles.requests.domain import Channel, RequestType, Status
 from profiles.requests.export_files import export_link, export_open
 from profiles.requests.models import ExportFile, PrivacyRequest
@@ -27,6 +29,7 @@ from profiles.requests.services import (
 )
 
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", "email")
+NOT_NOW = error_response("The request's status does not allow this step (request.invalid_transition).")
 
 
 def _principal(request: Request) -> ServicePrincipal:
@@ -38,6 +41,7 @@ def _actor(request: Request) -> Actor:
     return Actor("service", _principal(request).id)
 
 
+@extend_schema_serializer(component_name="PrivacyRequestCreated")
 class CreatedOutput(serializers.Serializer):  # type: ignore[type-arg]
     id = serializers.UUIDField()
     status = serializers.CharField()
@@ -86,7 +90,10 @@ def case_document(case: PrivacyRequest) -> dict[str, Any]:
 
 class PrivacyRequestsApi(APIView):
     required_scopes = ("requests:write",)
+    throttle_classes = [ServiceRateThrottle]
+    throttle_scope = "privacy_requests"
 
+    @extend_schema_serializer(component_name="PrivacyRequestInput")
     class Input(serializers.Serializer):  # type: ignore[type-arg]
         type = serializers.CharField(max_length=32)
         user_id = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
@@ -159,7 +166,11 @@ class ReasonInput(serializers.Serializer):  # type: ignore[type-arg]
 class ApproveApi(APIView):
     required_scopes = ("requests:approve",)
 
-    @extend_schema(request=None, responses=CaseOutput, summary="Approve: the work starts")
+    @extend_schema(
+        request=None,
+        responses={200: CaseOutput, 409: NOT_NOW},
+        summary="Approve: the work starts",
+    )
     def post(self, request: Request, request_id: str) -> Response:
         case = request_approve(request_id=request_id, actor=_actor(request))
         return Response(CaseOutput(case_document(case)).data)
@@ -170,7 +181,7 @@ class RejectApi(APIView):
 
     @extend_schema(
         request=ReasonInput,
-        responses=CaseOutput,
+        responses={200: CaseOutput, 409: NOT_NOW},
         summary="Reject with a reason (the subject is told how to complain)",
     )
     def post(self, request: Request, request_id: str) -> Response:
@@ -185,10 +196,15 @@ class RejectApi(APIView):
 class ExtendApi(APIView):
     required_scopes = ("requests:approve",)
 
+    @extend_schema_serializer(component_name="ExtendInput")
     class Input(ReasonInput):
         months = serializers.IntegerField(required=False, min_value=1, max_value=2)
 
-    @extend_schema(request=Input, responses=CaseOutput, summary="Extend the deadline once, with a reason")
+    @extend_schema(
+        request=Input,
+        responses={200: CaseOutput, 409: NOT_NOW},
+        summary="Extend the deadline once, with a reason",
+    )
     def post(self, request: Request, request_id: str) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -11,7 +11,6 @@ HUB_REQUEST_MAX_ATTEMPTS the case is `failed` with the reason, for an officer to
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from audit.services import Actor
 from hub.errors import DomainError
+from hub.faults import fault_point
 from profiles.requests.domain import Status
 from profiles.requests.event_types import STEP_DONE
 from profiles.requests.fulfilment import STEPS, outcome_of
@@ -86,13 +86,6 @@ def _describe(problem: BaseException) -> str:
     return f"{type(problem).__name__}{f' [errno {errno}]' if errno else ''}"
 
 
-def _fault_injection(step: str) -> None:
-    """Tests stop a worker right after a named checkpoint (test settings only; see tests/e2e)."""
-    if step and getattr(settings, "HUB_FAULT_PAUSE_AFTER_STEP", "") == step:
-        logger.warning("fault injection: pausing after step=%s", step)
-        time.sleep(3600)
-
-
 def request_run(*, request_id: uuid.UUID) -> str:
     """Run (or resume) an in-progress case to its end; returns the case's status afterwards."""
     with _case_lock(request_id) as acquired:
@@ -121,7 +114,7 @@ def request_run(*, request_id: uuid.UUID) -> str:
                 return Status.FAILED.value
             done[step.name] = result
             logger.info("privacy request step done request=%s step=%s", case.id, step.name)
-            _fault_injection(step.name)
+            fault_point(step.name)  # tests kill the worker here: this step checkpointed, the next not begun
         _fulfil(case, done)
         return Status.FULFILLED.value
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+import re
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +16,7 @@ from profiles.models import Segment
 from profiles.segments.membership import consented_members
 
 PAGE_SIZE = 100
+_SEGMENT_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class SegmentPurposeNotRegistered(DomainError):
@@ -24,6 +27,7 @@ class SegmentPurposeNotRegistered(DomainError):
 class SegmentMembersApi(APIView):
     required_scopes = ("segments:read",)
 
+    @extend_schema_serializer(component_name="SegmentMembers")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
         segment = serializers.CharField()
         members = serializers.ListField(child=serializers.UUIDField())
@@ -37,7 +41,12 @@ class SegmentMembersApi(APIView):
     def get(self, request: Request, key: str) -> Response:
         principal = request.user
         assert isinstance(principal, ServicePrincipal)
-        segment = Segment.objects.filter(key=key, active=True).prefetch_related("purposes").first()
+        # a segment key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
+        segment = (
+            Segment.objects.filter(key=key, active=True).prefetch_related("purposes").first()
+            if _SEGMENT_KEY.fullmatch(key)
+            else None
+        )
         if segment is None:
             raise NotFound("No such segment.", field="key", code="segment.not_found")
         missing = sorted(set(segment.purpose_keys()) - principal.purposes)

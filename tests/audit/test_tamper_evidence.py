@@ -183,3 +183,20 @@ def test_an_empty_ledger_gets_a_signed_size_zero_head_that_later_heads_extend(ac
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
     response = client.get("/api/v1/ledger/consistency", {"first": 0, "second": 2})
     assert response.status_code == 400 and response.json()["error"]["code"] == "ledger.invalid_range"
+
+
+def test_heads_signed_before_a_signing_key_rotation_verify_with_the_retired_public_key(actor, settings):
+    from audit.checkpoints import public_key_bytes
+    from audit.keys import encode_secret, new_secret
+
+    ledger_append(events=[collected()], actor=actor)
+    seal()
+    retired_public = encode_secret(public_key_bytes())
+    settings.HUB_LEDGER_SIGNING_KEY = new_secret()  # rotation: new heads get the new key
+    ledger_append(events=[collected()], actor=actor)
+    seal()
+    # without the retired key published, the first head cannot be checked, and verify says so
+    report = ledger_verify()
+    assert not report.ok and "unknown key" in report.problem and report.first_bad_position == 0
+    settings.HUB_LEDGER_PUBLIC_KEYS_PREVIOUS = [retired_public]
+    assert ledger_verify().ok

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -44,10 +49,14 @@ def worker_env() -> dict[str, str]:
 def celery_worker_process(
     transactional_db: None, tmp_path: Path
 ) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Start real `celery worker` processes (solo pool); all are killed at the end."""
+    """Start real `celery worker` processes (solo pool); all are killed at the end.
+
+    `queues` ("projections,celery") limits a worker to those queues (`-Q`); without it, a
+    worker consumes every queue the settings define.
+    """
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(**extra_env: str) -> subprocess.Popen[bytes]:
+    def start(queues: str = "", **extra_env: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"worker-{len(started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
             [
@@ -65,6 +74,7 @@ def celery_worker_process(
                 f"e2e{len(started)}-{os.getpid()}@%h",
                 "--without-gossip",
                 "--without-mingle",
+                *(["-Q", queues] if queues else []),
             ],
             cwd=ROOT,
             env={**worker_env(), **extra_env},
@@ -74,6 +84,88 @@ def celery_worker_process(
         )
         started.append(process)
         return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http(
+    method: str, url: str, body: object = None, headers: dict[str, str] | None = None, timeout: float = 10
+) -> tuple[int, dict[str, str], Any]:
+    """One JSON request over real HTTP: (status, headers, parsed body or None)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - tests talk to 127.0.0.1 only
+        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            status, answer, raw = response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        status, answer, raw = error.code, dict(error.headers), error.read()
+        error.close()
+    try:
+        return status, answer, json.loads(raw) if raw else None
+    except ValueError:
+        return status, answer, None
+
+
+@pytest.fixture
+def web_process(
+    transactional_db: None, tmp_path: Path
+) -> Iterator[Callable[..., tuple[str, subprocess.Popen[bytes]]]]:
+    """Start real gunicorn processes (`hub.wsgi`, like `make run`); returns (base URL, process).
+
+    They share the test database (or `DATABASE_URL` given in `extra_env`); all are killed at
+    the end, before the test database is flushed.
+    """
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(workers: int = 1, **extra_env: str) -> tuple[str, subprocess.Popen[bytes]]:
+        port = free_port()
+        log = open(tmp_path / f"web-{len(started)}.log", "wb")  # noqa: SIM115
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "hub.wsgi",
+                "-b",
+                f"127.0.0.1:{port}",
+                "-w",
+                str(workers),
+                "--threads",
+                "4",
+                "--timeout",
+                "60",
+                "--no-control-socket",
+            ],  # fmt: skip
+            cwd=ROOT,
+            env={**worker_env(), **extra_env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+
+        def serving() -> bool:
+            assert process.poll() is None, (tmp_path / f"web-{len(started) - 1}.log").read_text()
+            try:
+                return http("GET", f"{base}/healthz", timeout=5)[0] in (200, 503)
+            except OSError:
+                return False
+
+        wait_until(serving, timeout=30, interval=0.2)
+        return base, process
 
     yield start
     for process in started:

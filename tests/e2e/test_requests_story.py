@@ -169,6 +169,7 @@ def _side_effects(case_id: str, subject_ids: list[uuid.UUID]) -> dict:
     }
 
 
+@pytest.mark.fault
 @pytest.mark.parametrize(
     ("kind", "pause_after"),
     [("access", "export"), ("erasure", "erase"), ("erasure", "notify_services")],

@@ -16,6 +16,7 @@ from consent.decisions import Context, consent_record
 from consent.services import service_register
 from profiles.models import Segment, SegmentMembership, Subject
 from profiles.segments.membership import segments_expire, segments_refresh
+from tests.ledger_support import settle
 
 pytestmark = pytest.mark.django_db
 VIEWED_X = {"event": {"name": "Product Viewed", "within_minutes": 10, "where": {"properties.sku": "X"}}}
@@ -133,6 +134,7 @@ def test_the_segments_consumer_refreshes_subjects_as_events_commit_and_never_twi
 
     subject = _subject(consents=True)
     _viewed(subject)
+    settle()  # the safe horizon is cluster-wide: another database's transaction may hold it a while
     deadline = timezone.now() + timedelta(seconds=10)
     while segments_project_pending() and timezone.now() < deadline:
         pass
