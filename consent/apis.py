@@ -182,11 +182,10 @@ class ConsentsApi(APIView):
     def get(self, request: Request) -> Response:
         data = _identifier(request, request.query_params)
         subject = subject_find(kind=data["kind"], value=data["value"])
-        if subject is None:
-            overview = consent_overview(subject_id=None)
-        else:
-            overview = consent_overview(subject_id=subject.id)
-        return Response([self.StateOutput(item.__dict__).data for item in overview])
+        overview = consent_overview(subject_id=subject.id if subject else None)
+        # a service learns the subject's choices only for the purposes it is registered for
+        mine = _principal(request).purposes
+        return Response([self.StateOutput(item.__dict__).data for item in overview if item.purpose in mine])
 
 
 class DecisionApi(APIView):
@@ -212,6 +211,8 @@ class DecisionApi(APIView):
         # a purpose key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
         if not _PURPOSE_KEY.fullmatch(purpose) or not Purpose.objects.filter(key=purpose).exists():
             raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
+        if purpose not in _principal(request).purposes:
+            raise PurposeNotRegistered("This service is not registered for this purpose.", field="purpose")
         subject = subject_find(kind=data["kind"], value=data["value"])
         decision = decide(subject.id if subject else None, purpose, signals=Signals(gpc=_gpc(request)))
         return Response(self.Output({"allowed": decision.allowed, "reason": decision.reason}).data)

@@ -60,7 +60,9 @@ def test_record_then_read_state_and_ask_the_gate(banner, notice):
     assert decisions["analytics"]["receipt_url"].endswith(decisions["analytics"]["decision_id"])
     state = {row["purpose"]: row for row in client.get("/api/v1/consents", {"user_id": "u-42"}).json()}
     assert state["analytics"]["status"] == "given" and state["analytics"]["notice_version"] == notice.version
-    assert state["advertising"]["status"] is None and state["essential"]["needs_consent"] is False
+    assert (
+        state["advertising"]["status"] is None and "essential" not in state
+    )  # only the purposes it is registered for
     ask = client.get("/api/v1/consents/decision", {"user_id": "u-42", "purpose": "analytics"}).json()
     assert ask == {"allowed": True, "reason": "given"}
     assert (
@@ -167,3 +169,14 @@ def test_an_oversized_body_is_refused_cleanly(banner, ledger_count):
     assert response.status_code in (400, 413)
     assert response.json()["error"]["code"]
     assert ledger_count() == 0
+
+
+def test_a_service_reads_consent_and_asks_the_gate_only_for_its_own_purposes(banner, purposes):
+    client = _client(banner)
+    _post(client, user_id="u-7", decisions={"analytics": "granted"})
+    narrow = _client(service_register(name="narrow", purposes=["analytics"], scopes=["profiles:read"]).secret)
+    assert [row["purpose"] for row in narrow.get("/api/v1/consents", {"user_id": "u-7"}).json()] == [
+        "analytics"
+    ]
+    refused = narrow.get("/api/v1/consents/decision", {"user_id": "u-7", "purpose": "marketing"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "consent.purpose_not_registered"
