@@ -240,7 +240,7 @@ def seed(subjects: int) -> dict[str, Any]:
     policy = MinimizationPolicy.objects.create(
         purpose_id=PURPOSE, event_type="*", description="bench: the demo policy's sku and price"
     )
-    for name, category, transformation in DEMO_POLICIES[PURPOSE]:
+    for name, category, transformation in DEMO_POLICIES[(PURPOSE, "*")]:
         if name in KEPT_FIELDS:
             PolicyField.objects.create(
                 policy=policy, name=name, data_category=category, transformation=transformation
@@ -533,7 +533,9 @@ def top_up(target: int, service_id: str, subject_ids: list[uuid.UUID]) -> dict[s
     need = target - ledger_size()
     if need <= 0:
         return {"appended": 0, "seconds": 0.0}
-    categories = {name: category for name, category, _ in DEMO_POLICIES[PURPOSE] if name in KEPT_FIELDS}
+    categories = {
+        name: category for name, category, _ in DEMO_POLICIES[(PURPOSE, "*")] if name in KEPT_FIELDS
+    }
     actor = Actor("service", service_id)
     rng = random.Random(target)
     tag = uuid.uuid4().hex[:8]
