@@ -146,36 +146,6 @@ def ledger_events_for_subjects(
     return [decrypt(event) for event in stored]
 
 
-def ledger_event_ids_for_subjects(
-    *, subject_ids: list[uuid.UUID], recorded_since: datetime, type_prefix: str, purposes: list[str]
-) -> list[uuid.UUID]:
-    """Ids (in ledger order) of the subjects' events of these purposes since a time: metadata
-    only, so a reader that already holds most of them decrypts just the rest."""
-    if not subject_ids or not purposes:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT event_id FROM audit_ledger_event WHERE stream_id = ANY(%s) AND recorded_at >= %s "  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
-            f"AND event_type LIKE %s AND purpose = ANY(%s) ORDER BY {_ORDER}",
-            [subject_ids, recorded_since, type_prefix.replace("%", "") + "%", purposes],
-        )
-        return [row[0] for row in cursor.fetchall()]
-
-
-def ledger_events_by_ids(*, event_ids: list[uuid.UUID]) -> list[ReadEvent]:
-    """These events, decrypted (one query for the rows, one for the keys they need)."""
-    if not event_ids:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_COLUMNS} FROM audit_ledger_event WHERE event_id = ANY(%s) ORDER BY {_ORDER}",  # nosec B608  # the SQL is built from module constants only; every value is a bound parameter
-            [event_ids],
-        )
-        stored = [_row_to_event(row) for row in cursor.fetchall()]
-    keys.preload_for_reading(event.meta.key_id for event in stored if event.meta.key_id is not None)
-    return [decrypt(event) for event in stored]
-
-
 def ledger_events_tagged(*, stream_id: uuid.UUID, message_prefix: str) -> list[StoredEvent]:
     """A stream's events whose message id starts with a prefix (a case's or a merge's), in ledger order."""
     pattern = message_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -39,15 +39,12 @@ DatabaseOperations.execute_sql_flush = _flush_past_append_only_triggers  # type:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     from consent.gate import fact_cache
-    from profiles.segments.membership import occurrence_cache
 
     keys.key_cache.clear()
     fact_cache.clear()
-    occurrence_cache.clear()
     yield
     keys.key_cache.clear()
     fact_cache.clear()
-    occurrence_cache.clear()
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ segment relies on; each join and each leave is a ledger event (source names the 
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.selectors import ReadEvent, ledger_event_ids_for_subjects, ledger_events_by_ids, ledger_read_after
+from audit.selectors import ReadEvent, ledger_events_for_subjects, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
@@ -24,67 +22,18 @@ from profiles.models import FieldKind, ProfileField, Segment, SegmentMembership,
 from profiles.segments.rules import Facts, Occurrence, Verdict, longest_window, matches
 from profiles.selectors import profile_fields_of
 
-Seen = tuple[uuid.UUID, str | None, Occurrence | None]  # subject, purpose, what a rule may look at
 
-
-class OccurrenceCache:
-    """Collected events as the rules see them, by event id, for a short while.
-
-    The consumer re-evaluates a subject each time it has a new event, over its whole window:
-    without this, every batch decrypted each touched subject's window again. Entries live at
-    most HUB_KEY_CACHE_SECONDS — the bound within which a shredded key stops being usable in any
-    process — so nothing derived from a shredded payload outlives its key; the size is bounded.
-    """
-
-    def __init__(self, capacity: int = 200_000) -> None:
-        self.capacity = capacity
-        self._entries: dict[uuid.UUID, tuple[float, Seen]] = {}
-
-    def get(self, event_id: uuid.UUID, now: float) -> Seen | None:
-        entry = self._entries.get(event_id)
-        if entry is None or entry[0] < now:
-            return None
-        return entry[1]
-
-    def put(self, event_id: uuid.UUID, seen: Seen, now: float) -> None:
-        self._entries[event_id] = (now + settings.HUB_KEY_CACHE_SECONDS, seen)
-        while len(self._entries) > self.capacity:
-            self._entries.pop(next(iter(self._entries)))  # the oldest entry
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
-occurrence_cache = OccurrenceCache()
-
-
-def _seen(event: ReadEvent) -> Seen:
-    meta, payload = event.stored.meta, event.payload
-    if payload is None:
-        return (meta.stream_id, meta.purpose, None)
-    name = payload.get("event") or payload.get("type")
-    return (meta.stream_id, meta.purpose, Occurrence(name, meta.occurred_at, payload.get("properties") or {}))
-
-
-def _occurrences(
-    subjects: list[uuid.UUID], since: datetime, purposes: list[str]
-) -> dict[uuid.UUID, list[tuple[str | None, Occurrence]]]:
-    """Readable collected events of the subjects' windows per subject, with their purposes —
-    decrypting only the ones not seen in the last moments."""
-    ids = ledger_event_ids_for_subjects(
-        subject_ids=subjects, recorded_since=since, type_prefix="collection.", purposes=purposes
-    )
-    clock = time.monotonic()
-    seen = {event_id: occurrence_cache.get(event_id, clock) for event_id in ids}
-    for event in ledger_events_by_ids(event_ids=[event_id for event_id, hit in seen.items() if hit is None]):
-        fresh = _seen(event)
-        seen[event.stored.event_id] = fresh
-        occurrence_cache.put(event.stored.event_id, fresh, clock)
+def _occurrences(events: Iterable[ReadEvent]) -> dict[uuid.UUID, list[tuple[str | None, Occurrence]]]:
+    """Readable collected events per subject, with the purpose each was collected for."""
     found: dict[uuid.UUID, list[tuple[str | None, Occurrence]]] = defaultdict(list)
-    for event_id in ids:
-        hit = seen.get(event_id)
-        if hit is not None and hit[2] is not None:
-            found[hit[0]].append((hit[1], hit[2]))
+    for event in events:
+        meta, payload = event.stored.meta, event.payload
+        if not meta.event_type.startswith("collection.") or payload is None:
+            continue
+        name = payload.get("event") or payload.get("type")
+        found[meta.stream_id].append(
+            (meta.purpose, Occurrence(name, meta.occurred_at, payload.get("properties") or {}))
+        )
     return found
 
 
@@ -122,7 +71,9 @@ def segments_refresh(*, subject_ids: Iterable[uuid.UUID], now: datetime | None =
     every_purpose = sorted({p for keys in purposes.values() for p in keys})
     decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
     since = now - timedelta(minutes=max(longest_window(segment.condition) for segment in segments) + 1)
-    occurrences = _occurrences(subjects, since, every_purpose)
+    occurrences = _occurrences(
+        ledger_events_for_subjects(subject_ids=subjects, recorded_since=since, type_prefix="collection.")
+    )
     fields: dict[uuid.UUID, list[ProfileField]] = defaultdict(list)
     for field in profile_fields_of(subject_ids=subjects, purposes=every_purpose):
         fields[field.subject_id].append(field)

@@ -163,21 +163,3 @@ def test_refreshing_many_subjects_at_once_uses_a_fixed_number_of_queries(
     with django_assert_max_num_queries(40):  # not per subject: 20 subjects would be 200+
         assert segments_refresh(subject_ids=subjects) == 20
     assert SegmentMembership.objects.filter(segment=segment).count() == 20
-
-
-def test_the_occurrence_cache_forgets_within_the_key_cache_bound_and_stays_bounded(settings):
-    """Segments re-read a subject's window often: what was decrypted is kept only as long as a
-    shredded key may stay usable anywhere (HUB_KEY_CACHE_SECONDS), and the cache has a size cap."""
-    from profiles.segments.membership import OccurrenceCache
-    from profiles.segments.rules import Occurrence
-
-    settings.HUB_KEY_CACHE_SECONDS = 30
-    cache = OccurrenceCache(capacity=2)
-    seen = (uuid.uuid4(), "analytics", Occurrence("Product Viewed", timezone.now(), {"sku": "X"}))
-    first, second, third = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    cache.put(first, seen, now=100.0)
-    assert cache.get(first, now=129.0) == seen
-    assert cache.get(first, now=130.5) is None  # past the bound: decrypt again (or find it shredded)
-    cache.put(second, seen, now=200.0)
-    cache.put(third, seen, now=200.0)
-    assert cache.get(first, now=200.0) is None and cache.get(third, now=200.0) == seen  # oldest evicted
