@@ -209,11 +209,29 @@ class SegmentMembership(models.Model):
         return f"{self.subject_id} in {self.segment_id}"
 
 
+class SegmentEvidence(models.Model):
+    """What the segments consumer keeps per subject so each new event is read once, not every window.
+
+    `hits` maps each active segment's key to the fingerprint of the rule it was built for and, per
+    event leaf of that rule, the hits that can still decide a verdict: [ledger seq, occurred_at
+    in epoch microseconds] pairs — references into the ledger, never payload values. Rebuilt from
+    the ledger when the rule changes or a key of the subject is shredded; deleted on erasure.
+    """
+
+    subject = models.OneToOneField(
+        Subject, on_delete=models.CASCADE, primary_key=True, related_name="segment_evidence"
+    )
+    hits = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return f"segment evidence of {self.subject_id}"
+
+
 # privacy requests live in their own module; imported here so Django registers them with this app
 from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep  # noqa: E402
 
 __all__ = [
     "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "PrivacyRequest", "ProfileField", "ProjectionState",
-    "RequestStep", "Segment", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
+    "RequestStep", "Segment", "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
 ]  # fmt: skip
 from profiles.portal.models import PortalAttempt, PortalSession, SignInLink  # noqa: E402,F401

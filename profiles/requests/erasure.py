@@ -1,7 +1,7 @@
 """Erasure (GDPR Art. 17, CCPA delete) by crypto-shredding, and its certificate.
 
 One subject is erased in one transaction: its data keys are destroyed (a PII-free
-`subject.erased` event is appended), its identifier rows, profile, segment memberships,
+`subject.erased` event is appended), its identifier rows, profile, segment memberships and evidence,
 consent read model and export files go, and its caches are dropped. Ledger rows stay and
 their proofs still verify; their payloads can no longer be decrypted by anyone. A subject
 already erased is skipped, so the step can run again after a crash without doing anything twice.
@@ -27,7 +27,7 @@ from consent.gate import fact_cache
 from consent.models import ConsentState
 from consent.receipts import receipt_sign
 from hub.errors import NotFound
-from profiles.models import Identifier, ProfileField, SegmentMembership, Subject
+from profiles.models import Identifier, ProfileField, SegmentEvidence, SegmentMembership, Subject
 from profiles.portal.services import portal_sessions_end
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.models import ExportFile, PrivacyRequest
@@ -59,6 +59,7 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
             "identifiers": Identifier.objects.filter(subject_id=subject_id).delete()[0],
             "profile_fields": ProfileField.objects.filter(subject_id=subject_id).delete()[0],
             "segment_memberships": SegmentMembership.objects.filter(subject_id=subject_id).delete()[0],
+            "segment_evidence": SegmentEvidence.objects.filter(subject_id=subject_id).delete()[0],
             "consent_states": ConsentState.objects.filter(subject_id=subject_id).delete()[0],
             "export_files": exports_destroy(
                 exports=list(ExportFile.objects.filter(subject_id=subject_id, deleted_at__isnull=True))

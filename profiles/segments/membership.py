@@ -2,46 +2,161 @@
 
 A subject is a member only while the condition holds AND it consents to every purpose the
 segment relies on; each join and each leave is a ledger event (source names the segment).
+
+Event conditions are evaluated from evidence (`SegmentEvidence`): per subject and segment, the
+hits of each event leaf that can still decide a verdict (`rules.hits_worth_keeping`). The
+consumer decrypts each new collected event once and adds it to the evidence of its subject;
+only when evidence is missing, was built for another version of a rule, or a key of the subject
+was shredded does it rebuild a subject's evidence from the ledger window (`segments_refresh`
+always does). Both give the same verdicts (tests/profiles/test_segment_evidence.py).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from audit.selectors import ReadEvent, ledger_events_for_subjects, ledger_read_after
+from audit import keys
+from audit.selectors import ReadEvent, StoredEvent, decrypt, ledger_events_for_subjects, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
-from profiles.models import FieldKind, ProfileField, Segment, SegmentMembership, Subject
-from profiles.segments.rules import Facts, Occurrence, Verdict, longest_window, matches
+from profiles.models import FieldKind, ProfileField, Segment, SegmentEvidence, SegmentMembership, Subject
+from profiles.segments.rules import (
+    Facts,
+    Occurrence,
+    Verdict,
+    event_leaves,
+    event_matches,
+    hits_worth_keeping,
+    longest_window,
+    matches,
+)
 from profiles.selectors import profile_fields_of
 
+Hit = tuple[int, datetime]  # (ledger seq, occurred_at): a reference to an event, not its contents
+Evidence = dict[str, dict[str, list[Hit]]]  # segment key -> leaf path -> hits
 
-def _occurrences(events: Iterable[ReadEvent]) -> dict[uuid.UUID, list[tuple[str | None, Occurrence]]]:
-    """Readable collected events per subject, with the purpose each was collected for."""
-    found: dict[uuid.UUID, list[tuple[str | None, Occurrence]]] = defaultdict(list)
-    for event in events:
-        meta, payload = event.stored.meta, event.payload
-        if not meta.event_type.startswith("collection.") or payload is None:
-            continue
-        name = payload.get("event") or payload.get("type")
-        found[meta.stream_id].append(
-            (meta.purpose, Occurrence(name, meta.occurred_at, payload.get("properties") or {}))
+
+@dataclass(frozen=True)
+class _Rules:
+    """The active segments, read once per refresh."""
+
+    segments: list[Segment]
+    purposes: dict[str, list[str]]
+    leaves: dict[str, list[tuple[str, Mapping[str, Any]]]]
+    versions: dict[str, str]
+
+    @classmethod
+    def load(cls) -> _Rules:
+        segments = list(Segment.objects.filter(active=True).prefetch_related("purposes").order_by("key"))
+        purposes = {segment.pk: segment.purpose_keys() for segment in segments}
+        return cls(
+            segments,
+            purposes,
+            {segment.pk: event_leaves(segment.condition) for segment in segments},
+            {segment.pk: _version(segment.condition, purposes[segment.pk]) for segment in segments},
         )
-    return found
+
+    @property
+    def event_purposes(self) -> set[str]:
+        """Purposes whose collected events some event leaf may count."""
+        return {p for key, leaves in self.leaves.items() if leaves for p in self.purposes[key]}
+
+    def window_start(self, now: datetime) -> datetime:
+        return now - timedelta(minutes=max(longest_window(s.condition) for s in self.segments) + 1)
 
 
-def _facts(
-    occurrences: list[tuple[str | None, Occurrence]], fields: list[ProfileField], purposes: list[str]
-) -> Facts:
+def _version(condition: dict[str, Any], purposes: list[str]) -> str:
+    """A fingerprint of what a segment's evidence depends on: its rule and its purposes."""
+    return hashlib.sha256(json.dumps([condition, purposes], sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _occurrence(event: ReadEvent) -> Occurrence | None:
+    meta, payload = event.stored.meta, event.payload
+    if not meta.event_type.startswith("collection.") or payload is None:
+        return None
+    return Occurrence(
+        payload.get("event") or payload.get("type"), meta.occurred_at, payload.get("properties") or {}
+    )
+
+
+def _evidence_add(evidence: Evidence, rules: _Rules, event: ReadEvent) -> None:
+    """Count one collected event in the evidence of every segment whose leaves it matches."""
+    occurrence = _occurrence(event)
+    if occurrence is None:
+        return
+    hit = (event.stored.position.seq, occurrence.at)
+    for key, leaves in rules.leaves.items():
+        if event.stored.meta.purpose not in rules.purposes[key]:
+            continue  # a segment may only look at data collected for the purposes it relies on
+        for path, body in leaves:
+            if event_matches(body, occurrence):
+                evidence[key][path].append(hit)
+
+
+def _evidence_prune(evidence: Evidence, rules: _Rules, now: datetime) -> None:
+    for key, leaves in rules.leaves.items():
+        for path, body in leaves:
+            evidence[key][path] = hits_worth_keeping(body, evidence[key][path], now)
+
+
+def _evidence_load(stored: dict[str, Any], rules: _Rules) -> Evidence | None:
+    """Stored evidence, or None when any active segment's part is missing or was built for another rule."""
+    evidence: Evidence = {}
+    for key, version in rules.versions.items():
+        part = stored.get(key)
+        if not isinstance(part, dict) or part.get("v") != version:
+            return None
+        evidence[key] = defaultdict(list)
+        for path, hits in part.get("hits", {}).items():
+            evidence[key][path] = [(seq, datetime.fromtimestamp(micros / 1e6, UTC)) for seq, micros in hits]
+    return evidence
+
+
+def _evidence_dump(evidence: Evidence, rules: _Rules) -> dict[str, Any]:
+    return {
+        key: {
+            "v": rules.versions[key],
+            "hits": {
+                path: [[seq, round(at.timestamp() * 1e6)] for seq, at in hits]
+                for path, hits in evidence[key].items()
+                if hits
+            },
+        }
+        for key in rules.versions
+    }
+
+
+def _evidence_empty(rules: _Rules) -> Evidence:
+    return {key: defaultdict(list) for key in rules.versions}
+
+
+def _evidence_from_ledger(
+    subjects: list[uuid.UUID], rules: _Rules, now: datetime
+) -> dict[uuid.UUID, Evidence]:
+    """Rebuild evidence from the subjects' collected events in the longest window (one read)."""
+    built = {subject: _evidence_empty(rules) for subject in subjects}
+    if not subjects or not any(rules.leaves.values()):
+        return built
+    for event in ledger_events_for_subjects(
+        subject_ids=subjects, recorded_since=rules.window_start(now), type_prefix="collection."
+    ):
+        _evidence_add(built[event.stored.meta.stream_id], rules, event)
+    return built
+
+
+def _facts(evidence: Evidence, fields: list[ProfileField], key: str, purposes: list[str]) -> Facts:
     """What a segment relying on `purposes` may look at: only data collected for those purposes."""
-    events = [occurrence for purpose, occurrence in occurrences if purpose in purposes]
     traits: dict[str, object] = {}
     scores: dict[str, object] = {}
     for field in fields:
@@ -52,28 +167,93 @@ def _facts(
         elif field.kind == FieldKind.SCORE:
             value = field.value
             scores[field.name] = value.get("score") if isinstance(value, dict) else value
-    return Facts(events, traits, scores)
+    hits = {path: [at for _, at in found] for path, found in evidence[key].items()}
+    return Facts((), traits, scores, hits)
 
 
 @transaction.atomic
 def segments_refresh(*, subject_ids: Iterable[uuid.UUID], now: datetime | None = None) -> int:
-    """Re-evaluate every active segment for these subjects; returns how many memberships changed.
+    """Re-evaluate every active segment for these subjects, their evidence rebuilt from the ledger;
+    returns how many memberships changed."""
+    return _refresh(subject_ids=subject_ids, now=now or timezone.now(), rebuild_all=True)
 
-    Reads everything for the whole set of subjects at once — gate decisions, recent events,
-    profile fields, memberships — so the cost per subject is CPU, not queries.
+
+def _refresh(
+    *,
+    subject_ids: Iterable[uuid.UUID],
+    now: datetime,
+    rebuild_all: bool = False,
+    rebuild: Collection[uuid.UUID] = (),
+    new_events: Sequence[StoredEvent] = (),
+) -> int:
+    """Bring evidence and memberships of these subjects up to date at `now`.
+
+    `rebuild_all`, or `rebuild` (the subjects whose evidence must be rebuilt from the ledger):
+    the others' stored evidence is used and `new_events` (in ledger order) are added to it.
+    Reads everything for the whole set of subjects at once — evidence, gate decisions, profile
+    fields, memberships — so the cost per subject is CPU, not queries.
     """
-    now = now or timezone.now()
-    segments = list(Segment.objects.filter(active=True).prefetch_related("purposes"))
-    subjects = sorted(Subject.objects.filter(pk__in=set(subject_ids)).values_list("pk", flat=True))
-    if not segments or not subjects:
-        return 0
-    purposes = {segment.pk: segment.purpose_keys() for segment in segments}
-    every_purpose = sorted({p for keys in purposes.values() for p in keys})
-    decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
-    since = now - timedelta(minutes=max(longest_window(segment.condition) for segment in segments) + 1)
-    occurrences = _occurrences(
-        ledger_events_for_subjects(subject_ids=subjects, recorded_since=since, type_prefix="collection.")
+    rules = _Rules.load()
+    subjects = sorted(
+        Subject.objects.filter(pk__in=set(subject_ids), erased_at__isnull=True).values_list("pk", flat=True)
     )
+    if not rules.segments or not subjects:
+        return 0
+    stored = {
+        row.subject_id: row.hits
+        for row in SegmentEvidence.objects.select_for_update()
+        .filter(subject_id__in=subjects)
+        .order_by("subject_id")
+    }
+    evidence: dict[uuid.UUID, Evidence] = {}
+    stale: list[uuid.UUID] = []
+    for subject in subjects:
+        loaded = None if rebuild_all or subject in rebuild else _evidence_load(stored.get(subject, {}), rules)
+        if loaded is None:
+            stale.append(subject)
+        else:
+            evidence[subject] = loaded
+    evidence.update(_evidence_from_ledger(stale, rules, now))
+    _new_events_add(evidence, rules, new_events, skip=set(stale))
+    for subject_evidence in evidence.values():
+        _evidence_prune(subject_evidence, rules, now)
+    SegmentEvidence.objects.bulk_create(
+        [
+            SegmentEvidence(subject_id=subject, hits=_evidence_dump(evidence[subject], rules))
+            for subject in subjects
+        ],
+        update_conflicts=True,
+        unique_fields=["subject"],
+        update_fields=["hits"],
+    )
+    return _memberships_update(subjects, rules, evidence, now)
+
+
+def _new_events_add(
+    evidence: dict[uuid.UUID, Evidence], rules: _Rules, events: Sequence[StoredEvent], *, skip: set[uuid.UUID]
+) -> None:
+    """Decrypt each new collected event some segment could count (once) and add it to its subject's evidence.
+
+    Subjects in `skip` were just rebuilt from the ledger, which already holds these events."""
+    wanted = [
+        event
+        for event in events
+        if event.meta.event_type.startswith("collection.")
+        and event.meta.purpose in rules.event_purposes
+        and event.meta.stream_id in evidence
+        and event.meta.stream_id not in skip
+        and event.meta.key_id is not None
+    ]
+    keys.preload_for_reading(event.meta.key_id for event in wanted if event.meta.key_id is not None)
+    for event in wanted:
+        _evidence_add(evidence[event.meta.stream_id], rules, decrypt(event))
+
+
+def _memberships_update(
+    subjects: list[uuid.UUID], rules: _Rules, evidence: dict[uuid.UUID, Evidence], now: datetime
+) -> int:
+    every_purpose = sorted({p for keys_ in rules.purposes.values() for p in keys_})
+    decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
     fields: dict[uuid.UUID, list[ProfileField]] = defaultdict(list)
     for field in profile_fields_of(subject_ids=subjects, purposes=every_purpose):
         fields[field.subject_id].append(field)
@@ -87,11 +267,12 @@ def segments_refresh(*, subject_ids: Iterable[uuid.UUID], now: datetime | None =
     joining: list[SegmentMembership] = []
     leaving: list[int] = []
     for subject in subjects:
-        for segment in segments:
-            keys = purposes[segment.pk]
+        for segment in rules.segments:
+            keys_ = rules.purposes[segment.pk]
             verdict = Verdict(False)
-            if all(decisions[(subject, p)].allowed for p in keys):
-                verdict = matches(segment.condition, _facts(occurrences[subject], fields[subject], keys), now)
+            if all(decisions[(subject, p)].allowed for p in keys_):
+                facts = _facts(evidence[subject], fields[subject], segment.pk, keys_)
+                verdict = matches(segment.condition, facts, now)
             membership = current.get((subject, segment.pk))
             if verdict.member and membership is None:
                 joining.append(
@@ -106,7 +287,7 @@ def segments_refresh(*, subject_ids: Iterable[uuid.UUID], now: datetime | None =
                 membership.save(update_fields=["until"])
     SegmentMembership.objects.bulk_create(joining)
     SegmentMembership.objects.filter(pk__in=leaving).delete()
-    _record(segments, changes, now)
+    _record(rules.segments, changes, now)
     return sum(len(c) for c in changes.values())
 
 
@@ -126,14 +307,17 @@ def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bo
 
 
 SEGMENT_INPUTS = ("collection.", "consent.", "keys.", "subject.", "identity.")
+# events after which a subject's evidence is rebuilt from the ledger, not added to: a shredded key
+# makes events unreadable, an erasure or a merge changes whose events are whose
+EVIDENCE_RESETS = ("keys.", "subject.", "identity.")
 
 
 @transaction.atomic(durable=True)
 def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int:
-    """The segments consumer: refresh the subjects touched by the next committed ledger events.
+    """The segments consumer: bring the subjects touched by the next committed ledger events up to date.
 
     Like the profile projector, it holds its consumer lock and saves its position in the same
-    transaction as the memberships it changes, so events are never applied twice.
+    transaction as the evidence and memberships it changes, so events are never applied twice.
     """
     from profiles.projector import consumer_lock, position_get, position_save
 
@@ -143,16 +327,18 @@ def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int
     if not events:
         return 0
     touched = {e.meta.stream_id for e in events if e.meta.event_type.startswith(SEGMENT_INPUTS)}
-    segments_refresh(subject_ids=touched)
+    resets = {e.meta.stream_id for e in events if e.meta.event_type.startswith(EVIDENCE_RESETS)}
+    _refresh(subject_ids=touched, now=timezone.now(), rebuild=resets, new_events=events)
     position_save(name, events[-1].position)
     return len(events)
 
 
+@transaction.atomic
 def segments_expire(*, now: datetime | None = None) -> int:
-    """Re-evaluate memberships whose event window has closed (run by beat)."""
+    """Re-evaluate memberships whose event window has closed (run by beat), from stored evidence."""
     now = now or timezone.now()
     due = SegmentMembership.objects.filter(until__lte=now).values_list("subject_id", flat=True).distinct()
-    return segments_refresh(subject_ids=list(due), now=now)
+    return _refresh(subject_ids=list(due), now=now)
 
 
 def consented_members(

@@ -33,6 +33,9 @@ class Facts:
     events: Sequence[Occurrence]
     traits: Mapping[str, Any]
     scores: Mapping[str, Any]
+    # the times of the events each event leaf (by `event_leaves` path) matched, when known already:
+    # what the segments consumer keeps per subject instead of re-reading every window
+    hits: Mapping[str, Sequence[datetime]] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,39 +118,72 @@ def longest_window(condition: Mapping[str, Any]) -> int:
     return int(body["within_minutes"]) if kind == "event" else 0
 
 
-def _event(body: Mapping[str, Any], facts: Facts, now: datetime) -> Verdict:
+def event_leaves(condition: Mapping[str, Any], path: str = "e") -> list[tuple[str, Mapping[str, Any]]]:
+    """Every event leaf of a tree with its path ("e", "e.0", "e.1.n", ...): stable while the tree is."""
+    kind, body = next(iter(condition.items()))
+    if kind in ("all", "any"):
+        return [leaf for i, child in enumerate(body) for leaf in event_leaves(child, f"{path}.{i}")]
+    if kind == "not":
+        return event_leaves(body, f"{path}.n")
+    return [(path, body)] if kind == "event" else []
+
+
+def event_matches(body: Mapping[str, Any], occurrence: Occurrence) -> bool:
+    """Whether an occurrence is one an event leaf counts (its name and `where` filters; not its time)."""
+    return occurrence.name == body["name"] and all(
+        _path({"properties": occurrence.properties}, k) == v for k, v in body.get("where", {}).items()
+    )
+
+
+def hits_worth_keeping(
+    body: Mapping[str, Any], hits: Sequence[tuple[int, datetime]], now: datetime
+) -> list[tuple[int, datetime]]:
+    """The hits of an event leaf that can still matter at `now` or later, newest first.
+
+    Hits that have aged out of the window never count again; of those not in the future, only
+    the `at_least` newest can decide the verdict (and its `until`) at any later time. Hits in
+    the future (a client's clock ahead) are all kept: each will count once its time comes.
+    So evaluating the kept hits gives the same verdict as evaluating them all, now and later.
+    """
     window = timedelta(minutes=int(body["within_minutes"]))
-    where = body.get("where", {})
-    hits = sorted(
-        (o.at for o in facts.events
-         if o.name == body["name"] and now - window < o.at <= now
-         and all(_path({"properties": o.properties}, k) == v for k, v in where.items())),
-        reverse=True,
-    )  # fmt: skip
+    newest = sorted(
+        {hit for hit in hits if hit[1] > now - window}, key=lambda hit: (hit[1], hit[0]), reverse=True
+    )
+    future = [hit for hit in newest if hit[1] > now]
+    return future + [hit for hit in newest if hit[1] <= now][: int(body.get("at_least", 1))]
+
+
+def _event(body: Mapping[str, Any], times: Sequence[datetime], now: datetime) -> Verdict:
+    window = timedelta(minutes=int(body["within_minutes"]))
+    hits = sorted((at for at in times if now - window < at <= now), reverse=True)
     needed = int(body.get("at_least", 1))
     if len(hits) < needed:
         return Verdict(False)
     return Verdict(True, hits[needed - 1] + window)  # holds until the needed-th newest hit ages out
 
 
-def matches(condition: Mapping[str, Any], facts: Facts, now: datetime) -> Verdict:
+def matches(condition: Mapping[str, Any], facts: Facts, now: datetime, path: str = "e") -> Verdict:
     kind, body = next(iter(condition.items()))
     if kind == "all":
-        verdicts = [matches(child, facts, now) for child in body]
+        verdicts = [matches(child, facts, now, f"{path}.{i}") for i, child in enumerate(body)]
         if not all(v.member for v in verdicts):
             return Verdict(False)
         untils = [v.until for v in verdicts if v.until is not None]
         return Verdict(True, min(untils) if untils else None)
     if kind == "any":
-        verdicts = [v for v in (matches(child, facts, now) for child in body) if v.member]
+        verdicts = [
+            v for v in (matches(child, facts, now, f"{path}.{i}") for i, child in enumerate(body)) if v.member
+        ]
         if not verdicts:
             return Verdict(False)
         if any(v.until is None for v in verdicts):
             return Verdict(True)
         return Verdict(True, max(v.until for v in verdicts if v.until is not None))
     if kind == "not":
-        return Verdict(not matches(body, facts, now).member)
+        return Verdict(not matches(body, facts, now, f"{path}.n").member)
     if kind == "event":
-        return _event(body, facts, now)
+        if facts.hits is not None:
+            return _event(body, facts.hits.get(path, ()), now)
+        return _event(body, [o.at for o in facts.events if event_matches(body, o)], now)
     source = facts.traits if kind == "trait" else facts.scores
     return Verdict(_compare(body["op"], _path(source, body["name"]), body.get("value")))
