@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
 
@@ -56,6 +57,9 @@ class LedgerEvent(models.Model):
         indexes = [
             models.Index(fields=["xid", "seq"], name="ledger_order_idx"),
             models.Index(fields=["stream_id"], name="ledger_stream_idx"),
+            # append-only, so recorded_at follows the table's physical order: a BRIN index is a
+            # few pages and finds a time window's events (segment fills) without a full scan
+            BrinIndex(fields=["recorded_at"], name="ledger_recorded_brin"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -158,6 +158,20 @@ def ledger_events_tagged(*, stream_id: uuid.UUID, message_prefix: str) -> list[S
         return [_row_to_event(row) for row in cursor.fetchall()]
 
 
+def ledger_streams_since(
+    *, recorded_since: datetime, type_prefix: str, purposes: list[str], after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """A page of the streams (subjects) with events of these types and purposes recorded since a
+    time, in stream order after `after` — metadata only, nothing is decrypted."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT stream_id FROM audit_ledger_event WHERE recorded_at >= %s AND event_type LIKE %s "
+            "AND purpose = ANY(%s) AND stream_id > %s ORDER BY stream_id LIMIT %s",
+            [recorded_since, type_prefix.replace("%", "") + "%", purposes, after or uuid.UUID(int=0), limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def ledger_purposes_of(*, subject_ids: list[uuid.UUID]) -> list[str]:
     """Every purpose the subjects' events were recorded for (metadata: readable after shredding)."""
     if not subject_ids:

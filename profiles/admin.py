@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
 from profiles.models import Segment, SubjectMerge, TrackingPlanEvent
 from profiles.requests import admin as requests_admin  # noqa: F401  (registers the request queue)
+from profiles.segments.membership import segment_fill_state
 from profiles.stitching import subject_split
 
 
@@ -42,9 +43,26 @@ class SubjectMergeAdmin(ReadOnlyAdmin):
 class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Officers define rule segments; the condition is checked when saved (profiles/segments/rules.py)."""
 
-    list_display = ("key", "name", "active")
+    list_display = ("key", "name", "active", "members", "fill_state")
     list_filter = ("active",)
     filter_horizontal = ("purposes",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Segment]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("purposes")
+            .annotate(member_count=Count("memberships"))
+        )
+
+    @admin.display(description="members", ordering="member_count")
+    def members(self, segment: Segment) -> int:
+        return int(getattr(segment, "member_count", 0))
+
+    @admin.display(description="evaluated")
+    def fill_state(self, segment: Segment) -> str:
+        """Whether every subject with data in the window has been evaluated against the current rule."""
+        return segment_fill_state(segment)
 
 
 @admin.register(TrackingPlanEvent)

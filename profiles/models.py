@@ -175,6 +175,11 @@ class Segment(models.Model):
     purposes = models.ManyToManyField("consent.Purpose", related_name="segments")
     condition = models.JSONField(help_text="see profiles/segments/rules.py for the grammar")
     active = models.BooleanField(default=True)
+    # filling a new or changed rule: every subject with data in its window is evaluated once
+    # (profiles/segments/membership.py, segments_fill_pending), a page of subjects at a time
+    fill_version = models.CharField(max_length=16, blank=True, editable=False)
+    fill_after = models.UUIDField(null=True, blank=True, editable=False)
+    filled = models.BooleanField(default=False, editable=False)
 
     def __str__(self) -> str:
         return self.name
@@ -222,6 +227,14 @@ class SegmentEvidence(models.Model):
         Subject, on_delete=models.CASCADE, primary_key=True, related_name="segment_evidence"
     )
     hits = models.JSONField(default=dict)
+    recheck_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="the earliest moment a hit ages out or comes due: any verdict may change",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["recheck_at"], name="segment_evidence_recheck_idx")]
 
     def __str__(self) -> str:
         return f"segment evidence of {self.subject_id}"

@@ -8,7 +8,7 @@ from celery import shared_task
 
 from profiles.projector import project_pending
 from profiles.rebuild import rebuild_subject as subject_rebuild
-from profiles.segments.membership import segments_expire, segments_project_pending
+from profiles.segments.membership import segments_expire, segments_fill_pending, segments_project_pending
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,9 @@ def project_ledger() -> None:
         logger.info("profiles projected events=%s", total)
     # then segments, which read traits and scores from the profiles just written
     while segments_project_pending(batch=BATCH) == BATCH and time.monotonic() < deadline:
+        pass
+    # and a new or changed segment rule is filled a page of subjects at a time
+    while segments_fill_pending() and time.monotonic() < deadline:
         pass
 
 

@@ -26,7 +26,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import keys
-from audit.selectors import ReadEvent, StoredEvent, decrypt, ledger_events_for_subjects, ledger_read_after
+from audit.selectors import (
+    ReadEvent,
+    StoredEvent,
+    decrypt,
+    ledger_events_for_subjects,
+    ledger_read_after,
+    ledger_streams_since,
+)
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
@@ -40,9 +47,11 @@ from profiles.segments.rules import (
     hits_worth_keeping,
     longest_window,
     matches,
+    next_change,
 )
 from profiles.selectors import profile_fields_of
 
+EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)  # exact, unlike floats
 Hit = tuple[int, datetime]  # (ledger seq, occurred_at): a reference to an event, not its contents
 Evidence = dict[str, dict[str, list[Hit]]]  # segment key -> leaf path -> hits
 
@@ -104,10 +113,14 @@ def _evidence_add(evidence: Evidence, rules: _Rules, event: ReadEvent) -> None:
                 evidence[key][path].append(hit)
 
 
-def _evidence_prune(evidence: Evidence, rules: _Rules, now: datetime) -> None:
+def _evidence_prune(evidence: Evidence, rules: _Rules, now: datetime) -> datetime | None:
+    """Keep only the hits that can still decide; returns when the next of them ages out or comes due."""
+    moments = []
     for key, leaves in rules.leaves.items():
         for path, body in leaves:
             evidence[key][path] = hits_worth_keeping(body, evidence[key][path], now)
+            moments.append(next_change(body, evidence[key][path], now))
+    return min((moment for moment in moments if moment is not None), default=None)
 
 
 def _evidence_load(stored: dict[str, Any], rules: _Rules) -> Evidence | None:
@@ -119,7 +132,7 @@ def _evidence_load(stored: dict[str, Any], rules: _Rules) -> Evidence | None:
             return None
         evidence[key] = defaultdict(list)
         for path, hits in part.get("hits", {}).items():
-            evidence[key][path] = [(seq, datetime.fromtimestamp(micros / 1e6, UTC)) for seq, micros in hits]
+            evidence[key][path] = [(seq, EPOCH + timedelta(microseconds=micros)) for seq, micros in hits]
     return evidence
 
 
@@ -128,7 +141,7 @@ def _evidence_dump(evidence: Evidence, rules: _Rules) -> dict[str, Any]:
         key: {
             "v": rules.versions[key],
             "hits": {
-                path: [[seq, round(at.timestamp() * 1e6)] for seq, at in hits]
+                path: [[seq, (at - EPOCH) // MICROSECOND] for seq, at in hits]
                 for path, hits in evidence[key].items()
                 if hits
             },
@@ -215,16 +228,15 @@ def _refresh(
             evidence[subject] = loaded
     evidence.update(_evidence_from_ledger(stale, rules, now))
     _new_events_add(evidence, rules, new_events, skip=set(stale))
-    for subject_evidence in evidence.values():
-        _evidence_prune(subject_evidence, rules, now)
+    recheck = {subject: _evidence_prune(evidence[subject], rules, now) for subject in subjects}
     SegmentEvidence.objects.bulk_create(
         [
-            SegmentEvidence(subject_id=subject, hits=_evidence_dump(evidence[subject], rules))
-            for subject in subjects
+            SegmentEvidence(subject_id=s, hits=_evidence_dump(evidence[s], rules), recheck_at=recheck[s])
+            for s in subjects
         ],
         update_conflicts=True,
         unique_fields=["subject"],
-        update_fields=["hits"],
+        update_fields=["hits", "recheck_at"],
     )
     return _memberships_update(subjects, rules, evidence, now)
 
@@ -333,12 +345,78 @@ def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int
     return len(events)
 
 
+FILL_PAGE = 500
+
+
+@transaction.atomic(durable=True)
+def segments_fill_pending(*, page: int = FILL_PAGE) -> int:
+    """Fill segments whose rule is new or changed, one page of subjects per call (run after the consumer).
+
+    Without this a new segment would gain members only as their next events arrive; with it,
+    every subject with collected events of the segment's purposes in its window (or, for a rule
+    of traits and scores only, with profile fields of those purposes) is evaluated once, its
+    evidence rebuilt from the ledger. A rule changed mid-fill starts over. Returns how many
+    subjects this call evaluated (0: nothing to fill, or another worker is filling).
+    """
+    from profiles.projector import consumer_lock
+
+    if not consumer_lock("segments:fill", wait=False):
+        return 0
+    rules = _Rules.load()
+    for segment in rules.segments:
+        version = rules.versions[segment.pk]
+        if segment.fill_version == version and segment.filled:
+            continue
+        if segment.fill_version != version:
+            segment.fill_version, segment.fill_after, segment.filled = version, None, False
+        subjects = _subjects_to_fill(
+            segment, rules.purposes[segment.pk], after=segment.fill_after, limit=page
+        )
+        if subjects:
+            _refresh(subject_ids=subjects, now=timezone.now(), rebuild_all=True)
+            segment.fill_after = subjects[-1]
+        segment.filled = len(subjects) < page
+        segment.save(update_fields=["fill_version", "fill_after", "filled"])
+        return len(subjects) or 1  # 1: a fill finished with an empty page, look again
+    return 0
+
+
+def segment_fill_state(segment: Segment) -> str:
+    """In words, for officers: has every subject with data in the window met the current rule?"""
+    if not segment.active:
+        return "inactive"
+    current = segment.fill_version == _version(segment.condition, segment.purpose_keys())
+    return "all subjects in the window" if current and segment.filled else "filling (new or changed rule)"
+
+
+def _subjects_to_fill(
+    segment: Segment, purposes: list[str], *, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    window = longest_window(segment.condition)
+    if window:
+        return ledger_streams_since(
+            recorded_since=timezone.now() - timedelta(minutes=window + 1),
+            type_prefix="collection.",
+            purposes=purposes,
+            after=after,
+            limit=limit,
+        )
+    fields = ProfileField.objects.filter(purpose__in=purposes)
+    if after is not None:
+        fields = fields.filter(subject_id__gt=after)
+    return list(fields.order_by("subject_id").values_list("subject_id", flat=True).distinct()[:limit])
+
+
 @transaction.atomic
-def segments_expire(*, now: datetime | None = None) -> int:
-    """Re-evaluate memberships whose event window has closed (run by beat), from stored evidence."""
+def segments_expire(*, now: datetime | None = None, limit: int = 5000) -> int:
+    """Re-evaluate, from stored evidence, the subjects for whom time alone may change a verdict
+    (run by beat): members whose window has closed, and subjects one of whose hits has aged out
+    (a `not` condition may now hold) or come due (an event a client dated in the future)."""
     now = now or timezone.now()
-    due = SegmentMembership.objects.filter(until__lte=now).values_list("subject_id", flat=True).distinct()
-    return _refresh(subject_ids=list(due), now=now)
+    members = SegmentMembership.objects.filter(until__lte=now).values_list("subject_id", flat=True)
+    rechecks = SegmentEvidence.objects.filter(recheck_at__lte=now).order_by("recheck_at")
+    due = set(members.order_by("until")[:limit]) | set(rechecks.values_list("subject_id", flat=True)[:limit])
+    return _refresh(subject_ids=due, now=now)
 
 
 def consented_members(

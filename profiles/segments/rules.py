@@ -146,11 +146,21 @@ def hits_worth_keeping(
     So evaluating the kept hits gives the same verdict as evaluating them all, now and later.
     """
     window = timedelta(minutes=int(body["within_minutes"]))
-    newest = sorted(
-        {hit for hit in hits if hit[1] > now - window}, key=lambda hit: (hit[1], hit[0]), reverse=True
-    )
+    distinct = {seq: (seq, at) for seq, at in hits if at > now - window}.values()  # an event counts once
+    newest = sorted(distinct, key=lambda hit: (hit[1], hit[0]), reverse=True)
     future = [hit for hit in newest if hit[1] > now]
     return future + [hit for hit in newest if hit[1] <= now][: int(body.get("at_least", 1))]
+
+
+def next_change(
+    body: Mapping[str, Any], hits: Sequence[tuple[int, datetime]], now: datetime
+) -> datetime | None:
+    """The earliest moment after `now` at which these hits of an event leaf change its count:
+    one ages out of the window, or one dated in the future comes due. A `not` over the leaf, or a
+    count that falls below `at_least`, can change the verdict only then (or with a new event)."""
+    window = timedelta(minutes=int(body["within_minutes"]))
+    moments = [at + window for _, at in hits if at + window > now] + [at for _, at in hits if at > now]
+    return min(moments, default=None)
 
 
 def _event(body: Mapping[str, Any], times: Sequence[datetime], now: datetime) -> Verdict:

@@ -23,7 +23,13 @@ from audit.shredding import subject_keys_shred
 from consent.decisions import Context, consent_record
 from profiles.models import Segment, SegmentEvidence, SegmentMembership, Subject
 from profiles.segments import membership
-from profiles.segments.membership import segments_expire, segments_project_pending, segments_refresh
+from profiles.segments.membership import (
+    segment_fill_state,
+    segments_expire,
+    segments_fill_pending,
+    segments_project_pending,
+    segments_refresh,
+)
 from profiles.segments.rules import (
     Facts,
     Occurrence,
@@ -235,3 +241,96 @@ def test_erasure_deletes_the_evidence(segment):
     assert not SegmentMembership.objects.filter(subject_id=subject).exists()
     _consume()  # the subject.erased event: an erased subject is never evaluated again
     assert not SegmentEvidence.objects.filter(subject_id=subject).exists()
+
+
+# --- time alone changes verdicts: rechecks ---------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_a_not_condition_holds_once_the_last_event_ages_out_without_a_new_event(purposes):
+    lapsed = Segment.objects.create(
+        key="lapsed", name="No views for 10 minutes",
+        condition={"not": {"event": {"name": "Product Viewed", "within_minutes": 10}}},
+    )  # fmt: skip
+    lapsed.purposes.set(["analytics"])
+    subject = _consenting()
+    _viewed(subject, minutes_ago=2)
+    _consume()
+    assert not SegmentMembership.objects.exists()
+    recheck = SegmentEvidence.objects.get(subject_id=subject).recheck_at
+    assert (
+        recheck is not None and abs((recheck - (timezone.now() + timedelta(minutes=8))).total_seconds()) < 5
+    )
+    assert segments_expire(now=timezone.now() + timedelta(minutes=5)) == 0  # still viewed lately
+    assert segments_expire(now=timezone.now() + timedelta(minutes=9)) == 1  # nothing for 10 minutes: joins
+    assert set(_memberships()) == {(lapsed.pk, subject)}
+    assert SegmentEvidence.objects.get(subject_id=subject).recheck_at is None  # nothing left to age out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_a_client_dated_in_the_future_counts_when_its_time_comes(segment):
+    subject = _consenting()
+    _viewed(subject, minutes_ago=1)
+    _viewed(subject, minutes_ago=-3)  # the client's clock runs 3 minutes ahead
+    _consume()
+    assert not SegmentMembership.objects.exists()  # one view so far; the second is not yet
+    assert segments_expire(now=timezone.now() + timedelta(minutes=4)) == 1
+    assert set(_memberships()) == {(segment.pk, subject)}
+
+
+# --- a new or changed rule is filled from the window -----------------------------------------
+def _fill(page: int = 500) -> None:
+    settle()
+    while segments_fill_pending(page=page):
+        pass
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_segment_is_filled_from_recent_events_a_page_of_subjects_at_a_time(purposes):
+    viewers = [_consenting() for _ in range(3)]
+    for subject in viewers:
+        _viewed(subject, minutes_ago=3)
+        _viewed(subject, minutes_ago=1)
+    once, old = _consenting(), _consenting()
+    other_purpose = Subject.objects.create().id  # only marketing data: never looked at
+    _viewed(once)
+    _viewed(old, minutes_ago=20)  # sent late: recorded now, but outside the window
+    _viewed(old, minutes_ago=20)
+    ledger_append(
+        events=[NewEvent("collection.track", subject_id=other_purpose, purpose="marketing",
+                         payload={"type": "track", "event": "Product Viewed", "properties": {"sku": "X"}})] * 2,
+        actor=Actor("service", "shop"),
+    )  # fmt: skip
+    _consume()  # before the segment exists: evidence has nothing for it
+    segment = Segment.objects.create(key="viewed-x-twice", name="Viewed X twice", condition=VIEWED_TWICE)
+    segment.purposes.set(["analytics"])
+    assert segment_fill_state(segment) == "filling (new or changed rule)"
+    _fill(page=2)  # paging: 2 + 2 subjects with analytics events in the window
+    assert set(_memberships()) == {(segment.pk, s) for s in viewers}
+    assert SegmentEvidence.objects.get(subject_id=once).hits[segment.pk]["hits"]["e"]  # evaluated too
+    assert SegmentEvidence.objects.get(subject_id=old).hits[segment.pk]["hits"] == {}  # views too long ago
+    assert not SegmentEvidence.objects.filter(subject_id=other_purpose, hits__has_key=segment.pk).exists()
+    segment.refresh_from_db()
+    assert segment_fill_state(segment) == "all subjects in the window"
+    # a changed rule starts over: now one view is enough, and `once` qualifies
+    segment.condition = {"event": {**VIEWED_TWICE["event"], "at_least": 1}}
+    segment.save()
+    assert segment_fill_state(segment) == "filling (new or changed rule)"
+    _fill()
+    assert set(_memberships()) == {(segment.pk, s) for s in [*viewers, once]}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_segment_of_traits_only_is_filled_from_profiles(purposes):
+    from tests.profiles.projection_support import collected, drain
+
+    pro, free = _consenting(), _consenting()
+    ledger_append(
+        events=[collected(pro, "identify", traits={"plan": "pro"}), collected(free, "identify", traits={"plan": "free"})],
+        actor=Actor("service", "shop"),
+    )  # fmt: skip
+    drain()
+    segment = Segment.objects.create(
+        key="pro", name="On the pro plan", condition={"trait": {"name": "plan", "op": "eq", "value": "pro"}}
+    )
+    segment.purposes.set(["analytics"])
+    _fill()
+    assert set(_memberships()) == {(segment.pk, pro)}
