@@ -34,7 +34,8 @@ refused depending on their latest consent change), 5 % for users who never conse
 the gate: `collection.refused.no_decision`). Every message id is unique; each client writes every
 event's outcome (accepted / refused / duplicate / invalid / unknown when the request failed) to a
 file for the reconciliation. Latency is measured per request from send to parsed response (bodies
-are JSON-encoded before the clock starts).
+are JSON-encoded before the clock starts). 0.5 % of the events view the segment's product
+(`SEGMENT_SHARE`), so subjects join and leave the 10-minute segment throughout the run.
 
 Phases:
 1. Ramp (closed loop: each client sends its next request as soon as the previous one returns):
@@ -55,6 +56,10 @@ Phases:
    - every refused one is stored only as `collection.refused.*` metadata, never as accepted;
      ids of failed requests (unknown outcome) are stored at most once; no stray collected event;
    - no request failed (HTTP 5xx, 4xx or a connection error);
+   - segment memberships equal a full re-evaluation from the ledger: with the stack stopped,
+     `segments_expire` and then `segments_refresh` (every subject's evidence rebuilt from the
+     ledger window) run at the same instant, and the re-read must change no membership and no
+     window end (what the consumer decided from evidence is what reading everything decides);
    - `ledger_seal()` then `ledger_verify()` passes (after the stack is stopped);
    - memory is bounded: per process, the mean RSS over the soak's last third is within
      `--rss-growth` (15 %) of its middle third (reported, not gating, for --quick and short runs).
@@ -116,6 +121,7 @@ LABELS = {
     "privacy": "POST /api/v1/privacy-requests (access)",
 }
 NEVER_SHARE, CHURN_SHARE = 0.05, 0.10  # of events: users who never consented; the churn pool
+SEGMENT_SHARE = 0.005  # of events: views of the segment's product (joins, then leaves as windows close)
 CONSUMERS = ("profiles", "segments")  # what beat's profiles.project drives (PROJECTION, segments)
 WARM_SECONDS = 3.0
 MIB = 1024 * 1024
@@ -170,7 +176,8 @@ def _client(spec: dict[str, Any], barrier: Any, until_value: Any, results: Any) 
             out = []
             for _ in range(n):
                 counter += 1
-                out.append(track_event(f"{tag}-{counter}", event_user(), counter))
+                sku = ingest_bench.SEGMENT_SKU if rng.random() < SEGMENT_SHARE else None
+                out.append(track_event(f"{tag}-{counter}", event_user(), counter, sku=sku))
             return out
 
         barrier.wait(timeout=120)
@@ -566,6 +573,39 @@ def reconcile_ids(url: str, outcomes: dict[str, str]) -> dict[str, Any]:
     result["stray_collected_events"] = int(stray)
     result["client_outcomes"] = counts
     return result
+
+
+def reconcile_segments() -> dict[str, Any]:
+    """Segment memberships as the consumer left them vs a full re-evaluation from the ledger, at one instant.
+
+    Windows that closed before that instant are first closed the way beat closes them (from
+    evidence); then every subject is re-evaluated with its evidence rebuilt from the ledger.
+    """
+    from django.db import connection
+    from django.utils import timezone
+
+    from profiles.models import SegmentMembership, Subject
+    from profiles.segments.membership import segments_expire, segments_refresh
+
+    now = timezone.now()
+    segments_expire(now=now, limit=10**9)
+    before = {(m.segment_id, m.subject_id): m.until for m in SegmentMembership.objects.all()}
+    subjects = list(Subject.objects.values_list("pk", flat=True))
+    started = time.perf_counter()
+    changed = segments_refresh(subject_ids=subjects, now=now)
+    seconds = time.perf_counter() - started
+    after = {(m.segment_id, m.subject_id): m.until for m in SegmentMembership.objects.all()}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT event_type, count(*) FROM audit_ledger_event WHERE event_type IN ('segment.joined', "
+            "'segment.left') GROUP BY event_type"
+        )
+        counts = dict(cursor.fetchall())
+    return {
+        "members": len(before), "subjects": len(subjects), "changed": changed,
+        "until_differs": sum(1 for key, until in after.items() if key in before and before[key] != until),
+        "joined": counts.get("segment.joined", 0), "left": counts.get("segment.left", 0), "seconds": seconds,
+    }  # fmt: skip
 
 
 def thirds(samples: list[dict[str, Any]], t0: float, t1: float) -> dict[str, Any]:
@@ -966,6 +1006,9 @@ def main(argv: list[str] | None = None) -> int:
     # --- verification (stack stopped: nothing else is appending)
     from audit.checkpoints import ledger_seal, ledger_verify
 
+    segments = reconcile_segments()
+    print(f"  segments re-read from the ledger: {segments['members']:,} members, {segments['changed']} changed, "
+          f"{segments['until_differs']} window ends differ ({segments['seconds']:.1f}s)", flush=True)  # fmt: skip
     started = time.perf_counter()
     ledger_seal()
     verify = ledger_verify()
@@ -1021,6 +1064,11 @@ def main(argv: list[str] | None = None) -> int:
               projector["ok"], ", ".join(f"{k} {v:.1f} s" for k, v in projector["seconds"].items()) or "no"),
         check("every access request fulfilled", requests_done["ok"],
               f"{requests_done['statuses'].get('fulfilled', 0)} of {requests_done['filed']}"),
+        check("segment memberships equal a full re-evaluation from the ledger",
+              segments["changed"] == 0 and segments["until_differs"] == 0,
+              f"{segments['members']:,} members at the end ({segments['joined']:,} joins, {segments['left']:,} "
+              f"leaves during the run); the re-read of {segments['subjects']:,} subjects changed "
+              f"{segments['changed']} memberships and {segments['until_differs']} window ends"),
         check("`ledger_seal()` + `ledger_verify()`", verify.ok,
               f"{verify.events:,} events, {verify.checkpoints} checkpoints, {verify_seconds:.1f} s"
               + ("" if verify.ok else f": {verify.problem} at {verify.first_bad_position}")),
@@ -1076,6 +1124,7 @@ def main(argv: list[str] | None = None) -> int:
         "memory": {"roles": memory, "hwm": hwm, "pid_changes": pid_changes},
         "machine_load": machine_load,
         "reconciliation": ids,
+        "segments": segments,
         "reasons": reasons,
         "verify": {
             "ok": verify.ok,
