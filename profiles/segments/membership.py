@@ -349,19 +349,26 @@ FILL_PAGE = 500
 
 
 @transaction.atomic(durable=True)
-def segments_fill_pending(*, page: int = FILL_PAGE) -> int:
-    """Fill segments whose rule is new or changed, one page of subjects per call (run after the consumer).
+def segments_fill_pending(*, page: int = FILL_PAGE, now: datetime | None = None) -> int:
+    """Fill segments whose rule is new, changed or reactivated, one page of subjects per call
+    (run after the consumer).
 
     Without this a new segment would gain members only as their next events arrive; with it,
     every subject with collected events of the segment's purposes in its window (or, for a rule
-    of traits and scores only, with profile fields of those purposes) is evaluated once, its
-    evidence rebuilt from the ledger. A rule changed mid-fill starts over. Returns how many
-    subjects this call evaluated (0: nothing to fill, or another worker is filling).
+    of traits and scores only, with profile fields of those purposes), and every current member,
+    is evaluated once, its evidence rebuilt from the ledger. A rule changed mid-fill starts over;
+    a deactivated segment is filled again when it comes back. Returns how many subjects this
+    call evaluated (0: nothing to fill, or another worker is filling).
     """
     from profiles.projector import consumer_lock
 
     if not consumer_lock("segments:fill", wait=False):
         return 0
+    now = now or timezone.now()
+    # while a segment is inactive nothing keeps it true: fill it again when it is reactivated
+    Segment.objects.filter(active=False).exclude(fill_version="").update(
+        fill_version="", fill_after=None, filled=False
+    )
     rules = _Rules.load()
     for segment in rules.segments:
         version = rules.versions[segment.pk]
@@ -370,10 +377,10 @@ def segments_fill_pending(*, page: int = FILL_PAGE) -> int:
         if segment.fill_version != version:
             segment.fill_version, segment.fill_after, segment.filled = version, None, False
         subjects = _subjects_to_fill(
-            segment, rules.purposes[segment.pk], after=segment.fill_after, limit=page
+            segment, rules.purposes[segment.pk], after=segment.fill_after, limit=page, now=now
         )
         if subjects:
-            _refresh(subject_ids=subjects, now=timezone.now(), rebuild_all=True)
+            _refresh(subject_ids=subjects, now=now, rebuild_all=True)
             segment.fill_after = subjects[-1]
         segment.filled = len(subjects) < page
         segment.save(update_fields=["fill_version", "fill_after", "filled"])
@@ -390,21 +397,33 @@ def segment_fill_state(segment: Segment) -> str:
 
 
 def _subjects_to_fill(
-    segment: Segment, purposes: list[str], *, after: uuid.UUID | None, limit: int
+    segment: Segment, purposes: list[str], *, after: uuid.UUID | None, limit: int, now: datetime
 ) -> list[uuid.UUID]:
+    """The next page (in subject order) of the subjects a fill evaluates: those with data the
+    rule may look at, and the current members (whose data may have gone since)."""
     window = longest_window(segment.condition)
     if window:
-        return ledger_streams_since(
-            recorded_since=timezone.now() - timedelta(minutes=window + 1),
+        with_data = ledger_streams_since(
+            recorded_since=now - timedelta(minutes=window + 1),
             type_prefix="collection.",
             purposes=purposes,
             after=after,
             limit=limit,
         )
-    fields = ProfileField.objects.filter(purpose__in=purposes)
+    else:
+        fields = ProfileField.objects.filter(purpose__in=purposes)
+        if after is not None:
+            fields = fields.filter(subject_id__gt=after)
+        with_data = list(
+            fields.order_by("subject_id").values_list("subject_id", flat=True).distinct()[:limit]
+        )
+    members = SegmentMembership.objects.filter(segment=segment)
     if after is not None:
-        fields = fields.filter(subject_id__gt=after)
-    return list(fields.order_by("subject_id").values_list("subject_id", flat=True).distinct()[:limit])
+        members = members.filter(subject_id__gt=after)
+    current = list(members.order_by("subject_id").values_list("subject_id", flat=True)[:limit])
+    return sorted(set(with_data) | set(current))[
+        :limit
+    ]  # both pages start after `after`: merged, still in order
 
 
 @transaction.atomic

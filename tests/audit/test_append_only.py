@@ -50,7 +50,7 @@ def test_every_protected_table_has_both_triggers(table):
     assert "append-only" in _refused(f"TRUNCATE {table} CASCADE")
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # a migration builds an index CONCURRENTLY: no outer transaction
 def test_reverse_migration_removes_the_triggers_and_forward_restores_them(actor):
     ledger_append(events=[collected()], actor=actor)
     # when the migration is reversed, rows can be changed again (proving the reverse is real)

@@ -138,6 +138,16 @@ def _consume(batch: int = 500) -> None:
         pass
 
 
+def _member_of(segment: Segment) -> uuid.UUID:
+    """A consenting subject who viewed X twice just now, consumed: a member of `segment`."""
+    subject = _consenting()
+    _viewed(subject, minutes_ago=1)
+    _viewed(subject)
+    _consume()
+    assert SegmentMembership.objects.filter(segment=segment, subject_id=subject).exists()
+    return subject
+
+
 @pytest.fixture
 def window_reads(monkeypatch) -> list[list[uuid.UUID]]:
     """Which subjects' windows were read back from the ledger (a spy: the real read still runs)."""
@@ -214,11 +224,7 @@ def test_a_changed_rule_rebuilds_evidence_from_the_window_so_past_events_count(s
 
 @pytest.mark.django_db(transaction=True)
 def test_a_shredded_key_rebuilds_evidence_and_its_events_stop_counting(segment, window_reads):
-    subject = _consenting()
-    _viewed(subject, minutes_ago=1)
-    _viewed(subject)
-    _consume()
-    assert set(_memberships()) == {(segment.pk, subject)}
+    subject = _member_of(segment)
     subject_keys_shred(subject_id=subject, actor=Actor.system(), purposes=["analytics"])
     _consume()
     assert not SegmentMembership.objects.exists()
@@ -230,10 +236,7 @@ def test_a_shredded_key_rebuilds_evidence_and_its_events_stop_counting(segment, 
 def test_erasure_deletes_the_evidence(segment):
     from profiles.requests.erasure import subject_erase
 
-    subject = _consenting()
-    _viewed(subject, minutes_ago=1)
-    _viewed(subject)
-    _consume()
+    subject = _member_of(segment)
     assert SegmentEvidence.objects.filter(subject_id=subject).exists()
     erased = subject_erase(subject_id=subject, actor=Actor.system(), request_id=uuid.uuid4())
     assert erased is not None and erased.rows_deleted["segment_evidence"] == 1
@@ -334,3 +337,21 @@ def test_a_segment_of_traits_only_is_filled_from_profiles(purposes):
     segment.purposes.set(["analytics"])
     _fill()
     assert set(_memberships()) == {(segment.pk, pro)}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reactivated_segment_is_filled_again_and_members_whose_data_is_gone_leave(segment):
+    subject = _member_of(segment)
+    _fill()
+    assert set(_memberships()) == {(segment.pk, subject)}
+    segment.active = False  # while inactive, nothing re-evaluates it: its windows close unnoticed
+    segment.save()
+    _fill()
+    segment.active = True
+    segment.save()
+    assert segment_fill_state(segment) == "filling (new or changed rule)"
+    settle()
+    later = timezone.now() + timedelta(minutes=30)  # no events in the window by then
+    while segments_fill_pending(now=later):
+        pass
+    assert not SegmentMembership.objects.exists()  # re-evaluated as a member, and left
