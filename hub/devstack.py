@@ -135,6 +135,8 @@ def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
 def run() -> int:
     prepare()
     port = os.environ.get("PORT", "8000")
+    # links in emails and the demo shop's allowed origin follow the port unless set explicitly
+    os.environ.setdefault("HUB_PUBLIC_URL", f"http://127.0.0.1:{port}")
     _manage("migrate", "--no-input", "-v", "0")
     _manage("seed_demo")
     bin_dir = Path(sys.executable).parent

@@ -63,6 +63,8 @@ def test_launcher_serves_everything_and_ctrl_c_stops_what_it_started(tmp_path: P
         assert len(children) >= 3
         output = (tmp_path / "run.log").read_text()
         assert "demo officer: username 'officer'" in output and f"{base}/admin/" in output
+        shop = next(line for line in output.splitlines() if line.startswith("demo shop /demo/"))
+        assert base in shop  # the demo shop's site key accepts the port it runs on
         assert _get(f"{base}/api/schema/")[0] == 200
         assert _get(f"{base}/api/docs/")[0] == 200
         assert _get(f"{base}/admin/login/")[0] == 200
