@@ -278,6 +278,7 @@ def _memberships_update(
     changes: dict[str, list[tuple[uuid.UUID, bool]]] = defaultdict(list)
     joining: list[SegmentMembership] = []
     leaving: list[int] = []
+    extended: list[SegmentMembership] = []
     for subject in subjects:
         for segment in rules.segments:
             keys_ = rules.purposes[segment.pk]
@@ -295,9 +296,10 @@ def _memberships_update(
                 leaving.append(membership.pk)
                 changes[segment.pk].append((subject, False))
             elif membership is not None and membership.until != verdict.until:
-                membership.until = verdict.until
-                membership.save(update_fields=["until"])
+                membership.until = verdict.until  # a newer hit keeps the member longer
+                extended.append(membership)
     SegmentMembership.objects.bulk_create(joining)
+    SegmentMembership.objects.bulk_update(extended, ["until"])
     SegmentMembership.objects.filter(pk__in=leaving).delete()
     _record(rules.segments, changes, now)
     return sum(len(c) for c in changes.values())
