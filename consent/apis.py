@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from django.core.validators import slug_re
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -23,7 +23,6 @@ from hub.errors import DomainError, NotFound
 from profiles.identity import subject_find
 
 RECEIPT_PATH = "/api/v1/consents/receipts/{}"
-_PURPOSE_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class PurposeNotRegistered(DomainError):
@@ -209,7 +208,7 @@ class DecisionApi(APIView):
         data = _identifier(request, request.query_params)
         purpose = request.query_params.get("purpose", "")
         # a purpose key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
-        if not _PURPOSE_KEY.fullmatch(purpose) or not Purpose.objects.filter(key=purpose).exists():
+        if not slug_re.match(purpose) or not Purpose.objects.filter(key=purpose).exists():
             raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
         if purpose not in _principal(request).purposes:
             raise PurposeNotRegistered("This service is not registered for this purpose.", field="purpose")

@@ -29,7 +29,8 @@ _DRF_CODES = {
 }
 
 
-def _error(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The one shape every API refusal has: {"error": {"code", "message", "field", ...}}."""
     return {"error": {"code": code, "message": message, "field": field, **extra}}
 
 
@@ -38,13 +39,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"error": exc.as_dict()}, status=exc.status)
     if isinstance(exc, RequestDataTooBig):
         return Response(
-            _error("payload_too_large", "The request body is too large."),
+            error_body("payload_too_large", "The request body is too large."),
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
     if isinstance(exc, OperationalError):
         # The database is unreachable or restarting: tell the client to come back.
         unavailable = Response(
-            _error("unavailable", "The hub is temporarily unavailable; retry later."),
+            error_body("unavailable", "The hub is temporarily unavailable; retry later."),
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
         unavailable["Retry-After"] = "5"
@@ -58,10 +59,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), "invalid")
     if isinstance(exc, exceptions.ValidationError):
-        response.data = _error(code, "The request is invalid.", details=response.data)
+        response.data = error_body(code, "The request is invalid.", details=response.data)
     else:
         detail = getattr(exc, "detail", str(exc))
-        response.data = _error(code, str(detail))
+        response.data = error_body(code, str(detail))
     return response
 
 

@@ -4,6 +4,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
+from hub.api import error_body
 from hub.health import health
 
 
@@ -25,6 +26,5 @@ def gpc_declaration(request: HttpRequest) -> JsonResponse:
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     """A URL that no route matches: API clients get the API's JSON error, browsers the page."""
     if request.path.startswith("/api/"):
-        body = {"error": {"code": "not_found", "message": "No such resource.", "field": None}}
-        return JsonResponse(body, status=404)
+        return JsonResponse(error_body("not_found", "No such resource."), status=404)
     return page_not_found(request, exception)

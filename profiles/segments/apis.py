@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+from django.core.validators import slug_re
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -16,7 +15,6 @@ from profiles.models import Segment
 from profiles.segments.membership import consented_members
 
 PAGE_SIZE = 100
-_SEGMENT_KEY = re.compile(r"[-a-zA-Z0-9_]{1,64}")
 
 
 class SegmentPurposeNotRegistered(DomainError):
@@ -44,7 +42,7 @@ class SegmentMembersApi(APIView):
         # a segment key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
         segment = (
             Segment.objects.filter(key=key, active=True).prefetch_related("purposes").first()
-            if _SEGMENT_KEY.fullmatch(key)
+            if slug_re.match(key)
             else None
         )
         if segment is None:

@@ -247,11 +247,12 @@ def _new_events_add(
     """Decrypt each new collected event some segment could count (once) and add it to its subject's evidence.
 
     Subjects in `skip` were just rebuilt from the ledger, which already holds these events."""
+    purposes = rules.event_purposes
     wanted = [
         event
         for event in events
         if event.meta.event_type.startswith("collection.")
-        and event.meta.purpose in rules.event_purposes
+        and event.meta.purpose in purposes
         and event.meta.stream_id in evidence
         and event.meta.stream_id not in skip
         and event.meta.key_id is not None
