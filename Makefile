@@ -2,15 +2,18 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench load lint typecheck security check clean-data
+.PHONY: run test bench load lint typecheck security bandit audit-deps lock check clean-data
 
-$(STAMP): requirements.txt requirements-dev.txt
+# Installs exactly the lock file: every transitive dependency pinned with its hashes (pip refuses
+# anything else). requirements.txt / requirements-dev.txt are the direct pins; `make lock` derives
+# the lock files from them.
+$(STAMP): requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -43,12 +46,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://unused@localhost/unused} $(VENV)/bin/mypy
 
-## make security: bandit on the apps (no medium or high finding; each `# nosec` says why) and
-## pip-audit on the pinned requirements (a known vulnerability fails; upgrade the pin; packages it
-## could not look up are reported as not audited)
-security: $(STAMP)
-	$(VENV)/bin/bandit -r hub audit consent profiles tasks -ll -q
+## make security: bandit on the apps at every severity (each `# nosec` names its test and says why),
+## then pip-audit in strict mode on the hashed lock file: a known vulnerability fails, and so does a
+## package it could not look up (no vulnerability data reachable is a failure, never a pass)
+security: bandit audit-deps
+
+bandit: $(STAMP)
+	$(VENV)/bin/bandit -r hub audit consent profiles tasks -l -q
+
+audit-deps: $(STAMP)
 	.ci/pip-audit
+
+## make lock: re-derive the hashed lock files from requirements.txt and requirements-dev.txt (uv)
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	  --no-header --output-file requirements.lock requirements.txt
+	$(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	  --no-header --output-file requirements-dev.lock requirements-dev.txt
 
 check: lint typecheck test
 

@@ -6,7 +6,8 @@ import sys
 
 
 def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
+    # production unless told otherwise: a forgotten variable must not mean DEBUG (invariant 30)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.production")
     from django.core.management import execute_from_command_line
 
     execute_from_command_line(sys.argv)

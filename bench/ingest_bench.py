@@ -246,7 +246,7 @@ def seed(subjects: int) -> dict[str, Any]:
                 policy=policy, name=name, data_category=category, transformation=transformation
             )
     users = [f"bench-{i:06d}" for i in range(subjects)]
-    actor = Actor("service", "bench")
+    actor = Actor("service", str(issued.service.id))  # its own users: its word verifies their requests
     for user in users:
         consent_submit(kind="user_id", value=user, decisions={PURPOSE: True}, context=Context(), actor=actor)
     segment = Segment(

@@ -9,6 +9,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
@@ -28,10 +30,12 @@ from consent.models import (
 )
 from consent.services import (
     InvalidOrigin,
+    InvalidWebhookUrl,
     allowed_origins_validate,
     service_key_issue,
     service_key_revoke,
     service_site_key_issue,
+    webhook_url_validate,
 )
 
 
@@ -130,6 +134,12 @@ class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
         model = Service
         fields = ("name", "purposes", "scopes", "webhook_url", "active", "allowed_origins")
 
+    def clean_webhook_url(self) -> str:
+        try:
+            return webhook_url_validate(self.cleaned_data.get("webhook_url") or "")
+        except InvalidWebhookUrl as error:
+            raise forms.ValidationError(error.message) from None
+
     def clean_allowed_origins(self) -> list[str]:
         try:
             return allowed_origins_validate(self.cleaned_data.get("allowed_origins") or [])
@@ -148,11 +158,13 @@ class ServiceKeyInline(admin.TabularInline):  # type: ignore[type-arg]
         return False
 
 
-def _show_once(request: HttpRequest, service: Service, secret: str) -> None:
-    messages.warning(
-        request,
-        f"New API key for {service.name} — copy it now, it is shown only once: {secret}",
+def _keys_page(request: HttpRequest, keys: list[tuple[Service, str]]) -> TemplateResponse:
+    """New keys in this response only: a message would carry them in the messages cookie."""
+    response = TemplateResponse(
+        request, "admin/hub/new_keys.html", {**admin.site.each_context(request), "keys": keys}
     )
+    add_never_cache_headers(response)  # no-store: no browser or proxy cache keeps the page
+    return response
 
 
 @admin.register(Service)
@@ -170,13 +182,16 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not obj.webhook_secret:
             obj.webhook_secret = secrets.token_urlsafe(32)  # webhooks are always signed
         super().save_model(request, obj, form, change)
-        if not change:
-            _show_once(request, obj, service_key_issue(service=obj).secret)
+
+    def response_add(self, request: HttpRequest, obj: Service, post_url_continue: str | None = None) -> Any:
+        # the first key is issued once the service and its purposes are saved, and shown right here
+        return _keys_page(request, [(obj, service_key_issue(service=obj).secret)])
 
     @admin.action(description="Issue a new API key (shown once)")
-    def issue_key(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:
-        for service in queryset:
-            _show_once(request, service, service_key_issue(service=service).secret)
+    def issue_key(self, request: HttpRequest, queryset: QuerySet[Service]) -> TemplateResponse:
+        return _keys_page(
+            request, [(s, service_key_issue(service=s).secret) for s in queryset.order_by("name")]
+        )
 
     @admin.action(description="Issue or rotate the browser site key (public; the old one stops working)")
     def issue_site_key(self, request: HttpRequest, queryset: QuerySet[Service]) -> None:

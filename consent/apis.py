@@ -19,6 +19,7 @@ from consent.gate import decide
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
+from consent.tcf import tcf_decisions, tcf_decode
 from hub.errors import DomainError, NotFound
 from profiles.identity import subject_find
 
@@ -28,6 +29,13 @@ RECEIPT_PATH = "/api/v1/consents/receipts/{}"
 class PurposeNotRegistered(DomainError):
     code = "consent.purpose_not_registered"
     status = 403
+
+
+class ProvenanceNotAccepted(DomainError):
+    code = "consent.provenance_not_accepted"
+
+
+PROVENANCE_FIELDS = ("source", "method")
 
 
 class IdentifierInput(serializers.Serializer):  # type: ignore[type-arg]
@@ -75,13 +83,18 @@ class ConsentsApi(APIView):
         language = serializers.CharField(required=False, default="en", max_length=8)
         jurisdiction = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
         tcf_string = serializers.CharField(required=False, max_length=10_000)
-        source = serializers.ChoiceField(  # type: ignore[assignment]  # named like Field.source
-            choices=[DecisionSource.BANNER, DecisionSource.PORTAL, DecisionSource.API],
-            default=DecisionSource.API,
-        )
-        method = serializers.ChoiceField(
-            choices=[DecisionMethod.CLICK, DecisionMethod.API], default=DecisionMethod.API
-        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            # provenance is the hub's to state, from who called: a body naming it is refused
+            # rather than ignored, so a client that believes it chose "portal" finds out
+            claimed = [name for name in PROVENANCE_FIELDS if name in self.initial_data]
+            if claimed:
+                raise ProvenanceNotAccepted(
+                    f"{claimed[0]} is set by the hub from the caller (a service key records source "
+                    "api, or tcf for a TCF string, and method api); leave it out.",
+                    field=claimed[0],
+                )
+            return super().validate(attrs)
 
     @extend_schema_serializer(component_name="ConsentDecisionOutput")
     class DecisionOutput(serializers.Serializer):  # type: ignore[type-arg]
@@ -107,7 +120,17 @@ class ConsentsApi(APIView):
         notice_version = serializers.IntegerField(allow_null=True)
 
     @extend_schema(
-        request=Input, responses={201: CreatedOutput}, summary="Record a subject's consent decisions"
+        request=Input,
+        responses={201: CreatedOutput},
+        summary="Record a subject's consent decisions",
+        description=(
+            "Decisions are recorded only for the purposes this service is registered for: an explicit "
+            "decision for another purpose is a 403 consent.purpose_not_registered, while the decisions "
+            "a tcf_string carries for other purposes are simply not recorded. Provenance is set by the "
+            "hub: source api (tcf when the decisions come from a tcf_string), method api, and this "
+            "service as the actor, as the signed receipt states. A body with source or method is a 400 "
+            "consent.provenance_not_accepted."
+        ),
     )
     def post(self, request: Request) -> Response:
         if "consents:write" not in _principal(request).scopes:
@@ -116,8 +139,8 @@ class ConsentsApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         choices = {key: value == "granted" for key, value in data["decisions"].items()}
-        context = self._context(data, choices)
         self._check_registered(request, choices)
+        context = self._context(data, choices, registered=_principal(request).purposes)
         gpc = _gpc(request)
         recorded = consent_submit(
             kind=data["kind"],
@@ -145,18 +168,21 @@ class ConsentsApi(APIView):
         }
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def _context(self, data: dict[str, Any], choices: dict[str, bool]) -> Context:
+    def _context(
+        self, data: dict[str, Any], choices: dict[str, bool], *, registered: frozenset[str]
+    ) -> Context:
+        """How the decisions were made, from who called; a TCF string's decisions join `choices`
+        for the caller's registered purposes only (the string speaks for more than this caller)."""
         jurisdiction = data["jurisdiction"]
         if jurisdiction and not Jurisdiction.objects.filter(code=jurisdiction).exists():
             raise DomainError(
                 "Unknown jurisdiction.", field="jurisdiction", code="consent.unknown_jurisdiction"
             )
-        source, method, tcf_string = data["source"], data["method"], data.get("tcf_string")
+        source, method, tcf_string = DecisionSource.API, DecisionMethod.API, data.get("tcf_string")
         if tcf_string:
-            from consent.tcf import tcf_decisions, tcf_decode
-
             for key, granted in tcf_decisions(tcf_decode(tcf_string)).items():
-                choices.setdefault(key, granted)  # an explicit choice in the same call wins
+                if key in registered:
+                    choices.setdefault(key, granted)  # an explicit choice in the same call wins
             source, method = DecisionSource.TCF, DecisionMethod.TCF
         if not choices and not tcf_string:
             raise DomainError(

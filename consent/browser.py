@@ -2,7 +2,9 @@
 
 Browsers keep no secret. A page names its service by the service's public site key; the hub
 accepts it only from the service's allowed origins (or the hub's own), and only for the
-service's registered purposes. Everything else is decided where the server APIs decide it:
+service's registered purposes. A write must name its page (Origin or Referer), and every call is
+throttled per client address and per site key, with a daily quota of writes per site key
+(hub.throttling): a public key alone cannot grow the ledger without bound. Everything else is decided where the server APIs decide it:
 `consent.decisions` records choices, `profiles.collection` runs the gate and minimization.
 """
 
@@ -25,7 +27,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,11 +39,13 @@ from consent.decisions import Context, consent_submit, notice_for
 from consent.domain import gpc_header_opts_out
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
 from consent.services import MAX_SITE_KEY, origin_normalize, service_for_site_key
-from hub.api import json_storable
+from hub.api import TOO_DEEP, json_problem
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
+from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
 from profiles.apis import MAX_BODY_BYTES
 from profiles.collection import Outcome, events_collect
+from profiles.jurisdiction import trusted_jurisdiction
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +60,8 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,8}")
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")  # purpose keys (slugs) and jurisdiction codes
 _BODY_TYPES = ("", "text/plain", "application/json")
 SITE_REFUSED = error_response(
-    "Unknown site key, a site key used from an origin it does not allow, or a purpose the service "
-    "is not registered for."
+    "Unknown site key, a write naming no page (no Origin or Referer), a site key used from an origin "
+    "it does not allow, or a purpose the service is not registered for."
 )
 
 
@@ -72,6 +76,11 @@ class UnknownSite(DomainError):
 
 class OriginNotAllowed(DomainError):
     code = "collect.origin_not_allowed"
+    status = 403
+
+
+class OriginRequired(DomainError):
+    code = "collect.origin_required"
     status = 403
 
 
@@ -96,12 +105,22 @@ def _page_origin(request: HttpRequest) -> tuple[bool, str | None]:
     return False, None
 
 
+def page_named(request: HttpRequest) -> bool:
+    """Does the call name the page it comes from (an Origin, or else a Referer)?
+
+    Browsers send Origin on every POST (fetch and sendBeacon alike); an <img> sends a Referer
+    unless the page's referrer policy forbids it. A call with neither comes from no page we can
+    judge (a script, a server, a no-referrer page): it may read the notice, never write.
+    """
+    return _page_origin(request)[0]
+
+
 def origin_allowed(request: HttpRequest, service: Service) -> bool:
     """May a page of the calling origin use this service's site key?
 
-    Without Origin or Referer the call is not from a page we can judge (a privacy extension,
-    a no-referrer policy, a server); the site key alone names the service. The hub's own
-    origin is always allowed: the pages it serves (the demo shop) are its own.
+    Without Origin or Referer the answer is yes, for reading the notice only: writes require a
+    named page first (`page_named`). The hub's own origin is always allowed: the pages it serves
+    (the demo shop) are its own.
     """
     present, origin = _page_origin(request)
     if not present:
@@ -151,14 +170,15 @@ def _json_body(request: Request) -> dict[str, Any]:
         raise PayloadTooLarge("The request body is larger than 1 MB.", field="batch")
     try:
         data = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except RecursionError:
+        raise DomainError(TOO_DEEP, code="malformed_request") from None
+    except (UnicodeDecodeError, ValueError):
         raise DomainError("The body is not valid JSON.", code="malformed_request") from None
     if not isinstance(data, dict):
         raise DomainError("The body must be a JSON object.", code="malformed_request")
-    if not json_storable(data):
-        raise DomainError(
-            "Text may not contain NUL characters or unpaired surrogates.", code="malformed_request"
-        )
+    problem = json_problem(data)
+    if problem is not None:
+        raise DomainError(problem, code="malformed_request")
     return data
 
 
@@ -180,7 +200,20 @@ class BrowserApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes: list[Any] = []
     renderer_classes = [JSONRenderer]
+    # every call counts against its client address first, before any body or database work
+    throttle_classes = [CollectAddressThrottle]
     cors_origin: str | None = None
+
+    def require_page(self, request: Request) -> None:
+        """A write must name its page (DESIGN invariant 28): a public site key proves nothing alone."""
+        if not page_named(request):
+            raise OriginRequired("Writes must come from a page: send an Origin (or Referer) header.")
+
+    def count(self, service: Service, *, writes: int) -> None:
+        """Count the call against its site key, and `writes` against the key's daily quota (429)."""
+        allowed, wait = collect_site_allow(site_id=str(service.id), writes=writes)
+        if not allowed:
+            raise exceptions.Throttled(wait=wait)
 
     def site(self, request: Request, site_key: object) -> Service:
         if site_key is None or site_key == "":
@@ -247,6 +280,7 @@ class NoticeApi(BrowserApi):
     )
     def get(self, request: Request) -> Response:
         service = self.site(request, request.query_params.get("site"))
+        self.count(service, writes=0)  # a read: the key's rate, not its quota of writes
         notice = notice_for(version=None, language=_language(request.query_params.get("lang")))
         if notice is None:
             raise NotFound("No notice has been published yet.", code="collect.no_notice")
@@ -303,8 +337,10 @@ class ConsentApi(BrowserApi):
         summary="Browsers: record the banner's choices for a device (site key in the body; Sec-GPC honoured)",
     )
     def post(self, request: Request) -> Response:
+        self.require_page(request)
         body = _json_body(request)
         service = self.site(request, body.get("site"))
+        self.count(service, writes=1)
         serializer = self.BannerConsentInput(data=body)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -333,6 +369,7 @@ class ConsentApi(BrowserApi):
             actor=_actor(service),
             notice_version=data.get("notice_version"),
             gpc=gpc,
+            trusted_jurisdiction=trusted_jurisdiction(request),
         )
         decisions = [
             self.BannerDecisionOutput(
@@ -385,6 +422,7 @@ class EventsApi(BrowserApi):
         summary='Browsers: collect a batch ({"site": …, "batch": [...]}, as navigator.sendBeacon sends it)',
     )
     def post(self, request: Request) -> Response:
+        self.require_page(request)
         body = _json_body(request)
         service = self.site(request, body.get("site"))
         events = body.get("batch")
@@ -397,6 +435,7 @@ class EventsApi(BrowserApi):
             raise PayloadTooLarge(
                 f"A batch holds at most {limit} events.", field="batch", code="collection.batch_too_large"
             )
+        self.count(service, writes=len(events))
         trusted, refused = _signed_user_ids(service, events)
         outcomes = iter(
             events_collect(
@@ -432,6 +471,7 @@ def _signed_user_ids(service: Service, events: list[Any]) -> tuple[list[tuple[in
         valid = (
             isinstance(user_id, str)
             and isinstance(given, str)
+            and given.isascii()  # compare_digest raises TypeError on non-ASCII text; hex is ASCII
             and bool(service.webhook_secret)
             and hmac.compare_digest(given, user_id_signature(service, user_id))
         )
@@ -464,8 +504,14 @@ def pixel(request: HttpRequest) -> HttpResponse:
 
 
 def _pixel_record(request: HttpRequest, response: HttpResponse) -> None:
+    # throttled, or from no page we can judge (no Referer: the page's referrer policy may forbid
+    # it — then a noscript view goes unrecorded, the price of not trusting a bare site key)
+    if not collect_address_allow(request) or not page_named(request):
+        return
     service = service_for_site_key(request.GET.get("site"))
     if service is None or not origin_allowed(request, service):
+        return
+    if not collect_site_allow(site_id=str(service.id), writes=1)[0]:
         return
     purpose = _essential_purpose(service)
     if purpose is None:

@@ -2,15 +2,17 @@
 
 Covers choices made by subjects (portal, banner, a service's API call, a TCF string), the
 GPC opt-out, expiry of consents and remembered refusals, and invalidation by a material
-notice change. Withdrawal takes effect at once in this process's gate and notifies the
-services registered for the purpose.
+notice change. A "no" is replaced only by a decision from a source of at least its standing
+(`consent.domain.may_replace`): a service, a TCF string or a banner cannot undo the person's
+own refusal or a GPC opt-out. Every opt-out takes effect at once in this process's gate and
+notifies the services registered for the purpose.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -19,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
-from consent.domain import decision_status
+from consent.domain import decision_status, may_replace, opt_out_needed
 from consent.event_types import CONSENT_RECORDS_KEY
 from consent.gate import fact_cache
 from consent.models import (
@@ -58,6 +60,9 @@ class RecordedDecision:
     purpose: str
     status: str
     expires_at: datetime | None
+    # True: the choice asked for was not recorded, an earlier "no" of higher standing stands;
+    # event_id, status and expires_at are that decision's
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,20 +170,28 @@ def _append(
         recorded.append(RecordedDecision(result.event_id, purpose.key, status, expires_at))
     fact_cache.forget_subject(subject_id)
     transaction.on_commit(lambda: fact_cache.forget_subject(subject_id))
-    _notify_withdrawals(subject_id, recorded, at)
+    _notify_opt_outs(subject_id, recorded, at)
     return recorded
 
 
-def _notify_withdrawals(subject_id: uuid.UUID, recorded: list[RecordedDecision], at: datetime) -> None:
-    """Withdrawal: tell the services registered for the purpose, and rebuild the profile without it."""
+OPT_OUTS = (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN)
+
+
+def _notify_opt_outs(subject_id: uuid.UUID, recorded: list[RecordedDecision], at: datetime) -> None:
+    """Every opt-out (a refusal, GPC's included, or a withdrawal) is pushed to the services registered
+    for the purpose — under an opt-out regime they may hold data without any earlier "yes" — as
+    `consent.refused` / `consent.withdrawn`; a withdrawal also rebuilds the profile without it."""
     from consent.webhooks import webhooks_enqueue
 
-    withdrawn = [d for d in recorded if d.status == ConsentStatus.WITHDRAWN]
-    for decision in withdrawn:
-        webhooks_enqueue(
-            topic="consent.withdrawn", subject_id=subject_id, purpose=decision.purpose, occurred_at=at
-        )
-    if withdrawn:
+    for decision in recorded:
+        if decision.status in OPT_OUTS:
+            webhooks_enqueue(
+                topic=f"consent.{decision.status}",
+                subject_id=subject_id,
+                purpose=decision.purpose,
+                occurred_at=at,
+            )
+    if any(d.status == ConsentStatus.WITHDRAWN for d in recorded):
         transaction.on_commit(partial(_rebuild_profile, subject_id=subject_id), robust=True)
 
 
@@ -198,7 +211,11 @@ def consent_record(
     notice_version: int | None = None,
     at: datetime | None = None,
 ) -> list[RecordedDecision]:
-    """Record a subject's choices (purpose key → granted?) as given/refused/withdrawn."""
+    """Record a subject's choices (purpose key → granted?) as given/refused/withdrawn.
+
+    A choice that may not replace the current "no" (`consent.domain.may_replace`) is not recorded;
+    it comes back `held`, naming the decision that stands. Returned in purpose order.
+    """
     if not decisions:
         raise InvalidDecision("Give at least one decision.", field="decisions")
     _validate_context(context)
@@ -210,17 +227,28 @@ def consent_record(
             f"These purposes do not rest on consent: {', '.join(not_consent)}.", field="decisions"
         )
     notice = notice_for(version=notice_version, language=context.language)
-    current = dict(
-        ConsentState.objects.select_for_update()
+    current = {
+        row.purpose_id: row
+        for row in ConsentState.objects.select_for_update()
         .filter(subject_id=subject_id, purpose_id__in=list(decisions))
         .order_by("purpose_id")
-        .values_list("purpose_id", "status")
-    )
-    changes = []
+    }
+    changes, held = [], {}
     for key in sorted(decisions):
-        status = decision_status(granted=bool(decisions[key]), current=current.get(key))
+        state = current.get(key)
+        if state is not None and not may_replace(
+            current_status=state.status, current_source=state.source, source=context.source
+        ):
+            held[key] = RecordedDecision(
+                state.decision_event_id, key, state.status, state.expires_at, held=True
+            )
+            continue
+        status = decision_status(granted=bool(decisions[key]), current=state.status if state else None)
         changes.append((purposes[key], status, _expiry(status, at)))
-    return _append(subject_id, changes, notice=notice, context=context, actor=actor, at=at)
+    recorded = (
+        _append(subject_id, changes, notice=notice, context=context, actor=actor, at=at) if changes else []
+    )
+    return sorted([*recorded, *held.values()], key=lambda decision: decision.purpose)
 
 
 @transaction.atomic
@@ -233,11 +261,25 @@ def consent_submit(
     actor: Actor,
     notice_version: int | None = None,
     gpc: bool = False,
+    trusted_jurisdiction: str = "",
 ) -> list[RecordedDecision]:
-    """One request's worth: find or create the subject, record its choices, apply GPC — or nothing."""
+    """One request's worth: find or create the subject, apply GPC, record its choices — or nothing.
+
+    GPC first, so it wins over a grant of a GPC purpose in the same request (the grant is held).
+    `context.jurisdiction` is the client's claim (it can only make the regime stricter);
+    `trusted_jurisdiction` is what the operator's proxy says (`profiles.jurisdiction`).
+    """
     from profiles.identity import subject_resolve
 
-    subject = subject_resolve(kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction)
+    subject = subject_resolve(
+        kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction,
+        trusted_jurisdiction=trusted_jurisdiction,
+    )  # fmt: skip
+    # decisions record the regime they were made under, not what the client claimed
+    context = replace(context, jurisdiction=subject.jurisdiction)
+    opted_out = (
+        gpc_apply(subject_id=subject.id, actor=actor, jurisdiction=context.jurisdiction) if gpc else []
+    )
     recorded = []
     if decisions:
         recorded = consent_record(
@@ -247,28 +289,31 @@ def consent_submit(
             context=context,
             notice_version=notice_version,
         )
-    if gpc:
-        recorded += gpc_apply(subject_id=subject.id, actor=actor, jurisdiction=context.jurisdiction)
-    return recorded
+    return recorded + opted_out
 
 
 @transaction.atomic
 def gpc_apply(
     *, subject_id: uuid.UUID, actor: Actor, jurisdiction: str = "", at: datetime | None = None
 ) -> list[RecordedDecision]:
-    """Sec-GPC: opt the subject out of every purpose GPC covers, unless already out."""
+    """Sec-GPC: opt the subject out of every purpose GPC covers, unless already out at GPC's standing."""
     at = at or timezone.now()
     covered = list(Purpose.objects.filter(gpc_applies=True, essential=False).order_by("key"))
-    current = dict(
-        ConsentState.objects.select_for_update()
+    current = {
+        purpose: (status, source)
+        for purpose, status, source in ConsentState.objects.select_for_update()
         .filter(subject_id=subject_id, purpose__in=covered)
-        .values_list("purpose_id", "status")
-    )
+        .order_by("purpose_id")
+        .values_list("purpose_id", "status", "source")
+    }
     changes = []
     for purpose in covered:
-        if current.get(purpose.key) in (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN):
+        status_now, source_now = current.get(purpose.key, (None, None))
+        if not opt_out_needed(
+            current_status=status_now, current_source=source_now, source=DecisionSource.GPC
+        ):
             continue
-        status = decision_status(granted=False, current=current.get(purpose.key))
+        status = decision_status(granted=False, current=status_now)
         changes.append((purpose, status, _expiry(status, at)))
     if not changes:
         return []
@@ -298,20 +343,22 @@ def objection_record(
     """
     at = at or timezone.now()
     found = _purposes(list(purposes))
-    current = dict(
-        ConsentState.objects.select_for_update()
+    current = {
+        purpose: (status, source)
+        for purpose, status, source in ConsentState.objects.select_for_update()
         .filter(subject_id=subject_id, purpose_id__in=list(found))
         .order_by("purpose_id")
-        .values_list("purpose_id", "status")
-    )
+        .values_list("purpose_id", "status", "source")
+    }
     changes = []
     for key in sorted(found):
         purpose = found[key]
         if purpose.essential or purpose.lawful_basis not in OBJECTABLE_BASES:
             continue
-        if current.get(key) in (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN):
+        status_now, source_now = current.get(key, (None, None))
+        if not opt_out_needed(current_status=status_now, current_source=source_now, source=context.source):
             continue
-        changes.append((purpose, decision_status(granted=False, current=current.get(key)), None))
+        changes.append((purpose, decision_status(granted=False, current=status_now), None))
     if not changes:
         return []
     return _append(subject_id, changes, notice=None, context=context, actor=actor, at=at)

@@ -7,8 +7,8 @@ that needs consent. Only the DPV status "given" (unexpired) permits processing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 
@@ -25,6 +25,8 @@ class JurisdictionRule:
     code: str
     opt_in_required: bool
     honours_gpc: bool
+    limit_sensitive: bool = False
+    regime: str = "default"  # gdpr | ccpa | default: the privacy-request clock (ccpa's is the laxer)
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,15 @@ def evaluate(
         return GateDecision(False, "unknown_purpose")
     if signals.restricted:
         return GateDecision(False, "restricted")
+    # before the lawful basis: sale, sharing and targeted advertising on legitimate interest are
+    # opted out of by GPC just as much as those resting on consent
+    if purpose.gpc_applies and signals.gpc and (jurisdiction is None or jurisdiction.honours_gpc):
+        return GateDecision(False, "gpc")
     if not purpose.needs_consent:
         # Art. 21: an upheld objection stops processing on legitimate interest or public task
         if not purpose.essential and state is not None and state.status in OBJECTED_STATUSES:
             return GateDecision(False, "objected")
         return GateDecision(True, "essential" if purpose.essential else "lawful_basis")
-    if purpose.gpc_applies and signals.gpc and (jurisdiction is None or jurisdiction.honours_gpc):
-        return GateDecision(False, "gpc")
     if state is None:
         if jurisdiction is not None and not jurisdiction.opt_in_required:
             return GateDecision(True, "not_opted_out")
@@ -96,3 +100,72 @@ def decision_status(*, granted: bool, current: str | None) -> str:
     if granted:
         return "given"
     return "withdrawn" if current == "given" else "refused"
+
+
+# --- standing: which decision may replace a "no" --------------------------------------------------
+# The person's own choice, signed in to the portal (or an officer acting on their request), stands
+# highest: CCPA regs §7025(c)(3) let a business ask the consumer to opt back in after a GPC opt-out.
+# Then the GPC signal, then a click on the banner, then what a service relays (its API call, a TCF
+# string). An unknown source has no standing; an unknown source of the current "no" is taken as the
+# highest (fail closed: nothing replaces a "no" whose origin is in doubt).
+SOURCE_STANDING: Mapping[str, int] = {
+    "portal": 4, "officer": 4, "gpc": 3, "banner": 2, "api": 1, "tcf": 1, "system": 0,
+}  # fmt: skip
+_HIGHEST = max(SOURCE_STANDING.values())
+
+
+def standing(source: str | None) -> int:
+    return SOURCE_STANDING.get(source or "", 0)
+
+
+def may_replace(*, current_status: str | None, current_source: str | None, source: str) -> bool:
+    """Whether a decision from `source` may be recorded over the current one (grant or "no").
+
+    Anything may replace a "yes", an expiry or nothing. A "no" (refused, withdrawn) is replaced
+    only from a source of at least its standing — also by another "no", so a service's refusal
+    cannot lower the standing of the person's own and open it to the service's next grant.
+    """
+    if current_status not in OBJECTED_STATUSES:
+        return True
+    held = SOURCE_STANDING.get(current_source or "", _HIGHEST)
+    return standing(source) >= held
+
+
+def opt_out_needed(*, current_status: str | None, current_source: str | None, source: str) -> bool:
+    """Whether an opt-out from `source` (GPC, an objection) is recorded: unless the current state
+    is already a "no" of its standing or higher. Recorded over a lower "no", it raises that "no"
+    to its own standing, out of reach of the lower source's next grant."""
+    if current_status not in OBJECTED_STATUSES:
+        return True
+    return SOURCE_STANDING.get(current_source or "", _HIGHEST) < standing(source)
+
+
+# --- jurisdiction: the most protective regime established for a subject ----------------------------
+_REGIME_RANK = {"ccpa": 0, "default": 1, "gdpr": 1}  # the request clock: CCPA's 45 days vs one month
+
+
+def protection(rule: JurisdictionRule) -> tuple[bool, bool, int, bool]:
+    """How protective a regime is, for ordering: opt-in first (the gate fails open without it), then
+    GPC, the privacy-request clock, and the "limit sensitive" choice. Larger is more protective."""
+    return (rule.opt_in_required, rule.honours_gpc, _REGIME_RANK.get(rule.regime, 1), rule.limit_sensitive)
+
+
+def jurisdiction_after_claim(*, current: JurisdictionRule, claim: JurisdictionRule, unset: bool) -> str:
+    """The subject's jurisdiction after a client claims `claim`: the claim only if it is stricter.
+
+    A claim as protective as the current regime replaces only an unset one (so the first place
+    established among equals stays); a laxer claim never does — that needs an officer or the
+    operator's trusted signal (`profiles.jurisdiction`).
+    """
+    ours, theirs = protection(current), protection(claim)
+    if theirs > ours or (unset and theirs == ours):
+        return claim.code
+    return current.code
+
+
+def regime_for(rule: JurisdictionRule, *, known_minor: bool) -> JurisdictionRule:
+    """The rule the gate applies: opt-out regimes need opt-in from consumers known to be under 16
+    (CCPA §1798.120(c): no sale or sharing without their affirmative authorization)."""
+    if known_minor and not rule.opt_in_required:
+        return replace(rule, opt_in_required=True)
+    return rule

@@ -12,6 +12,12 @@ CONSENT_INVALIDATED = register(
 IDENTITY_LINKED = register(
     "identity.linked", "An identifier was linked to a subject (its value encrypted under the identity key)."
 )
+RETENTION_DEFERRED = register(
+    "retention.deferred",
+    "Data keys past retention were kept because the subject's processing is restricted (GDPR Art. 18(1)(c));"
+    " the message id names the epoch.",
+    carries_payload=False,
+)
 WEBHOOK_DELIVERED = register(
     "webhook.delivered",
     "A downstream service acknowledged a notification about a subject (source names the service).",

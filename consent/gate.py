@@ -21,7 +21,15 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from consent.domain import GateDecision, JurisdictionRule, PurposeRule, Signals, StateView, evaluate
+from consent.domain import (
+    GateDecision,
+    JurisdictionRule,
+    PurposeRule,
+    Signals,
+    StateView,
+    evaluate,
+    regime_for,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -132,20 +140,25 @@ def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid
         (row.subject_id, row.purpose_id): StateView(row.status, row.expires_at)
         for row in ConsentState.objects.filter(subject_id__in=subjects, purpose_id__in=purpose_keys)
     }
-    known: dict[Any, tuple[str, bool]] = {
-        subject_id: (code or "default", restricted is not None)
-        for subject_id, code, restricted in Subject.objects.filter(pk__in=subjects).values_list(
-            "pk", "jurisdiction", "restricted_since"
+    known: dict[Any, tuple[str, bool, bool]] = {
+        subject_id: (code or "default", restricted is not None, minor)
+        for subject_id, code, restricted, minor in Subject.objects.filter(pk__in=subjects).values_list(
+            "pk", "jurisdiction", "restricted_since", "known_minor"
         )
     }
-    regimes = {
-        j.code: JurisdictionRule(j.code, j.opt_in_required, j.honours_gpc) for j in Jurisdiction.objects.all()
-    }
+    regimes = {j.code: jurisdiction_rule(j) for j in Jurisdiction.objects.all()}
     facts = {}
     for subject, purpose in pairs:
-        code, restricted = known.get(subject, ("default", False))
+        code, restricted, minor = known.get(subject, ("default", False, False))
         jurisdiction = regimes.get(code) or regimes.get("default")
+        if jurisdiction is not None:
+            jurisdiction = regime_for(jurisdiction, known_minor=minor)
         facts[(subject, purpose)] = _Facts(
             rules.get(purpose), states.get((subject, purpose)), jurisdiction, restricted
         )
     return facts
+
+
+def jurisdiction_rule(row: Any) -> JurisdictionRule:
+    """The pure rule of a `consent.models.Jurisdiction` row."""
+    return JurisdictionRule(row.code, row.opt_in_required, row.honours_gpc, row.limit_sensitive, row.regime)

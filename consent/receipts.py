@@ -1,5 +1,9 @@
 """Consent receipts: a decision from the ledger as an ISO/IEC TS 27560 record in DPV terms,
-signed with the ledger's Ed25519 key so the subject can prove it offline (GDPR Art. 7(1))."""
+signed with the ledger's Ed25519 key so the subject can prove it offline (GDPR Art. 7(1)).
+
+Who collected the decision comes from the ledger event's actor, not from its payload: the
+collecting service (id and name) for API, TCF and banner decisions, the portal for the
+person's own."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from django.utils import timezone
 from audit.canonical import event_leaf_hash
 from audit.checkpoints import LedgerTampered, public_key_id, signing_key
 from audit.selectors import StoredEvent, decrypt, ledger_event_get
-from consent.models import LawfulBasis, Purpose
+from consent.models import DecisionMethod, DecisionSource, LawfulBasis, Purpose, Service
 from hub.errors import NotFound
 
 SCHEMA = "ISO/IEC TS 27560:2023"
@@ -43,6 +47,13 @@ _LEGAL_BASIS_TERMS: dict[str, str] = {
     LawfulBasis.PUBLIC_TASK.value: "dpv:PublicInterest",  # Art. 6(1)(e): public interest or authority
     LawfulBasis.LEGITIMATE_INTEREST.value: "dpv:LegitimateInterest",
 }
+
+
+# what a service key can honestly record: its API call, a TCF string or a GPC signal it passed
+# on, or its site's banner (the banner endpoint records under the site key's service)
+SERVICE_SOURCES = frozenset(
+    {DecisionSource.API, DecisionSource.TCF, DecisionSource.GPC, DecisionSource.BANNER}
+)
 
 
 def _not_found(message: str) -> NotFound:
@@ -107,12 +118,42 @@ def _purpose(key: str) -> dict[str, Any]:
     }
 
 
+def _service(service_id: str) -> dict[str, Any]:
+    """The collecting service by the id the ledger recorded (its name while it is registered)."""
+    try:
+        name = Service.objects.filter(pk=uuid.UUID(service_id)).values_list("name", flat=True).first()
+    except ValueError:
+        name = None
+    return {"id": service_id, "name": name}
+
+
+def _provenance(stored: StoredEvent, payload: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """(source, method, collected_by) as the ledger proves them.
+
+    The actor is in the event's metadata, under the leaf hash; the payload's source and method
+    were the caller's to state before the hub set them itself. So a decision recorded by a
+    service key is never shown as the portal's (or an officer's, or the hub's own): it was a
+    service's API call, whatever its payload claimed.
+    """
+    source, method = payload.get("source"), payload.get("method")
+    kind, actor_id = stored.meta.actor_kind, stored.meta.actor_id
+    if kind == "subject":
+        return DecisionSource.PORTAL.value, method, {"channel": DecisionSource.PORTAL.value}
+    if kind == "service":
+        if source not in SERVICE_SOURCES:
+            source, method = DecisionSource.API.value, DecisionMethod.API.value
+        return source, method, {"channel": source, "service": _service(actor_id)}
+    return source, method, {"channel": kind}
+
+
 def _event(stored: StoredEvent, payload: dict[str, Any]) -> dict[str, Any]:
+    source, method, collected_by = _provenance(stored, payload)
     event: dict[str, Any] = {
         "status": _STATUS_TERMS[stored.meta.event_type],
         "time": _iso(stored.meta.occurred_at),
-        "method": payload.get("method"),
-        "source": payload.get("source"),
+        "method": method,
+        "source": source,
+        "collected_by": collected_by,
         "language": payload.get("language"),
         "notice": {"version": payload.get("notice_version"), "hash": payload.get("notice_hash")},
         "expires_at": payload.get("expires_at"),

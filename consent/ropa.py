@@ -3,8 +3,10 @@
 One activity per purpose of the catalog — its lawful basis, data uses and categories, the
 fields each minimization policy keeps, the services that receive data for it, retention —
 plus the records the hub keeps to run itself (identity links, consent records, privacy
-requests), and the security measures the hub really applies. Nothing here is typed by hand
-except the controller's details (settings) and the transfers statement.
+requests), where personal data is held outside the encrypted ledger, and the security
+measures the hub really applies. Nothing here is typed by hand except what only the operator
+can declare (settings: the controller, its DPO, transfers, recipients beyond the registered
+services); what is not declared reads "not stated", never a reassuring default.
 """
 
 from __future__ import annotations
@@ -24,9 +26,7 @@ DATA_SUBJECTS = [
     "Visitors of the controller's websites and apps (known by a device id)",
     "Customers and account holders (known by a user id or an email address)",
 ]
-NO_TRANSFERS = (
-    "None outside the controller's systems (no transfer to a third country or international organisation)"
-)
+NOT_STATED = "not stated"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -50,7 +50,8 @@ class Activity:
     data_uses: list[str]
     data_categories: list[str]
     fields: list[FieldRule]
-    recipients: list[str]
+    recipients: list[str]  # the registered services that receive data for it
+    other_recipients: str  # declared by the operator (processors: hosting, email, …)
     data_subjects: list[str]
     transfers: str
     retention: str
@@ -62,21 +63,29 @@ class Ropa:
     controller_contact: str
     controller_country: str
     supervisory_authority: str
+    dpo_contact: str
     generated_at: datetime
     activities: list[Activity]
     supporting: list[Activity]
+    held_in_clear: list[str]
     security_measures: list[str]
 
 
+def _declared(name: str) -> str:
+    """An operator's declaration from the settings, or "not stated"."""
+    return str(getattr(settings, name, "") or "").strip() or NOT_STATED
+
+
 def transfers_statement() -> str:
-    return str(getattr(settings, "HUB_ROPA_TRANSFERS", "") or NO_TRANSFERS)
+    return _declared("HUB_ROPA_TRANSFERS")
 
 
 def _retention(days: int) -> str:
     epoch = settings.HUB_KEY_EPOCH
     return (
         f"{days} days after the end of the {epoch} the data was collected in; enforced daily by "
-        "destroying the data keys of that period (crypto-shredding)"
+        "destroying the data keys of that period (crypto-shredding), except while the subject's "
+        "processing is restricted (Art. 18): then kept until the restriction is lifted"
     )
 
 
@@ -102,7 +111,8 @@ def _activities() -> list[Activity]:
                 essential=purpose.essential, consent_mechanism=purpose.consent_mechanism if purpose.needs_consent else "",
                 data_uses=list(purpose.data_uses),
                 data_categories=sorted(set(purpose.data_categories) | {f.data_category for f in kept}),
-                fields=kept, recipients=recipients.get(purpose.key, []), data_subjects=DATA_SUBJECTS,
+                fields=kept, recipients=recipients.get(purpose.key, []),
+                other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=DATA_SUBJECTS,
                 transfers=transfers_statement(), retention=_retention(purpose.retention_days),
             )
         )  # fmt: skip
@@ -132,10 +142,56 @@ def _supporting() -> list[Activity]:
         Activity(
             key=key, name=name, description=description, lawful_basis=basis, lawful_basis_label=label,
             essential=None, consent_mechanism="", data_uses=[], data_categories=categories, fields=[],
-            recipients=[], data_subjects=DATA_SUBJECTS, transfers=transfers_statement(), retention=retention,
+            recipients=[], other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=DATA_SUBJECTS,
+            transfers=transfers_statement(), retention=retention,
         )
         for key, name, description, basis, label, categories, retention in rows
     ]  # fmt: skip
+
+
+def held_in_clear() -> list[str]:
+    """Where personal data lives outside the ledger's encrypted payloads (read models, queues, files).
+
+    Subjects are random UUIDs, so most of these rows are pseudonymous; profile values can still
+    name the person outright (a trait such as a name).
+    """
+    return [
+        "Profile values (table profiles_profilefield): traits, behavioural aggregates and scores per subject, "
+        "each with its purpose and category, in clear; rebuilt from the ledger; a purpose's fields are removed "
+        "on withdrawal and when retention shreds its keys, all of them on erasure.",
+        "Segment memberships (tables profiles_segmentmembership, profiles_segmentevidence): which subject is in "
+        "which segment and references to the ledger events behind it, in clear; deleted on erasure.",
+        "Consent state (table consent_consentstate): each subject's current decision per purpose with notice "
+        "version, source, method and jurisdiction, in clear; deleted on erasure (the decisions themselves stay "
+        "in the ledger, encrypted).",
+        "Subjects (table profiles_subject): jurisdiction, restriction and erasure flags, in clear.",
+        "Privacy request cases (table profiles_privacyrequest): type, status, dates, outcome and the officers' "
+        "free-text reasons, in clear, kept "
+        f"{settings.HUB_REQUEST_RECORD_MONTHS} months after closing; what the person wrote is encrypted in the "
+        "ledger.",
+        "Notifications to services waiting for delivery (table consent_webhookdelivery): subject id, purpose "
+        "and topic, in clear.",
+        "Export files for data subjects (directory HUB_EXPORT_ROOT): encrypted under a key of their own, "
+        f"deleted {settings.HUB_EXPORT_LINK_DAYS} days after they are made available.",
+    ]
+
+
+def _database_role_measure() -> str:
+    triggers = (
+        "Append-only ledger: every collection, decision, disclosure and officer action is an event; database "
+        "triggers refuse UPDATE, DELETE and TRUNCATE on the ledger, its Merkle tables and the audit log, "
+        "refuse removing verification runs or data keys, and let a data key only move from live to shredded."
+    )
+    if getattr(settings, "HUB_DATABASE_ROLE_CHECK", False):
+        return (
+            f"{triggers} The web, worker and beat processes refuse to start on a database role that could "
+            "switch those triggers off or change the ledger (a superuser, an owner, or one granted UPDATE, "
+            "DELETE, TRUNCATE or TRIGGER on it)."
+        )
+    return (
+        f"{triggers} The database role the application uses is not checked by this deployment "
+        "(HUB_DATABASE_ROLE_CHECK is off): a superuser or owner role could switch the triggers off."
+    )
 
 
 def security_measures() -> list[str]:
@@ -143,21 +199,24 @@ def security_measures() -> list[str]:
     return [
         "Pseudonymisation: every data subject is a random UUID; identifiers (user id, device id, email) are "
         "stored only as HMAC-SHA256 keyed hashes under a secret pepper.",
-        "Encryption at rest: every piece of personal data is sealed with AES-256-GCM under a data key of its "
-        f"own (subject, purpose, {settings.HUB_KEY_EPOCH}); data keys are stored only wrapped by a key-encryption "
-        "key held outside the database, which can be rotated; the ciphertext is bound to its event, subject, "
-        "purpose and key.",
+        "Encryption at rest, in the ledger: every collected event, identifier value, consent record and "
+        "privacy-request detail is sealed with AES-256-GCM under a data key of its own (subject, purpose, "
+        f"{settings.HUB_KEY_EPOCH}); data keys are stored only wrapped by a key-encryption key held outside the "
+        "database, which can be rotated; the ciphertext is bound to its event, subject, purpose and key. "
+        "The read models listed as held in clear (profile values, segment memberships, consent state, case "
+        "records) are not encrypted by the hub: they rely on the database's access control and on whatever "
+        "encryption of storage and backups the operator provides.",
         "Erasure and retention by crypto-shredding: destroying a subject's (or an expired period's) data keys "
-        f"makes that data unreadable everywhere; keys cached by a process stay usable at most "
-        f"{settings.HUB_KEY_CACHE_SECONDS} seconds.",
+        "makes the ledger's copies unreadable; erasure also deletes the subject's rows from the read models, "
+        "and withdrawal or a retention shred removes that purpose's profile values. Keys cached by a process "
+        f"stay usable at most {settings.HUB_KEY_CACHE_SECONDS} seconds. Database backups keep the wrapped keys "
+        "until the key-encryption key that wrapped them is retired.",
         "Data minimisation at collection: per purpose and event type, only the fields a policy lists are kept "
         "(with IP truncation, keyed hashing or date generalisation where set); the names of dropped fields are "
         "recorded.",
         "Consent gate that fails closed: no decision, an expired or withdrawn one, an unknown purpose or any "
         "error means no processing for consent-based purposes; Global Privacy Control is honoured.",
-        "Append-only ledger: every collection, decision, disclosure and officer action is an event; database "
-        "triggers refuse UPDATE, DELETE and TRUNCATE on the ledger, its Merkle tables and the audit log, and "
-        "the application's database role may only INSERT and SELECT.",
+        _database_role_measure(),
         "Tamper evidence: signed Merkle tree heads (RFC 6962, Ed25519) seal the ledger every "
         f"{settings.HUB_SEAL_INTERVAL_SECONDS:g} seconds; `ledger verify` recomputes everything and the "
         "public key and inclusion proofs are published for third-party checks.",
@@ -173,20 +232,23 @@ def security_measures() -> list[str]:
 def ropa_build(*, now: datetime | None = None) -> Ropa:
     activities = _activities()
     return Ropa(
-        controller_name=settings.HUB_CONTROLLER_NAME,
-        controller_contact=settings.HUB_CONTROLLER_CONTACT,
-        controller_country=settings.HUB_CONTROLLER_COUNTRY,
-        supervisory_authority=settings.HUB_SUPERVISORY_AUTHORITY,
+        controller_name=_declared("HUB_CONTROLLER_NAME"),
+        controller_contact=_declared("HUB_CONTROLLER_CONTACT"),
+        controller_country=_declared("HUB_CONTROLLER_COUNTRY"),
+        supervisory_authority=_declared("HUB_SUPERVISORY_AUTHORITY"),
+        dpo_contact=_declared("HUB_DPO_CONTACT"),
         generated_at=now or timezone.now(),
         activities=activities,
         supporting=[a for a in _supporting() if a.key not in {p.key for p in activities}],
+        held_in_clear=held_in_clear(),
         security_measures=security_measures(),
     )
 
 
 CSV_COLUMNS = [
-    "controller", "controller_contact", "activity", "name", "description", "lawful_basis", "data_subjects",
-    "data_categories", "data_uses", "fields_kept", "recipients", "transfers", "retention", "security_measures",
+    "controller", "controller_contact", "data_protection_officer", "activity", "name", "description",
+    "lawful_basis", "data_subjects", "data_categories", "data_uses", "fields_kept", "recipients",
+    "other_recipients", "transfers", "retention", "held_in_clear", "security_measures",
 ]  # fmt: skip
 
 
@@ -201,6 +263,7 @@ def ropa_csv(ropa: Ropa) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     measures = " | ".join(ropa.security_measures)
+    in_clear = " | ".join(ropa.held_in_clear)
     for activity in [*ropa.activities, *ropa.supporting]:
         kept = "; ".join(
             f"{f.event_type}: {f.name} [{f.data_category}, {f.transformation}]" for f in activity.fields
@@ -209,9 +272,10 @@ def ropa_csv(ropa: Ropa) -> str:
         writer.writerow(
             _cell(value)
             for value in (
-                ropa.controller_name, ropa.controller_contact, activity.key, activity.name, activity.description,
-                activity.lawful_basis_label, "; ".join(activity.data_subjects), "; ".join(activity.data_categories),
-                "; ".join(activity.data_uses), kept, recipients, activity.transfers, activity.retention, measures,
+                ropa.controller_name, ropa.controller_contact, ropa.dpo_contact, activity.key, activity.name,
+                activity.description, activity.lawful_basis_label, "; ".join(activity.data_subjects),
+                "; ".join(activity.data_categories), "; ".join(activity.data_uses), kept, recipients,
+                activity.other_recipients, activity.transfers, activity.retention, in_clear, measures,
             )
         )  # fmt: skip
     return out.getvalue()

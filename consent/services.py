@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from consent.models import Purpose, Scope, Service, ServiceKey
 from hub.errors import DomainError
+from hub.netguard import OutboundRefused, url_check
 
 KEY_PREFIX = "hub"
 LAST_USED_RESOLUTION = timedelta(minutes=5)
@@ -31,6 +32,10 @@ class UnknownPurpose(DomainError):
 
 class DuplicateService(DomainError):
     code = "service.duplicate_name"
+
+
+class InvalidWebhookUrl(DomainError):
+    code = "service.invalid_webhook_url"
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,22 @@ def service_register(
     service = Service.objects.create(
         name=name,
         scopes=checked_scopes,
-        webhook_url=webhook_url,
+        webhook_url=webhook_url_validate(webhook_url),
         webhook_secret=secrets.token_urlsafe(32),
     )
     service.purposes.set(checked_purposes)
     return service_key_issue(service=service)
+
+
+def webhook_url_validate(url: str) -> str:
+    """The URL unchanged if the hub may call it (hub.netguard: public addresses only); "" is no webhook."""
+    if not url:
+        return ""
+    try:
+        url_check(url)
+    except OutboundRefused as refused:
+        raise InvalidWebhookUrl(refused.message, field="webhook_url") from None
+    return url
 
 
 def service_key_revoke(*, key: ServiceKey) -> None:

@@ -11,13 +11,10 @@ import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
 from django.db import transaction
@@ -27,6 +24,7 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import WEBHOOK_DELIVERED
 from consent.models import DeliveryStatus, Service, WebhookDelivery
 from hub.faults import fault_point
+from hub.netguard import OutboundRefused, post_checked, url_check
 
 logger = logging.getLogger(__name__)
 
@@ -39,14 +37,8 @@ BACKOFF_CAP = timedelta(hours=1)
 LEASE = timedelta(minutes=2)
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """urllib would re-send a redirected POST as a bodiless GET; a 3xx is a failed attempt."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
+# The one stored reason for a failed attempt (plus the status class when a response came back).
+FAILED = "delivery failed"
 
 
 # --- enqueueing --------------------------------------------------------------------------
@@ -118,38 +110,33 @@ def webhook_deliver(*, delivery_id: UUID) -> DeliveryStatus:
 
 
 def _post(service: Service, body: dict[str, Any]) -> str | None:
-    """Send the signed body. None on a 2xx, else a short reason (never the response or the body)."""
-    if urlsplit(service.webhook_url).scheme not in {"http", "https"}:
-        return "webhook URL is not http(s)"
+    """Send the signed body. None on a 2xx, else a generic reason.
+
+    The reason names the HTTP status class at most: "refused", "timed out" or "no such host"
+    would let a service that registers URLs map the hub's network from the delivery log. The URL
+    is checked again here (addresses change after registration; DNS rebinding), and the
+    connection goes to the address that was checked.
+    """
     if not service.webhook_secret:
         return "service has no webhook secret"  # never send what nobody can verify
+    try:
+        target = url_check(service.webhook_url)
+    except OutboundRefused as refused:
+        logger.warning("webhook refused service=%s code=%s", service.id, refused.code)
+        return FAILED
     raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 (scheme checked above)
-        service.webhook_url,
-        data=raw,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "X-Hub-Delivery": str(body["id"]),
-            "X-Hub-Timestamp": timestamp,
-            "X-Hub-Signature": f"sha256={_signature(service.webhook_secret, timestamp, raw)}",
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "X-Hub-Delivery": str(body["id"]),
+        "X-Hub-Timestamp": timestamp,
+        "X-Hub-Signature": f"sha256={_signature(service.webhook_secret, timestamp, raw)}",
+    }
     try:
-        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as response:
-            status = response.status
-    except urllib.error.HTTPError as error:
-        error.close()
-        return f"HTTP {error.code}"
-    except urllib.error.URLError as error:
-        reason = error.reason
-        return f"unreachable: {type(reason).__name__ if isinstance(reason, BaseException) else reason}"[:200]
-    except TimeoutError:
-        return f"no answer within {TIMEOUT_SECONDS:g} s"
-    except (OSError, http.client.HTTPException) as error:
-        return f"transport error: {type(error).__name__}"
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        status = post_checked(target, body=raw, headers=headers, timeout=TIMEOUT_SECONDS)
+    except (OSError, http.client.HTTPException):
+        return FAILED
+    return None if 200 <= status < 300 else f"{FAILED}: HTTP {status // 100}xx"
 
 
 @transaction.atomic(durable=True)

@@ -30,6 +30,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 
+from hub.admin_auth import HubAuthenticationForm, second_factor_satisfied
+
 QUEUE_LENGTH = 25
 
 
@@ -90,6 +92,12 @@ class HubAdminSite(AdminSite):
     site_title = "Privacy hub admin"
     index_title = "Compliance"
     index_template = "admin/hub/index.html"
+    login_form = HubAuthenticationForm  # password, then the authenticator code (hub/admin_auth.py)
+    login_template = "admin/hub/login.html"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Staff, and verified by a second factor when their role requires one."""
+        return super().has_permission(request) and second_factor_satisfied(request.user)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
         from audit import admin_views as ledger_views
@@ -102,6 +110,8 @@ class HubAdminSite(AdminSite):
         own: list[URLResolver | URLPattern] = [
             path("subjects/", page(subject_admin.subject_search), name="subject_search"),
             path("subjects/<uuid:subject_id>/", page(subject_admin.subject_detail), name="subject_detail"),
+            path("subjects/<uuid:subject_id>/jurisdiction/", page(subject_admin.subject_jurisdiction),
+                 name="subject_jurisdiction"),  # fmt: skip
             path("ledger/", page(ledger_views.ledger_page), name="ledger"),
             path("analytics/", page(consent_views.analytics_page), name="consent_analytics"),
             path("ropa/", page(consent_views.ropa_page), name="ropa"),

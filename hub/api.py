@@ -66,33 +66,57 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+# How deep a JSON body may nest. An event document may be 8 levels deep (profiles.collection) inside
+# a 3-level envelope; anything far deeper is an attack on a recursive walk somewhere, refused at the door.
+MAX_JSON_DEPTH = 32
+TOO_DEEP = f"The JSON is nested too deeply (at most {MAX_JSON_DEPTH} levels)."
+NOT_STORABLE = "Text may not contain NUL characters or unpaired surrogates."
+
+
+def json_problem(data: object, *, max_depth: int = MAX_JSON_DEPTH) -> str | None:
+    """Why a parsed JSON value may not go further (a message), or None.
+
+    Refused: nesting past `max_depth` (later code walks values recursively), and any string, keys
+    included, holding what PostgreSQL text or UTF-8 cannot store: NUL, or an unpaired surrogate
+    (JSON's "\\ud800"). One iterative walk: deep nesting cannot exhaust the stack here.
+    """
+    level: list[object] = [data]
+    depth = 0
+    while level:  # one nesting level at a time, so depth needs no bookkeeping per value
+        depth += 1
+        deeper: list[object] = []
+        for node in level:
+            if isinstance(node, str):
+                if "\x00" in node:
+                    return NOT_STORABLE
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    return NOT_STORABLE
+            elif isinstance(node, dict | list):
+                if depth > max_depth:
+                    return TOO_DEEP
+                deeper.extend([*node.keys(), *node.values()] if isinstance(node, dict) else node)
+        level = deeper
+    return None
+
+
 def json_storable(data: object) -> bool:
-    """No string anywhere (keys included) holds what PostgreSQL text or UTF-8 cannot store:
-    NUL, or an unpaired surrogate (JSON's "\\ud800"). Iterative: deep nesting cannot exhaust the stack."""
-    pending = [data]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-        elif isinstance(node, str):
-            if "\x00" in node:
-                return False
-            try:
-                node.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
-    return True
+    """No nesting past MAX_JSON_DEPTH and no text PostgreSQL cannot store (see json_problem)."""
+    return json_problem(data) is None
 
 
 class StorableJSONParser(JSONParser):
-    """DRF's JSON parser, refusing (400 malformed_request) text the database could not store,
-    so no API answers such input with a 5xx."""
+    """DRF's JSON parser, refusing (400 malformed_request) bodies nested past MAX_JSON_DEPTH and text
+    the database could not store, so no API answers such input with a 5xx."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        data = super().parse(stream, media_type, parser_context)
-        if not json_storable(data):
-            raise exceptions.ParseError("Text may not contain NUL characters or unpaired surrogates.")
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            # the C decoder gives up past the interpreter's recursion limit (a few hundred levels)
+            raise exceptions.ParseError(TOO_DEEP) from None
+        problem = json_problem(data)
+        if problem is not None:
+            raise exceptions.ParseError(problem)
         return data

@@ -13,7 +13,16 @@ class HubAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()
         from auditlog.registry import auditlog
+        from celery import signals
         from django.contrib.auth.models import Group, User
+
+        from hub import checks  # noqa: F401  # registers the deployment checks
+        from hub.dbrole import refuse_celery_start
+
+        # The hub has no app of its own: its admin config is the project's start-up hook.
+        # Workers and beat refuse a database role that could rewrite the ledger (hub/dbrole.py).
+        for signal in (signals.worker_init, signals.beat_init):
+            signal.connect(refuse_celery_start, dispatch_uid="hub.dbrole.refuse_celery_start", weak=False)
 
         # Who may do what is configuration too (A2: every admin change audited).
         auditlog.register(Group, m2m_fields={"permissions"})

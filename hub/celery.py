@@ -4,7 +4,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
+# production unless told otherwise: a forgotten variable must not mean DEBUG (invariant 30)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.production")
 
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")

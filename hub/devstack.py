@@ -119,7 +119,6 @@ def prepare() -> None:
     os.chdir(ROOT)
     (RUN_DIR / "static").mkdir(parents=True, exist_ok=True)
     ensure_env_file()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
     ensure_database_url()
 
 
@@ -134,6 +133,8 @@ def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
 
 def run() -> int:
     prepare()
+    # the entry points default to production; the dev stack says so explicitly (children inherit it)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings.dev"
     port = os.environ.get("PORT", "8000")
     # links in emails and the demo shop's allowed origin follow the port unless set explicitly
     os.environ.setdefault("HUB_PUBLIC_URL", f"http://127.0.0.1:{port}")

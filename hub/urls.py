@@ -15,6 +15,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", views.landing, name="landing"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path(

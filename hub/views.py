@@ -1,11 +1,19 @@
-"""Project-level pages: health, the GPC declaration, and "not found" in the API's own format."""
+"""Project-level pages: the landing page, health, the GPC declaration, and "not found" in the API's format."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
 from hub.api import error_body
 from hub.health import health
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    """`/`: where people and integrators go next (never Django's list of routes, even with DEBUG on)."""
+    return render(request, "hub/landing.html", {"controller": settings.HUB_CONTROLLER_NAME})
 
 
 @require_GET

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from consent.authentication import ServicePrincipal
 from consent.domain import gpc_header_opts_out
+from consent.inband import InbandPolicy
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from profiles.collection import events_collect
@@ -22,8 +23,30 @@ from profiles.identity import subject_find
 MAX_BODY_BYTES = 1_000_000
 
 
+EVENTS_DESCRIPTION = """Each event is answered in order with `status` and `reason`:
+
+- `accepted`: stored (minimized, encrypted). `reason` is `consent_signal_ignored` when the event's
+  `context.consent` (a TCF string) was not, or not wholly, recorded: recording consent in-band needs
+  the `consents:write` scope and reaches only the service's registered purposes, and it never
+  overturns the person's own earlier refusal or a GPC opt-out. `context.gpc: true` (an opt-out) is
+  always honoured.
+- `refused`: the consent gate said no; `reason` says why (`no_decision`, `refused`, `withdrawn`,
+  `expired`, `invalidated`, `gpc`, `restricted`, `objected`, `not_registered`, ...). Nothing of the
+  event is kept but a metadata-only record of the refusal.
+- `invalid`: the event could not be read; `reason` names the problem. Nothing is stored.
+- `duplicate`: this message id was accepted before; it is stored once.
+
+`message_id` is an idempotency key: a repeated message id (in a later request or the same batch) gets
+its original outcome — `duplicate` for an accepted original, `refused` with the original reason for a
+refused one, even if consent has changed since. A new attempt needs a new message id. An `invalid`
+original was never recorded, so its message id may be sent again.
+"""
+
+
 def _principal(request: Request) -> ServicePrincipal:
-    assert isinstance(request.user, ServicePrincipal)
+    # the views' authentication yields only service principals; anything else is not a caller here
+    if not isinstance(request.user, ServicePrincipal):
+        raise exceptions.NotAuthenticated()
     return request.user
 
 
@@ -44,6 +67,7 @@ class EventsApi(APIView):
         request={"application/json": {"type": "object"}},
         responses=Output,
         summary='Collect one event or a batch ({"batch": [...]}, up to 1,000 events / 1 MB)',
+        description=EVENTS_DESCRIPTION,
     )
     def post(self, request: Request) -> Response:
         if len(request.body) > MAX_BODY_BYTES:
@@ -73,6 +97,7 @@ class EventsApi(APIView):
             actor=Actor("service", principal.id),
             registered_purposes=principal.purposes,
             gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+            consent_policy=InbandPolicy.for_caller(scopes=principal.scopes, purposes=principal.purposes),
         )
         return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
 

@@ -3,6 +3,11 @@
 One request is one transaction: every accepted event and every refusal of it is appended
 together (refusals as metadata-only events), so nothing about a subject becomes visible
 before the commit that stores it. One bad event never sinks the others in its batch.
+
+A repeated message id is answered with its original outcome: `duplicate` when the original was
+stored (accepted), `refused` with the original reason when it was refused (the refusal's event
+type names the reason). Consent signals inside events (`context.consent`, `context.gpc`) go
+through `consent.inband`, as far as the caller's policy allows: none unless the caller says so.
 """
 
 from __future__ import annotations
@@ -20,13 +25,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
-from consent.decisions import Context, consent_record, gpc_apply
 from consent.domain import Signals
 from consent.gate import decide_many
+from consent.inband import NO_INBAND_CONSENT, InbandPolicy, inband_consent_record
 from consent.minimization import FieldRule, minimize, policy_for
-from consent.models import DecisionMethod, DecisionSource, Purpose
-from consent.tcf import InvalidTcfString, tcf_decisions, tcf_decode
-from profiles.event_types import COLLECTED, REFUSED
+from consent.models import Purpose
+from consent.tcf import InvalidTcfString
+from profiles.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
 from profiles.identity import (
     InvalidIdentifierValue,
     identifier_link,
@@ -40,6 +45,9 @@ from profiles.tracking_plan import TrackingPlan
 EVENT_TYPES = ("track", "identify", "page", "alias")
 MAX_MESSAGE_ID = 100
 MAX_DEPTH = 8
+# an accepted event whose consent signal was not (wholly) recorded: the caller may not record
+# consent in-band for those purposes, or the person's own earlier "no" stands
+CONSENT_SIGNAL_IGNORED = "consent_signal_ignored"
 
 
 @dataclass(frozen=True)
@@ -166,27 +174,36 @@ def ledger_message_id(client_message_id: str) -> str:
     return "m:" + keyed_hash(f"message_id:{client_message_id}")
 
 
-def _originals(source: str, message_ids: list[str]) -> set[str]:
+def _originals(source: str, message_ids: list[str]) -> dict[str, str]:
+    """Stored message id → the event type stored under it, in one query (the ingest hot path)."""
     if not message_ids:
-        return set()
+        return {}
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT message_id FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
+            "SELECT message_id, event_type FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
             [source, message_ids],
         )
-        return {row[0] for row in cursor.fetchall()}
+        return {row[0]: row[1] for row in cursor.fetchall()}
+
+
+def _repeat(message_id: str, event_type: str) -> Outcome:
+    """The answer to a message id stored before: its refusal again, or `duplicate` for what was kept."""
+    if event_type.startswith(REFUSED_PREFIX):
+        return Outcome(message_id, "refused", event_type.removeprefix(REFUSED_PREFIX))
+    return Outcome(message_id, "duplicate")
 
 
 class _Batch:
     """Per-request caches: subjects, policies, purposes."""
 
-    def __init__(self, actor: Actor, registered: frozenset[str]) -> None:
-        self.actor, self.registered = actor, registered
+    def __init__(self, actor: Actor, registered: frozenset[str], consent_policy: InbandPolicy) -> None:
+        self.actor, self.registered, self.consent_policy = actor, registered, consent_policy
         self.subjects: dict[tuple[str, str], uuid.UUID] = {}
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
         self.purposes = set(Purpose.objects.values_list("key", flat=True))
         self.gpc_done: set[uuid.UUID] = set()
-        self.tcf_done: set[tuple[uuid.UUID, str]] = set()
+        self.tcf_done: dict[tuple[uuid.UUID, str], bool] = {}  # → whether the string was ignored
+        self.consent_ignored: set[int] = set()  # indexes of events whose consent signal was ignored
         self.plan = TrackingPlan.load()
 
     def subject(self, event: _Event) -> uuid.UUID:
@@ -251,24 +268,28 @@ def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
     except InvalidIdentifierValue:
         return Outcome(event.message_id, "invalid", "invalid_identifier")
     if event.gpc and subject_id not in batch.gpc_done:
-        gpc_apply(subject_id=subject_id, actor=batch.actor)
+        inband_consent_record(subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, gpc=True)
         batch.gpc_done.add(subject_id)
     tcf_string = event.document["context"].get("consent")
-    if tcf_string is not None and (subject_id, tcf_string) not in batch.tcf_done:
+    if tcf_string is not None:
         try:
-            _record_tcf(subject_id, tcf_string, batch)
+            ignored = _record_tcf(subject_id, tcf_string, batch)
         except InvalidTcfString:
             return Outcome(event.message_id, "invalid", "invalid_tcf")
+        if ignored:
+            batch.consent_ignored.add(event.index)
     return subject_id
 
 
-def _record_tcf(subject_id: uuid.UUID, tcf_string: Any, batch: _Batch) -> None:
-    """A TCF string in `context.consent` records the choices it carries (once per request)."""
-    decisions = tcf_decisions(tcf_decode(tcf_string))
-    if decisions:
-        context = Context(DecisionSource.TCF, DecisionMethod.TCF, tcf_string=tcf_string)
-        consent_record(subject_id=subject_id, decisions=decisions, actor=batch.actor, context=context)
-    batch.tcf_done.add((subject_id, tcf_string))
+def _record_tcf(subject_id: uuid.UUID, tcf_string: Any, batch: _Batch) -> bool:
+    """A TCF string in `context.consent`, once per request; True if it was (partly) ignored."""
+    key = (subject_id, tcf_string if isinstance(tcf_string, str) else repr(tcf_string))
+    if key not in batch.tcf_done:
+        outcome = inband_consent_record(
+            subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, tcf_string=tcf_string
+        )
+        batch.tcf_done[key] = outcome.ignored
+    return batch.tcf_done[key]
 
 
 def _refusal(event: _Event, subject_id: uuid.UUID, reason: str) -> tuple[NewEvent, Outcome]:
@@ -293,7 +314,8 @@ def _accept(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> tuple[NewEve
         COLLECTED[event.kind].name, subject_id=subject_id, purpose=event.purpose, payload=payload,
         data_categories=minimized.categories, occurred_at=event.occurred_at, message_id=event.stored_id,
     )  # fmt: skip
-    return accepted, Outcome(event.message_id, "accepted")
+    reason = CONSENT_SIGNAL_IGNORED if event.index in batch.consent_ignored else ""
+    return accepted, Outcome(event.message_id, "accepted", reason)
 
 
 def _through_the_gate(
@@ -344,9 +366,18 @@ def nudge_projector() -> None:
 
 
 def events_collect(
-    *, events: Sequence[Any], actor: Actor, registered_purposes: frozenset[str], gpc: bool = False
+    *,
+    events: Sequence[Any],
+    actor: Actor,
+    registered_purposes: frozenset[str],
+    gpc: bool = False,
+    consent_policy: InbandPolicy = NO_INBAND_CONSENT,
 ) -> list[Outcome]:
-    """Collect a request's events; returns each one's outcome, in order."""
+    """Collect a request's events; returns each one's outcome, in order.
+
+    `consent_policy`: what consent signals inside the events may record (nothing by default; the
+    server events API passes the key's `InbandPolicy.for_caller`).
+    """
     now = timezone.now()
     source = f"{actor.kind}:{actor.id}"
     outcomes: list[Outcome | None] = [None] * len(events)
@@ -361,14 +392,18 @@ def events_collect(
             )
     with transaction.atomic():
         stored = _originals(source, [e.stored_id for e in parsed])
-        batch = _Batch(actor, registered_purposes)
+        batch = _Batch(actor, registered_purposes, consent_policy)
         admitted: list[tuple[_Event, uuid.UUID]] = []
-        seen: set[str] = set()
+        first: dict[str, int] = {}  # stored id → index of its first event in this request
+        repeats: list[tuple[_Event, int]] = []  # (event, index of the original in this request)
         for event in parsed:
-            if event.stored_id in stored or event.stored_id in seen:
-                outcomes[event.index] = Outcome(event.message_id, "duplicate")
+            if event.stored_id in stored:
+                outcomes[event.index] = _repeat(event.message_id, stored[event.stored_id])
                 continue
-            seen.add(event.stored_id)
+            if event.stored_id in first:
+                repeats.append((event, first[event.stored_id]))
+                continue
+            first[event.stored_id] = event.index
             verdict = _admit(event, batch)
             if isinstance(verdict, Outcome):
                 outcomes[event.index] = verdict
@@ -385,4 +420,13 @@ def events_collect(
             for (index, _), result in zip(to_append, results, strict=True):
                 if result.status == "duplicate":  # a concurrent retry stored it first
                     outcomes[index] = Outcome(event_ids[index], "duplicate")
+        for repeat, original in repeats:
+            outcomes[repeat.index] = _repeated_in_request(outcomes[original], repeat.message_id)
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _repeated_in_request(original: Outcome | None, message_id: str) -> Outcome:
+    """A message id sent twice in one request: the first one's outcome, `duplicate` if it was kept."""
+    if original is None or original.status == "accepted":
+        return Outcome(message_id, "duplicate")
+    return original

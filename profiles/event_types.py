@@ -12,9 +12,10 @@ REFUSAL_REASONS = (
     "no_decision", "refused", "withdrawn", "expired", "invalidated", "gpc", "restricted",
     "unknown_purpose", "unknown_subject", "error", "not_registered", "objected",
 )  # fmt: skip
+REFUSED_PREFIX = "collection.refused."
 REFUSED = {
     reason: register(
-        f"collection.refused.{reason}",
+        f"{REFUSED_PREFIX}{reason}",
         f"An event refused at the door ({reason}); nothing of it was kept.",
         carries_payload=False,
     )
@@ -37,6 +38,13 @@ SUBJECT_RESTRICTED = register(
 )
 SUBJECT_UNRESTRICTED = register(
     "subject.unrestricted", "The restriction of processing was lifted.", carries_payload=False
+)
+# A laxer regime needs an officer or the operator's trusted signal; each time one establishes the
+# subject's jurisdiction (or under-16 status) it is recorded. The payload (sealed under the consent
+# records key: where a person is, is personal data) holds the code, the previous one and the basis.
+SUBJECT_JURISDICTION_ESTABLISHED = register(
+    "subject.jurisdiction_established",
+    "An officer or the operator's trusted signal established the subject's jurisdiction (or under-16 status).",
 )
 DISCLOSED = register(
     "profile.disclosed",

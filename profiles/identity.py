@@ -14,7 +14,13 @@ from audit.keys import keyed_hash
 from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import IDENTITY_KEY, IDENTITY_LINKED
 from hub.errors import DomainError
-from profiles.models import Identifier, IdentifierKind, Subject
+from profiles.jurisdiction import (
+    established_event,
+    jurisdiction_initial,
+    subject_jurisdiction_claim,
+    subject_jurisdiction_establish,
+)
+from profiles.models import Identifier, IdentifierKind, JurisdictionBasis, Subject
 
 MAX_IDENTIFIER_LENGTH = 200
 
@@ -58,22 +64,38 @@ def subject_find(*, kind: str, value: object) -> Subject | None:
     return None if identifier is None else identifier.subject
 
 
-def subject_resolve(*, kind: str, value: object, actor: Actor, jurisdiction: str = "") -> Subject:
-    """The subject an identifier belongs to, creating the subject (and the link) if new."""
+def subject_resolve(
+    *, kind: str, value: object, actor: Actor, jurisdiction: str = "", trusted_jurisdiction: str = ""
+) -> Subject:
+    """The subject an identifier belongs to, creating the subject (and the link) if new.
+
+    `jurisdiction` is a client's claim: it can only make the subject's regime stricter.
+    `trusted_jurisdiction` comes from the operator's proxy (`profiles.jurisdiction.trusted_jurisdiction`)
+    and establishes the regime, laxer or not; the claim may then still make it stricter.
+    """
     normalized = identifier_normalize(kind, value)
     value_hash = keyed_hash(f"{kind}:{normalized}")
     existing = Identifier.objects.select_related("subject").filter(kind=kind, value_hash=value_hash).first()
     if existing is not None:
-        return _with_jurisdiction(existing.subject, jurisdiction)
+        return _with_jurisdiction(existing.subject, jurisdiction, trusted_jurisdiction, actor)
+    code, basis = jurisdiction_initial(claim=jurisdiction, trusted=trusted_jurisdiction)
     try:
         with transaction.atomic():
-            subject = Subject.objects.create(jurisdiction=jurisdiction)
+            subject = Subject.objects.create(jurisdiction=code, jurisdiction_basis=basis)
             Identifier.objects.create(kind=kind, value_hash=value_hash, subject=subject)
-            ledger_append(events=[_linked(subject.id, kind, normalized)], actor=actor)
+            events = [_linked(subject.id, kind, normalized)]
+            if basis == JurisdictionBasis.TRUSTED:  # what may be laxer than a claim could make it
+                events.append(
+                    established_event(
+                        subject_id=subject.id, code=code, previous="", basis=basis, known_minor=False
+                    )
+                )
+            ledger_append(events=events, actor=actor)
             return subject
     except IntegrityError:
         # created concurrently by another request: use theirs
-        return Identifier.objects.select_related("subject").get(kind=kind, value_hash=value_hash).subject
+        subject = Identifier.objects.select_related("subject").get(kind=kind, value_hash=value_hash).subject
+        return _with_jurisdiction(subject, jurisdiction, trusted_jurisdiction, actor)
 
 
 def identifier_link(*, kind: str, value: object, subject_id: uuid.UUID, actor: Actor) -> uuid.UUID:
@@ -107,8 +129,11 @@ def _linked(subject_id: uuid.UUID, kind: str, normalized: str) -> NewEvent:
     )
 
 
-def _with_jurisdiction(subject: Subject, jurisdiction: str) -> Subject:
-    if jurisdiction and subject.jurisdiction != jurisdiction:
-        Subject.objects.filter(pk=subject.pk).update(jurisdiction=jurisdiction)
-        subject.jurisdiction = jurisdiction
-    return subject
+def _with_jurisdiction(subject: Subject, claim: str, trusted: str, actor: Actor) -> Subject:
+    """The trusted signal establishes (laxer too); then the claim can only make it stricter."""
+    if trusted and trusted != subject.jurisdiction:
+        subject_jurisdiction_establish(
+            subject_id=subject.id, code=trusted, basis=JurisdictionBasis.TRUSTED, actor=actor
+        )
+        subject.refresh_from_db(fields=["jurisdiction", "jurisdiction_basis", "known_minor"])
+    return subject_jurisdiction_claim(subject=subject, claim=claim)

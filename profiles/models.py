@@ -14,16 +14,42 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 
+class JurisdictionBasis(models.TextChoices):
+    """What established a subject's jurisdiction (profiles/jurisdiction.py)."""
+
+    NONE = "", "Nothing (the default rule applies)"
+    CLAIM = "claim", "A client's claim (only ever stricter)"
+    TRUSTED = "trusted", "The operator's trusted signal"
+    OFFICER = "officer", "An officer"
+
+
 class Subject(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    jurisdiction = models.CharField(max_length=16, blank=True, help_text="last known jurisdiction code")
+    jurisdiction = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="the effective jurisdiction code: the most protective established (empty: default)",
+    )
+    jurisdiction_basis = models.CharField(
+        max_length=8, blank=True, default="", db_default="", choices=JurisdictionBasis.choices,
+        help_text="what established it",
+    )  # fmt: skip
+    known_minor = models.BooleanField(
+        default=False, db_default=False,
+        help_text="known to be under 16: opt-out regimes need opt-in (CCPA §1798.120(c))",
+    )  # fmt: skip
     restricted_since = models.DateTimeField(
         null=True, blank=True, help_text="processing restricted (GDPR Art. 18): data kept, not used"
     )
     erased_at = models.DateTimeField(
         null=True, blank=True, help_text="erased (GDPR Art. 17): keys shredded, identifiers and profile gone"
     )
+
+    class Meta:
+        permissions = [
+            ("establish_jurisdiction", "Can establish a subject's jurisdiction and under-16 status"),
+        ]
 
     def __str__(self) -> str:
         return f"subject {self.id}"
@@ -244,7 +270,7 @@ class SegmentEvidence(models.Model):
 from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep  # noqa: E402
 
 __all__ = [
-    "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "PrivacyRequest", "ProfileField", "ProjectionState",
-    "RequestStep", "Segment", "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
+    "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "PrivacyRequest", "ProfileField",
+    "ProjectionState", "RequestStep", "Segment", "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
 ]  # fmt: skip
 from profiles.portal.models import PortalAttempt, PortalSession, SignInLink  # noqa: E402,F401

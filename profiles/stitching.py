@@ -23,6 +23,7 @@ from consent.models import ConsentState
 from hub.errors import DomainError
 from profiles.event_types import IDENTITY_MERGED, IDENTITY_SPLIT
 from profiles.identity import UnknownSubject
+from profiles.jurisdiction import subject_jurisdiction_combine
 from profiles.models import Identifier, IdentifierKind, Subject, SubjectMerge
 
 
@@ -70,8 +71,7 @@ def subjects_merge(*, survivor_id: uuid.UUID, absorbed_id: uuid.UUID, actor: Act
     Identifier.objects.filter(pk__in=moved).update(subject_id=survivor_id)
     consent_combine(subject_id=survivor_id, other_subject_id=absorbed_id, actor=actor)
     survivor, absorbed = subjects[survivor_id], subjects[absorbed_id]
-    if not survivor.jurisdiction and absorbed.jurisdiction:
-        Subject.objects.filter(pk=survivor_id).update(jurisdiction=absorbed.jurisdiction)
+    subject_jurisdiction_combine(survivor=survivor, absorbed=absorbed)  # never laxer than either
     _append_both(IDENTITY_MERGED.name, "merge", merge, actor)
     _rebuild_on_commit(survivor_id, absorbed_id)  # the absorbed profile moves over
     return merge

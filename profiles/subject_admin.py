@@ -3,7 +3,9 @@ and disclosures — and the ledger record that an officer looked (`subject.viewe
 
 Access needs `profiles.view_subject` (the viewer, officer and admin roles have it). Every view
 appends `subject.viewed` (metadata only, actor = the officer) before anything is read, so a
-page that shows a subject's data cannot exist without its record. The search takes the
+page that shows a subject's data cannot exist without its record. Officers with
+`profiles.establish_jurisdiction` may establish the subject's jurisdiction (laxer too, unlike a
+client's claim) and under-16 status there; each change is a ledger event naming them. The search takes the
 identifier by POST and redirects to the subject id: the identifier never reaches a URL, an
 access log or the ledger.
 """
@@ -21,7 +23,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -37,6 +39,7 @@ SUBJECT_VIEWED = register(
     carries_payload=False,
 )
 PERMISSION = "profiles.view_subject"
+JURISDICTION_PERMISSION = "profiles.establish_jurisdiction"
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", "email")
 # Profile values in these fideslang categories are contact data or identifiers: masked like them.
 MASKED_CATEGORIES = ("user.contact", "user.unique_id", "user.government_id", "user.authorization")
@@ -175,6 +178,7 @@ def _consent_history(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
     """Everything the subject page shows (for the subject and every subject merged into it)."""
     from consent.event_types import IDENTITY_LINKED
+    from consent.models import Jurisdiction
     from consent.selectors import consent_overview
     from profiles.models import Subject, SubjectMerge
     from profiles.requests.export_facts import export_facts_gather
@@ -188,6 +192,7 @@ def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
     merged_into = SubjectMerge.objects.filter(absorbed_id=subject_id, split_at__isnull=True).first()
     return {
         "subject": subject,
+        "jurisdictions": list(Jurisdiction.objects.order_by("code").values_list("code", "name")),
         "absorbed": ids[1:],
         "merged_into": merged_into.survivor_id if merged_into else None,
         "identifiers": _identifiers(subject_id, links),
@@ -236,3 +241,32 @@ def subject_detail(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID)
         **subject_page_context(subject_id=subject_id),
     }
     return TemplateResponse(request, "admin/hub/subject_detail.html", context)
+
+
+def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
+    """POST: an officer establishes the subject's jurisdiction and under-16 status (audited)."""
+    from profiles.jurisdiction import UnknownJurisdiction, subject_jurisdiction_establish
+    from profiles.models import JurisdictionBasis, Subject
+
+    if not request.user.has_perm(JURISDICTION_PERMISSION):
+        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not Subject.objects.filter(pk=subject_id).exists():
+        raise Http404("No such subject.")
+    officer_id = request.user.pk
+    if officer_id is None:  # admin_view lets only signed-in staff this far
+        raise PermissionDenied
+    code = str(request.POST.get("jurisdiction", ""))[:16]
+    try:
+        changed = subject_jurisdiction_establish(
+            subject_id=subject_id, code=code, basis=JurisdictionBasis.OFFICER,
+            known_minor=request.POST.get("known_minor") in ("on", "1", "true"), actor=Actor("officer", str(officer_id)),
+        )  # fmt: skip
+    except UnknownJurisdiction:
+        messages.error(request, "Unknown jurisdiction.")
+    else:
+        messages.success(
+            request, "Jurisdiction established (recorded in the ledger)." if changed else "No change."
+        )
+    return HttpResponseRedirect(reverse("admin:subject_detail", args=[subject_id]))

@@ -24,8 +24,9 @@ def expire_due_consents() -> None:
 def enforce_retention() -> None:
     report = retention_enforce()
     logger.info(
-        "retention enforced subjects=%s keys_destroyed=%s by_purpose=%s",
+        "retention enforced subjects=%s keys_destroyed=%s by_purpose=%s keys_kept_restricted=%s",
         report.subjects,
         report.keys_destroyed,
         dict(report.by_purpose),
+        report.keys_deferred,
     )

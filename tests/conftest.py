@@ -89,8 +89,13 @@ def as_superuser_without_triggers() -> Callable[[str, list[Any] | None], None]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A real HTTP server on 127.0.0.1 that records the webhooks it is sent."""
+def receiver(settings: Any) -> Iterator[Receiver]:
+    """A real HTTP server on 127.0.0.1 that records the webhooks it is sent.
+
+    Asking for it opts the test into calling loopback: the hub refuses non-public addresses
+    unless the operator lists them (HUB_OUTBOUND_ALLOWED_NETWORKS, empty by default).
+    """
+    settings.HUB_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     with running_receiver() as state:
         yield state
 

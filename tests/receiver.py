@@ -14,7 +14,7 @@ class Receiver:
     """A real HTTP endpoint on 127.0.0.1 that records what it is sent."""
 
     port: int
-    mode: str = "ok"  # "ok" | "error" (500) | "redirect" (302) | "hang"
+    mode: str = "ok"  # "ok" | "error" (500) | "not_found" (404) | "redirect" (302) | "hang"
     requests: list[dict[str, object]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
@@ -34,7 +34,7 @@ def running_receiver() -> Iterator[Receiver]:
             if state.mode == "hang":
                 state.release.wait(10)
                 return
-            status = {"ok": 204, "error": 500, "redirect": 302}[state.mode]
+            status = {"ok": 204, "error": 500, "not_found": 404, "redirect": 302}[state.mode]
             self.send_response(status)
             if status == 302:
                 self.send_header("Location", "/elsewhere")

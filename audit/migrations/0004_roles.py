@@ -23,6 +23,7 @@ OFFICER_EXTRA = {
         "extend_privacyrequest",
         "add_privacyrequest",
         "split_subjectmerge",
+        "establish_jurisdiction",  # profiles/0009 grants it on databases migrated before it existed
         "add_segment",
         "change_segment",
         "delete_segment",

@@ -4,6 +4,8 @@ Secrets (DJANGO_SECRET_KEY, HUB_KEK, HUB_LEDGER_SIGNING_KEY) and DATABASE_URL ha
 defaults here: a missing one stops the process at start-up instead of running weakened.
 """
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -28,6 +30,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "auditlog",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "audit.apps.AuditConfig",
     "consent.apps.ConsentConfig",
     "profiles.apps.ProfilesConfig",
@@ -41,9 +46,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into a 429
 ]
 
 ROOT_URLCONF = "hub.urls"
@@ -79,6 +86,32 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The largest request body accepted (a 1 MB collection batch plus its envelope); more is a 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HUB_MAX_REQUEST_BYTES", default=1_100_000)
 
+# --- Officers' sign-in (the admin; hub/admin_site.py) ---------------------------------------------
+# django-axes counts failed sign-ins per user name and per client address (REMOTE_ADDR, like the
+# portal's limits): either one reaching the limit locks it out, right password or not, until
+# the cool-off ends or an administrator resets it (`manage.py axes_reset_username …`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("HUB_ADMIN_LOGIN_ATTEMPTS", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("HUB_ADMIN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_STR_CALLABLE = "hub.admin_auth.axes_client_str"  # no user name or address in the logs
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password", "otp_token"]  # masked in its records
+# TOTP second factor (django-otp): asked of every officer who enrolled a device; required for
+# superusers and these groups when HUB_ADMIN_TOTP_REQUIRED is on (always, in production.py).
+HUB_ADMIN_TOTP_REQUIRED = env.bool("HUB_ADMIN_TOTP_REQUIRED", default=False)
+HUB_ADMIN_TOTP_GROUPS = env.list("HUB_ADMIN_TOTP_GROUPS", default=["admin"])
+OTP_TOTP_ISSUER = env.str("HUB_OTP_ISSUER", default="Privacy hub")
+# An authenticator's secret is shown once, by `manage.py totp_enroll`, never again in the admin.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+# Officers' sessions last a working day at most and end with the browser; the portal sets its own,
+# shorter expiry on each session it opens (HUB_PORTAL_SESSION_MINUTES).
+SESSION_COOKIE_AGE = min(env.int("HUB_ADMIN_SESSION_HOURS", default=8), 8) * 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -104,11 +137,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["consent.permissions.HasServiceScope"],
     "DEFAULT_SCHEMA_CLASS": "hub.schema.HubAutoSchema",
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "hub.api.StorableJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: every API body is JSON, and form or multipart parsing is attack surface nobody uses
+    # (anything else is a 415 unsupported_media_type). The browser endpoints read their bodies
+    # themselves (consent.browser), as sendBeacon posts text/plain.
+    "DEFAULT_PARSER_CLASSES": ["hub.api.StorableJSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Client addresses come from REMOTE_ADDR; X-Forwarded-For only when the operator says how many
+    # proxies in front of the hub append to it (DRF's default, None, would trust a forged one).
+    "NUM_PROXIES": env.int("HUB_NUM_PROXIES", default=0),
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -150,6 +186,11 @@ HUB_CONTROLLER_COUNTRY = env.str("HUB_CONTROLLER_COUNTRY", default="FR")
 HUB_SUPERVISORY_AUTHORITY = env.str(
     "HUB_SUPERVISORY_AUTHORITY", default="CNIL, 3 Place de Fontenoy, 75007 Paris, https://www.cnil.fr"
 )
+# What only the operator can declare in the record of processing activities (consent/ropa.py):
+# empty shows as "not stated", never as a guess.
+HUB_DPO_CONTACT = env.str("HUB_DPO_CONTACT", default="")
+HUB_ROPA_TRANSFERS = env.str("HUB_ROPA_TRANSFERS", default="")
+HUB_ROPA_OTHER_RECIPIENTS = env.str("HUB_ROPA_OTHER_RECIPIENTS", default="")
 # Consents expire after this many days (13 months, CNIL); refusals are remembered this long.
 HUB_CONSENT_LIFETIME_DAYS = env.int("HUB_CONSENT_LIFETIME_DAYS", default=395)
 HUB_REFUSAL_MEMORY_DAYS = env.int("HUB_REFUSAL_MEMORY_DAYS", default=183)
@@ -162,6 +203,7 @@ HUB_MAX_BATCH_EVENTS = env.int("HUB_MAX_BATCH_EVENTS", default=1000)
 HUB_SIGNATURE_DEDUP_SECONDS = env.int("HUB_SIGNATURE_DEDUP_SECONDS", default=0)
 # How long a consent decision may be served from a process's gate cache (seconds).
 HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
+HUB_TRUSTED_JURISDICTION_HEADER = env.str("HUB_TRUSTED_JURISDICTION_HEADER", default="")
 
 
 # --- Privacy requests -------------------------------------------------------------
@@ -212,6 +254,27 @@ HUB_CONTENT_SECURITY_POLICY = (
 # portal's ("N/second", "N/minute", "N/hour" or "N/day").
 HUB_API_REQUEST_RATE = env.str("HUB_API_REQUEST_RATE", default="60/minute")
 HUB_API_PORTAL_LINK_RATE = env.str("HUB_API_PORTAL_LINK_RATE", default="300/minute")
+# The browser endpoints' throttles (hub.throttling.CollectThrottle: /collect/* and the pixel, which
+# anyone holding a public site key can call): every call per client address and per site key, and
+# a site key's writes per UTC day, counted in events (a consent or a pixel hit counts one).
+HUB_COLLECT_IP_RATE = env.str("HUB_COLLECT_IP_RATE", default="120/minute")
+HUB_COLLECT_SITE_RATE = env.str("HUB_COLLECT_SITE_RATE", default="6000/minute")
+HUB_COLLECT_SITE_QUOTA = env.str("HUB_COLLECT_SITE_QUOTA", default="1000000/day")
+# They count in the default cache, which must be shared by every web process: set CACHE_URL to
+# Redis (redis://host:6379/1) or memcached in production. The default, a per-process memory cache,
+# lets each gunicorn worker count on its own (N workers: up to N times the rate).
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+
+# --- Outbound calls on a caller's behalf (webhooks; hub/netguard.py) ---------------------------
+# Networks (CIDR) the hub may call although they are not public, e.g. a receiver on the same host.
+# Empty in every settings module: an operator lists them explicitly. Tests opt in per test.
+# A malformed entry stops the start-up here rather than failing each delivery later.
+HUB_OUTBOUND_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False))
+    for network in env.list("HUB_OUTBOUND_ALLOWED_NETWORKS", default=[])
+]
+# Webhook URLs must be https (dev.py relaxes this for local receivers; production.py insists).
+HUB_OUTBOUND_HTTPS_ONLY = env.bool("HUB_OUTBOUND_HTTPS_ONLY", default=True)
 
 # --- Email (verification links, notices to subjects, deadline alerts to officers) ---------
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587. The default writes each message to a
@@ -271,6 +334,9 @@ CELERY_TASK_ROUTES = {
     "portal.*": {"queue": "requests"},
     "webhooks.*": {"queue": "webhooks"},
 }
+
+# Error reports (the debug page, error mails) hide every key, pepper, secret and URL password.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "hub.error_reports.HubExceptionReporterFilter"
 
 # --- Logging: structured, ids only (no personal data is ever passed to a logger) ----
 LOGGING = {

@@ -6,3 +6,5 @@ from hub.settings import _localenv  # noqa: F401  (loads .env.local before base 
 from hub.settings.base import *  # noqa: F403
 
 DEBUG = environ.Env().bool("DJANGO_DEBUG", default=True)
+# Local webhook receivers speak plain http (production.py requires https).
+HUB_OUTBOUND_HTTPS_ONLY = environ.Env().bool("HUB_OUTBOUND_HTTPS_ONLY", default=False)

@@ -6,6 +6,16 @@ from hub.settings.base import *  # noqa: F403
 from hub.settings.base import env
 
 DEBUG = False
+# Web, worker and beat refuse to start on a database role that could rewrite the ledger
+# (hub/dbrole.py); `manage.py migrate` runs as the owner and is not checked.
+HUB_DATABASE_ROLE_CHECK = env.bool("HUB_DATABASE_ROLE_CHECK", default=True)
+MIDDLEWARE = ["hub.dbrole.DatabaseRoleCheck", *MIDDLEWARE]  # noqa: F405  # built once, at web start
+# Who the controller is, is the operator's to declare: no demo identity in production (the
+# record of processing activities says "not stated" until it is set).
+HUB_CONTROLLER_NAME = env.str("HUB_CONTROLLER_NAME", default="")
+HUB_CONTROLLER_CONTACT = env.str("HUB_CONTROLLER_CONTACT", default="")
+HUB_CONTROLLER_COUNTRY = env.str("HUB_CONTROLLER_COUNTRY", default="")
+HUB_SUPERVISORY_AUTHORITY = env.str("HUB_SUPERVISORY_AUTHORITY", default="")
 # Verification links, notices to subjects and deadline alerts are legal duties: no file-mail default.
 if "EMAIL_URL" not in env:
     raise ImproperlyConfigured("Set the EMAIL_URL environment variable (e.g. smtp+tls://…).")
@@ -28,3 +38,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", defa
 # shop's domain), so it is off by default and its deploy-check reminder is silenced only then.
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# Webhooks carry subject ids and signatures: never over plain http.
+HUB_OUTBOUND_HTTPS_ONLY = True
+# Superusers and the admin role sign in with a TOTP code as well as their password.
+HUB_ADMIN_TOTP_REQUIRED = True

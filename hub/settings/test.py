@@ -10,3 +10,10 @@ HUB_KEY_CACHE_SECONDS = 2
 # ("projector.batch_applied", "webhook.posted"), so the test can kill it there (tests/e2e,
 # tests/fault).
 HUB_FAULT_PAUSE_AFTER_STEP = env.str("HUB_FAULT_PAUSE_AFTER_STEP", default="")  # noqa: F405
+
+# The browser endpoints' throttles count in this process's memory cache for the whole run, where
+# the suite's thousands of calls from 127.0.0.1 would trip the production rates. The throttle tests
+# set small rates themselves (tests/security/test_browser_throttles.py).
+HUB_COLLECT_IP_RATE = "1000000/minute"
+HUB_COLLECT_SITE_RATE = "1000000/minute"
+HUB_COLLECT_SITE_QUOTA = "100000000/day"

@@ -1,4 +1,5 @@
-"""The portal's API: a downstream service mints a sign-in link for a user it has authenticated."""
+"""The portal's API: a downstream service mints a sign-in link for a user it has authenticated
+(and linked itself: `profiles.service_links`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from hub.schema import error_response
 from hub.throttling import ServiceRateThrottle
 from profiles.identity import identifier_hash, subject_find
 from profiles.portal.services import sign_in_link_mint
+from profiles.service_links import subject_linked_by_service
+
+UNKNOWN_MESSAGE = "No person with this user_id is known to this service."
 
 
 class UnknownPortalSubject(NotFound):
@@ -36,22 +40,30 @@ class PortalLinksApi(APIView):
 
     @extend_schema(
         request=PortalLinkInput,
-        responses={201: PortalLinkOutput, 404: error_response("No person with this user_id is known.")},
+        responses={201: PortalLinkOutput, 404: error_response(UNKNOWN_MESSAGE)},
         summary="A one-time portal sign-in link for a user the service has authenticated",
         description=(
             "Hand the URL to the user (a redirect, a button): it signs them into the privacy portal "
-            "once, within HUB_PORTAL_LINK_MINUTES. An unknown user_id is a 404 portal.unknown_subject."
+            "once, within HUB_PORTAL_LINK_MINUTES. Only for a user this service linked itself (an "
+            "identify, an event or a consent it recorded under its own key): any other user_id — "
+            "unknown, erased, or known only to other services — is the same 404 portal.unknown_subject."
         ),
     )
     def post(self, request: Request) -> Response:
         serializer = PortalLinkInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         user_id = serializer.validated_data["user_id"]
-        subject = subject_find(kind="user_id", value=user_id)
-        if subject is None or subject.erased_at is not None:
-            raise UnknownPortalSubject("No person with this user_id is known.", field="user_id")
         principal = request.user
         assert isinstance(principal, ServicePrincipal)
+        subject = subject_find(kind="user_id", value=user_id)
+        # the link signs its bearer into the person's data: only for a person this service linked
+        # itself, and every other case (unknown, erased, someone else's) is the same answer
+        if (
+            subject is None
+            or subject.erased_at is not None
+            or not subject_linked_by_service(subject_id=subject.id, service_id=principal.id)
+        ):
+            raise UnknownPortalSubject(UNKNOWN_MESSAGE, field="user_id")
         issued = sign_in_link_mint(
             subject_id=subject.id,
             identifier_hash=identifier_hash("user_id", user_id),

@@ -335,7 +335,8 @@ class CaseRow:
 
 
 def _download(case: PrivacyRequest) -> tuple[str | None, datetime | None]:
-    """The export's signed link while it can still be opened (as the request API gives it)."""
+    """The export's signed link while it can still be opened: the person's own session is one of
+    the two places it is ever shown (the other is the email to their confirmed address)."""
     if case.status != Status.FULFILLED:
         return None, None
     export = ExportFile.objects.filter(

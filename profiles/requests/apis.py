@@ -16,9 +16,9 @@ from consent.authentication import ServicePrincipal
 from hub.errors import DomainError, NotFound
 from hub.schema import error_response
 from hub.throttling import ServiceRateThrottle
-from profiles.requests.domain import Channel, RequestType, Status
-from profiles.requests.export_files import export_link, export_open
-from profiles.requests.models import ExportFile, PrivacyRequest
+from profiles.requests.domain import Channel, RequestType
+from profiles.requests.export_files import export_open
+from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import request_timeline
 from profiles.requests.services import (
     request_approve,
@@ -68,23 +68,21 @@ class CaseOutput(serializers.Serializer):  # type: ignore[type-arg]
     outcome = serializers.CharField()
     reason = serializers.CharField()
     timeline = TimelineOutput(many=True)
-    download_url = serializers.CharField(allow_null=True)
-    download_expires_at = serializers.DateTimeField(allow_null=True)
-    certificate = serializers.DictField(allow_null=True)
 
 
 def case_document(case: PrivacyRequest) -> dict[str, Any]:
-    export = ExportFile.objects.filter(request=case, deleted_at__isnull=True).first()
-    downloadable = case.status == Status.FULFILLED and export is not None and export.wrapped_key is not None
+    """What a service may know of a case: its status, dates and timeline.
+
+    Never the export's download link or the erasure certificate: personal data leaves the hub
+    to the person only (their portal session, their confirmed address), and the certificate
+    stays with the officers (admin) and the person.
+    """
     return {
         "id": case.id, "type": case.type, "status": case.status, "regime": case.regime,
         "channel": case.channel, "received_at": case.received_at, "acknowledged_at": case.acknowledged_at,
         "due_at": case.due_at, "extended": case.extended_at is not None, "closed_at": case.closed_at,
         "outcome": case.outcome, "reason": case.reason,
         "timeline": [entry.__dict__ for entry in request_timeline(case)],
-        "download_url": export_link(export) if downloadable and export else None,
-        "download_expires_at": export.expires_at if downloadable and export else None,
-        "certificate": case.result.get("certificate"),
     }  # fmt: skip
 
 
@@ -119,8 +117,10 @@ class PrivacyRequestsApi(APIView):
         summary="File a privacy request for a person (the answer does not reveal whether they are known)",
         description=(
             f"type: one of {', '.join(t.value for t in RequestType)}. With user_id or anonymous_id the "
-            "service vouches for the person it authenticated; with email the hub sends a one-time "
-            "confirmation link. Opt-out and limit requests need no verification."
+            "service vouches for the person it authenticated: that verifies them only if this service "
+            "linked the identifier itself (an identify, an event or a consent under its own key); "
+            "otherwise, and with email, the hub asks the person to confirm through a one-time link. "
+            "The answer is the same either way. Opt-out and limit requests need no verification."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -154,7 +154,14 @@ def _visible_case(request: Request, request_id: str) -> PrivacyRequest:
 class PrivacyRequestApi(APIView):
     any_of_scopes = ("requests:write", "requests:approve")
 
-    @extend_schema(responses=CaseOutput, summary="A request's status, timeline, due date and results")
+    @extend_schema(
+        responses=CaseOutput,
+        summary="A request's status, dates and timeline",
+        description=(
+            "Never the export's download link or an erasure certificate: the hub gives those to the "
+            "person only (their portal, their confirmed email address)."
+        ),
+    )
     def get(self, request: Request, request_id: str) -> Response:
         return Response(CaseOutput(case_document(_visible_case(request, request_id))).data)
 
@@ -216,7 +223,8 @@ class ExtendApi(APIView):
 
 
 class ExportDownloadApi(APIView):
-    """The signed link is the credential: no API key (the subject follows it from an email)."""
+    """The signed link is the credential: no API key (the person follows it from their portal or
+    their confirmed email; no API response carries it)."""
 
     required_scopes = ()
     authentication_classes = ()

@@ -3,7 +3,9 @@
 A notice to a subject goes by email when an address is known (the one given with the request,
 else a linked email identifier, decrypted only to send) and is always recorded on the case's
 timeline as a `privacy_request.subject_notified` event, once: a notice already recorded is not
-sent again. Neither the address nor the text reaches a log.
+sent again. Neither the address nor the text reaches a log. An export's download link is put
+in the email only when the address is confirmed as the person's (`contact_confirmed`); any
+other address is pointed to the portal, where the person signs in to download.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from django.utils.translation import gettext as _
 
 from audit.selectors import ledger_events_tagged
 from audit.services import Actor
+from hub.errors import DomainError
+from profiles.identity import identifier_hash
+from profiles.models import Identifier, IdentifierKind
 from profiles.requests import deadlines
 from profiles.requests.domain import CLOSED
 from profiles.requests.event_types import SUBJECT_NOTIFIED
 from profiles.requests.models import PrivacyRequest
-from profiles.requests.selectors import contact_email
+from profiles.requests.selectors import contact_email, request_subjects
 from profiles.requests.services import case_event_append
 
 logger = logging.getLogger(__name__)
@@ -43,7 +48,7 @@ def _complaint() -> str:
     ) % {"authority": settings.HUB_SUPERVISORY_AUTHORITY}
 
 
-def _text(case: PrivacyRequest, notice: str, link: str | None) -> tuple[str, str]:
+def _text(case: PrivacyRequest, notice: str, link: str | None, *, in_portal: bool = False) -> tuple[str, str]:
     kind = case.type.replace("_", " ")
     reference = _("Reference: %(id)s") % {"id": case.id}
     if notice == "acknowledged":
@@ -78,6 +83,13 @@ def _text(case: PrivacyRequest, notice: str, link: str | None) -> tuple[str, str
             "expiry": _when(case.export.expires_at),
             "link": link,
         }
+    elif in_portal:
+        body += " " + _(
+            "Sign in to your privacy portal to download your data (until %(expiry)s): %(portal)s"
+        ) % {
+            "expiry": _when(case.export.expires_at),
+            "portal": f"{settings.HUB_PUBLIC_URL.rstrip('/')}/portal/requests",
+        }
     return _("Your privacy request is done"), f"{body}\n\n{reference}"
 
 
@@ -95,7 +107,10 @@ def subject_notify(*, case: PrivacyRequest, notice: str, link: str | None = None
         return False
     address = contact_email(case)
     if address:
-        subject, body = _text(case, notice, link)
+        # the export's link only to an address the person is known to control; any other
+        # address learns where to sign in, where the person proves who they are
+        confirmed = link is not None and contact_confirmed(case=case, address=address)
+        subject, body = _text(case, notice, link if confirmed else None, in_portal=link is not None)
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     case_event_append(
         case,
@@ -106,6 +121,20 @@ def subject_notify(*, case: PrivacyRequest, notice: str, link: str | None = None
     )
     logger.info("privacy request notice request=%s notice=%s emailed=%s", case.id, notice, bool(address))
     return bool(address)
+
+
+def contact_confirmed(*, case: PrivacyRequest, address: str) -> bool:
+    """Is `address` the person's own? Yes if they followed this case's one-time link sent to it,
+    or it is an email identifier of the person (the address the portal's sign-in links go to)."""
+    if case.verification == "email_link":
+        return True
+    try:
+        value_hash = identifier_hash(IdentifierKind.EMAIL, address)
+    except DomainError:
+        return False
+    return Identifier.objects.filter(
+        kind=IdentifierKind.EMAIL, value_hash=value_hash, subject_id__in=request_subjects(case)
+    ).exists()
 
 
 def verification_link_send(*, case: PrivacyRequest, token: str) -> bool:

@@ -37,6 +37,7 @@ from profiles.requests.domain import (
 )
 from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
 from profiles.requests.models import PrivacyRequest
+from profiles.service_links import subject_linked_by_service
 
 MAX_REASON = 2000
 
@@ -140,8 +141,10 @@ def request_submit(
 
     The person is named by an identifier, or by `subject_id` (the portal's signed-in subject).
     `vouched`: the caller has authenticated the person (a portal session, or a service with
-    `requests:write` for its signed-in user). Otherwise identity is verified by a one-time
-    link sent to `contact_email`. Opt-out and limit requests need no verification.
+    `requests:write` for its signed-in user — which counts only for a person that service linked
+    itself, see `profiles.service_links`). Otherwise identity is verified by a one-time link
+    sent to `contact_email` (or the person's linked address). Opt-out and limit requests need
+    no verification.
     """
     request_kind = request_type(kind)
     clean_details = details_validate(request_kind, details)
@@ -193,11 +196,22 @@ def request_submit(
     )
     if request_kind in NO_VERIFICATION:
         _verified(case, method="not_required", actor=actor, at=now)
-    elif vouched:
+    elif vouched and _vouching_counts(channel=channel, actor=actor, subject=subject):
         _verified(case, method=channel.value, actor=actor, at=now)
     else:
+        # the person confirms it themselves; the caller's answer is the same either way
         _send_verification_link(case)
     return case
+
+
+def _vouching_counts(*, channel: Channel, actor: Actor, subject: Subject | None) -> bool:
+    """A service's word verifies only a person whose identifier it linked itself: otherwise
+    any key with requests:write could obtain anyone's export by naming their user id."""
+    if channel != Channel.SERVICE:
+        return True  # the portal's session, an officer's check: verified by the hub's own means
+    if actor.kind != "service" or subject is None:
+        return False
+    return subject_linked_by_service(subject_id=subject.id, service_id=actor.id)
 
 
 def _needs_approval(kind: RequestType, details: Mapping[str, Any]) -> bool:

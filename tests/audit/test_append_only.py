@@ -63,13 +63,13 @@ def test_reverse_migration_removes_the_triggers_and_forward_restores_them(actor)
     assert "append-only" in _refused("DELETE FROM audit_ledger_event")
 
 
-def _documented_grants() -> list[str]:
+def documented_grants(role: str = "hub_app_probe") -> list[str]:
     """The SQL block of docs/DEPLOYMENT.md, for a NOLOGIN probe role instead of hub_app."""
     text = (settings.BASE_DIR / "docs" / "DEPLOYMENT.md").read_text()
     block = text.split("```sql", 1)[1].split("```", 1)[0]
     lines = [line.split("--")[0].rstrip() for line in block.splitlines()]
     statements = [s.strip() for s in " ".join(lines).split(";") if s.strip()]
-    return [s.replace("hub_app", "hub_app_probe") for s in statements if not s.startswith("CREATE ROLE")]
+    return [s.replace("hub_app", role) for s in statements if not s.startswith("CREATE ROLE")]
 
 
 @pytest.mark.django_db
@@ -78,7 +78,7 @@ def test_production_role_with_documented_grants_can_only_insert_and_select(actor
     ledger_append(events=[collected()], actor=actor)
     with connection.cursor() as cursor:
         cursor.execute("CREATE ROLE hub_app_probe NOLOGIN")
-        for statement in _documented_grants():
+        for statement in documented_grants():
             cursor.execute(statement)
         cursor.execute("SET ROLE hub_app_probe")
     try:

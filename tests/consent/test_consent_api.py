@@ -51,8 +51,6 @@ def test_record_then_read_state_and_ask_the_gate(banner, notice):
         user_id="u-42",
         decisions={"analytics": "granted", "marketing": "denied"},
         jurisdiction="EU",
-        source="banner",
-        method="click",
     )
     assert response.status_code == 201, response.content
     decisions = {d["purpose"]: d for d in response.json()["decisions"]}

@@ -198,10 +198,12 @@ def test_expiry_runs_on_the_beat_schedule():
 def test_an_opt_out_jurisdiction_allows_until_the_subject_objects(actor, notice):
     from consent.decisions import consent_submit
 
-    # given a Californian subject who has decided nothing
+    # given a Californian subject who has decided nothing (placed there by the operator's trusted
+    # signal: a client's claim alone cannot make a regime laxer than the default)
     consent_submit(
-        kind="user_id", value="ca-1", decisions={}, context=Context(jurisdiction="US-CA"), actor=actor
-    )
+        kind="user_id", value="ca-1", decisions={}, context=Context(jurisdiction="US-CA"), actor=actor,
+        trusted_jurisdiction="US-CA",
+    )  # fmt: skip
     from profiles.identity import subject_find
 
     subject = subject_find(kind="user_id", value="ca-1").id

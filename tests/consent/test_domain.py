@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consent.domain import (
+    SOURCE_STANDING,
     JurisdictionRule,
     PurposeRule,
     Signals,
@@ -17,6 +18,11 @@ from consent.domain import (
     decision_status,
     evaluate,
     gpc_header_opts_out,
+    jurisdiction_after_claim,
+    may_replace,
+    opt_out_needed,
+    protection,
+    regime_for,
 )
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
@@ -154,3 +160,82 @@ def test_fail_closed_for_any_status_text(status, needs_consent, gpc, restricted,
     )  # fmt: skip
     if decision.allowed and needs_consent:
         assert not gpc and not restricted and (status == "given" or (status is None and not opt_in))
+
+
+# --- standing: who may replace a "no" ----------------------------------------------------------
+SOURCES = ["portal", "officer", "gpc", "banner", "api", "tcf", "system", "garbage", None]
+STATUSES = [None, "given", "refused", "withdrawn", "expired", "invalidated"]
+
+
+def test_the_standing_order_is_portal_then_gpc_then_banner_then_services():
+    order = ["portal", "gpc", "banner", "api"]
+    assert [SOURCE_STANDING[s] for s in order] == sorted((SOURCE_STANDING[s] for s in order), reverse=True)
+    assert len({SOURCE_STANDING[s] for s in order}) == 4
+    assert (
+        SOURCE_STANDING["tcf"] == SOURCE_STANDING["api"]
+        and SOURCE_STANDING["officer"] == SOURCE_STANDING["portal"]
+    )
+
+
+@pytest.mark.parametrize(("status", "held_by", "source"), list(itertools.product(STATUSES, SOURCES, SOURCES)))
+def test_only_a_no_holds_and_only_against_lower_standing(status, held_by, source):
+    allowed = may_replace(current_status=status, current_source=held_by, source=source or "")
+    if status not in ("refused", "withdrawn"):
+        assert allowed  # a yes, an expiry or nothing is replaced by anyone
+    elif held_by not in SOURCE_STANDING:
+        assert not allowed or SOURCE_STANDING.get(source or "", 0) == max(SOURCE_STANDING.values())
+    else:
+        assert allowed is (SOURCE_STANDING.get(source or "", 0) >= SOURCE_STANDING[held_by])
+
+
+def test_the_documented_standing_cases():
+    assert not may_replace(current_status="refused", current_source="portal", source="tcf")
+    assert not may_replace(current_status="withdrawn", current_source="banner", source="api")
+    assert not may_replace(current_status="refused", current_source="gpc", source="banner")
+    assert may_replace(current_status="refused", current_source="gpc", source="portal")  # §7025(c)(3)
+    assert may_replace(current_status="refused", current_source="tcf", source="tcf")
+    assert may_replace(current_status="refused", current_source="portal", source="portal")
+
+
+def test_an_opt_out_is_recorded_only_where_it_raises_the_standing():
+    assert opt_out_needed(current_status=None, current_source=None, source="gpc")
+    assert opt_out_needed(current_status="given", current_source="portal", source="gpc")
+    assert opt_out_needed(current_status="refused", current_source="api", source="gpc")
+    assert not opt_out_needed(current_status="refused", current_source="gpc", source="gpc")
+    assert not opt_out_needed(current_status="withdrawn", current_source="portal", source="gpc")
+    assert not opt_out_needed(current_status="refused", current_source="unknown", source="portal")
+
+
+# --- jurisdiction: the most protective regime ---------------------------------------------------
+EU = JurisdictionRule("EU", opt_in_required=True, honours_gpc=True, limit_sensitive=False, regime="gdpr")
+CA = JurisdictionRule("US-CA", opt_in_required=False, honours_gpc=True, limit_sensitive=True, regime="ccpa")
+DEFAULT = JurisdictionRule("default", opt_in_required=True, honours_gpc=True, regime="default")
+LAX = JurisdictionRule("LAX", opt_in_required=False, honours_gpc=False, regime="ccpa")
+RULES = [EU, CA, DEFAULT, LAX]
+
+
+@pytest.mark.parametrize(("current", "claim", "unset"), list(itertools.product(RULES, RULES, [False, True])))
+def test_a_claim_never_makes_the_regime_less_protective(current, claim, unset):
+    after = {r.code: r for r in RULES}[jurisdiction_after_claim(current=current, claim=claim, unset=unset)]
+    assert protection(after) >= protection(current)
+    assert protection(after) == max(protection(current), protection(claim))
+
+
+def test_the_documented_jurisdiction_cases():
+    assert jurisdiction_after_claim(current=EU, claim=CA, unset=False) == "EU"
+    assert jurisdiction_after_claim(current=DEFAULT, claim=CA, unset=True) == "default"  # new subject
+    assert jurisdiction_after_claim(current=CA, claim=EU, unset=False) == "EU"
+    assert jurisdiction_after_claim(current=DEFAULT, claim=EU, unset=True) == "EU"  # first among equals
+    assert jurisdiction_after_claim(current=EU, claim=DEFAULT, unset=False) == "EU"
+
+
+def test_a_known_minor_makes_an_opt_out_regime_opt_in():
+    assert regime_for(CA, known_minor=True).opt_in_required
+    assert not regime_for(CA, known_minor=False).opt_in_required
+    assert regime_for(EU, known_minor=True) == EU
+    analytics = PURPOSES[1]
+    rule = regime_for(CA, known_minor=True)
+    assert (
+        evaluate(purpose=analytics, state=None, jurisdiction=rule, signals=Signals(), at=NOW).reason
+        == "no_decision"
+    )

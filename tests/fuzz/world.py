@@ -19,6 +19,8 @@ from profiles.requests.domain import Channel
 from profiles.requests.services import request_submit
 
 SITE_KEY = "pk_fuzz"
+# the page the fuzzer's browser calls come from: writes through /collect/ need an allowed origin
+ORIGIN = "https://fuzz.example"
 USER_ID = "fuzz-user"
 KNOWN: dict[str, Any] = {}
 
@@ -28,6 +30,8 @@ def world_build(purposes: list[str]) -> str:
     notice_publish(title="Notice", text="How we use data", purposes=purposes, actor=Actor.system())
     issued = service_register(name="fuzzer", purposes=purposes, scopes=sorted(Scope.values))
     service_site_key_issue(service=issued.service, site_key=SITE_KEY)
+    issued.service.allowed_origins = [ORIGIN]
+    issued.service.save(update_fields=["allowed_origins"])
     actor = Actor("service", str(issued.service.id))
     consented = [p for p in purposes if p != "essential"]
     recorded = consent_submit(kind="user_id", value=USER_ID, decisions=dict.fromkeys(consented, True),

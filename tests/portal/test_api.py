@@ -10,7 +10,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
+from audit.services import Actor
+from consent.models import Service
 from consent.services import service_register
+from profiles.identity import identifier_link
 from profiles.portal.models import SignInLink
 from tests.portal.conftest import path_of
 from tests.requests.conftest import EMAIL, USER_ID
@@ -27,6 +30,9 @@ def _client(scopes: list[str], name: str) -> APIClient:
 
 def test_a_service_with_the_scope_mints_a_short_lived_single_use_link(zoe):
     shop = _client(["portal:links"], "shop-portal")
+    # the shop identified Zoë's device under its own key: she is a user it linked itself
+    shop_actor = Actor("service", str(Service.objects.get(name="shop-portal").id))
+    identifier_link(kind="anonymous_id", value="zoe-device-1", subject_id=zoe.id, actor=shop_actor)
     response = shop.post("/api/v1/portal-links", {"user_id": USER_ID}, format="json")
     assert response.status_code == 201, response.content
     body = response.json()

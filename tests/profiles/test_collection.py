@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
 from consent.decisions import Context, consent_record, notice_publish
-from consent.models import MinimizationPolicy, PolicyField
+from consent.models import MinimizationPolicy, PolicyField, Service
 from consent.services import service_register
 from profiles.identity import subject_find
 from profiles.models import TrackingPlanEvent
@@ -235,7 +235,8 @@ def test_clients_without_message_ids_are_deduplicated_by_signature_when_enabled(
     del event["message_id"]
     assert _send(shop, event) == [("invalid", "invalid_message_id")]
     settings.HUB_SIGNATURE_DEDUP_SECONDS = 600
-    assert _send(shop, event, event) == [("refused", "no_decision"), ("duplicate", "")]
+    # a resend gets the original's outcome: refused, as it was (nothing of it was stored)
+    assert _send(shop, event, event) == [("refused", "no_decision"), ("refused", "no_decision")]
     from audit.models import LedgerEvent
 
     stored = LedgerEvent.objects.filter(message_id__startswith="sig:").values_list("message_id", flat=True)
@@ -256,8 +257,14 @@ def test_stored_events_nudge_the_projector_after_commit(shop, django_capture_on_
 def test_a_tcf_string_in_the_context_records_its_choices(shop):
     # a real CMP string (ethyca/fides' tests): TCF 1, 2, 3, 4, 7, 9, 10 consented → advertising only
     tcf = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"
+    # without consents:write the string is not recorded (tests/security/test_inband_consent_needs_scope.py)
+    assert _send(shop, _event("t0", purpose="advertising", context={"consent": tcf})) == [
+        ("refused", "no_decision")
+    ]
+    Service.objects.filter(name="shop").update(scopes=["events:write", "consents:write"])
     results = _send(shop, _event("t1", purpose="advertising", context={"consent": tcf}))
-    assert results == [("accepted", "")]
+    # personalization is not the shop's to record: that part of the string is ignored
+    assert results == [("accepted", "consent_signal_ignored")]
     assert _send(shop, _event("t2", context={"consent": tcf})) == [
         ("refused", "refused")
     ]  # analytics: 8 missing
@@ -279,8 +286,8 @@ def test_the_ledger_keeps_only_a_keyed_hash_of_client_message_ids(shop):
                 if e.stored.meta.event_type.startswith("collection.")]  # fmt: skip
     assert stored.message_id == ledger_message_id("order-for-alice@example.org")
     assert "alice" not in stored.message_id
-    # and dedup still works on what the client sends
-    assert _send(shop, _event("order-for-alice@example.org")) == [("duplicate", "")]
+    # and dedup still works on what the client sends: the resend gets its original outcome
+    assert _send(shop, _event("order-for-alice@example.org")) == [("refused", "no_decision")]
     assert _consent_after_first == [("refused", "no_decision")]
 
 

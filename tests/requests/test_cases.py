@@ -28,7 +28,9 @@ def shop(purposes, settings):
 
 @pytest.fixture
 def zoe(shop):
-    subject = subject_resolve(kind="user_id", value=USER_ID, actor=Actor.system(), jurisdiction="EU")
+    # the shop's own user: it linked her user id under its key, so its word verifies her
+    shop_actor = Actor("service", str(shop.service_id))
+    subject = subject_resolve(kind="user_id", value=USER_ID, actor=shop_actor, jurisdiction="EU")
     identifier_link(kind="email", value=EMAIL, subject_id=subject.id, actor=Actor.system())
     return subject
 

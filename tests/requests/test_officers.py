@@ -24,8 +24,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def shop(purposes, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    subject_resolve(kind="user_id", value=USER_ID, actor=Actor.system(), jurisdiction="EU")
-    return shop_setup()
+    shop = shop_setup()
+    # the shop's own user (linked under its key), so the shop's word verifies her
+    subject_resolve(
+        kind="user_id", value=USER_ID, actor=Actor("service", str(shop.service_id)), jurisdiction="EU"
+    )
+    return shop
 
 
 def _officer(username: str, *codenames: str) -> User:

@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from audit.models import Checkpoint, LedgerEvent
@@ -41,7 +43,7 @@ from consent.services import service_register, service_site_key_issue
 from profiles.identity import identifier_hash, subject_resolve
 from profiles.models import Segment, TrackingPlanEvent
 from profiles.portal.services import sign_in_link_mint
-from profiles.requests.apis import case_document
+from profiles.requests.export_files import export_link
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.verification import verification_link_issue
 from profiles.stitching import subjects_merge
@@ -103,11 +105,14 @@ CONSENT_READ = ("consents:write", "profiles:read")  # any one of them opens the 
 CASE_READ = ("requests:write", "requests:approve")
 WRITE, APPROVE = ("requests:write",), ("requests:approve",)
 A_TRACKED = {"type": "track", "event": "Product Viewed", "user_id": USER_ID, "properties": {"sku": "SKU-M"}}
+# consents TCF purposes 1-4, 7, 9, 10: by the default mapping, advertising yes, analytics no
+TCF_STRING = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"
 
 # --- the API, the public pages, the portal and the admin's own pages ------------------------------
 # No API key → 401 even with a portal session or an officer's login (neither authenticates the API).
 #                                                       anon  subj_a subj_b noscope scoped viewer officer
 ROUTES: dict[str, Route] = {
+    "": public(get("/", EVERYONE_200)),  # the landing page (hub/views.py), never the list of routes
     "api/v1/ledger/tree-head": public(get("/api/v1/ledger/tree-head", EVERYONE_200)),
     "api/v1/ledger/public-key": public(get("/api/v1/ledger/public-key", EVERYONE_200)),
     "api/v1/ledger/proofs/<str:event_id>": api(
@@ -143,6 +148,26 @@ ROUTES: dict[str, Route] = {
             CONSENT_READ,
             user_id=USER_ID,
             decisions={"advertising": "granted"},
+        ),
+        # provenance is the hub's: a body naming its source is a 400 consent.provenance_not_accepted
+        post(
+            "/api/v1/consents",
+            (401, 401, 401, 403, 400, 401, 401),
+            ("consents:write",),
+            CONSENT_READ,
+            user_id=USER_ID,
+            decisions={"advertising": "granted"},
+            source="portal",
+            method="click",
+        ),
+        # a TCF string speaking for analytics too: recorded for advertising only (see below)
+        post(
+            "/api/v1/consents",
+            (401, 401, 401, 403, 201, 401, 401),
+            ("consents:write",),
+            CONSENT_READ,
+            user_id=USER_ID,
+            tcf_string=TCF_STRING,
         ),
     ),  # fmt: skip
     "api/v1/consents/decision": api(
@@ -194,6 +219,14 @@ ROUTES: dict[str, Route] = {
             type="opt_out",
             user_id=USER_ID,
         ),
+        # filed, but A was not linked by the scoped service: the case waits for A (see below)
+        post(
+            "/api/v1/privacy-requests",
+            (401, 401, 401, 403, 201, 401, 401),
+            WRITE,
+            type="access",
+            user_id=USER_ID,
+        ),
     ),  # fmt: skip
     # the signed, expiring link is the credential (the subject follows it from an email)
     "api/v1/privacy-requests/exports/<str:token>": public(
@@ -229,7 +262,11 @@ ROUTES: dict[str, Route] = {
         ),
     ),  # fmt: skip
     "api/v1/portal-links": api(
-        post("/api/v1/portal-links", (401, 401, 401, 403, 201, 401, 401), ("portal:links",), user_id=USER_ID)
+        # A was linked by the shop, not by the scoped service: the 404 of an unknown user
+        post("/api/v1/portal-links", (401, 401, 401, 403, 404, 401, 401), ("portal:links",), user_id=USER_ID),
+        post(
+            "/api/v1/portal-links", (401, 401, 401, 403, 404, 401, 401), ("portal:links",), user_id="nobody-x"
+        ),
     ),
     "api/schema/": public(get("/api/schema/", EVERYONE_200)),
     "api/docs/": public(get("/api/docs/", EVERYONE_200)),
@@ -237,8 +274,9 @@ ROUTES: dict[str, Route] = {
     ".well-known/gpc.json": public(get("/.well-known/gpc.json", EVERYONE_200)),
     # the banner's endpoints: a public site key and an allowed origin, never a cookie or a key
     "collect/notice": public(get("/collect/notice?site={site_key}", EVERYONE_200)),  # the public notice
-    "collect/consent": public(post("/collect/consent", (400, 400, 400, 400, 400, 400, 400), ())),
-    "collect/events": public(post("/collect/events", (400, 400, 400, 400, 400, 400, 400), ())),
+    # writes name their page (Origin or Referer): these callers send none, so 403 origin_required
+    "collect/consent": public(post("/collect/consent", (403, 403, 403, 403, 403, 403, 403), ())),
+    "collect/events": public(post("/collect/events", (403, 403, 403, 403, 403, 403, 403), ())),
     "collect/pixel.gif": public(get("/collect/pixel.gif?site={site_key}", EVERYONE_200)),
     "demo/": public(get("/demo/", EVERYONE_200)),
     # the emailed one-time link is the credential; the GET only shows a button
@@ -267,6 +305,11 @@ ROUTES: dict[str, Route] = {
     "admin/subjects/<uuid:subject_id>/": admin(
         get("/admin/subjects/{subject_a}/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
     ),
+    "admin/subjects/<uuid:subject_id>/jurisdiction/": admin(  # may establish a laxer regime: officers only
+        get("/admin/subjects/{subject_a}/jurisdiction/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 405)),
+        post("/admin/subjects/{subject_a}/jurisdiction/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 302), (),
+             jurisdiction="EU"),  # fmt: skip
+    ),
     "admin/ledger/": admin(get("/admin/ledger/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/analytics/": admin(get("/admin/analytics/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/ropa/": admin(get("/admin/ropa/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
@@ -292,9 +335,16 @@ ROUTES: dict[str, Route] = {
     "admin/profiles/privacyrequest/file/": admin(  # filing a request for a person: officers only
         get("/admin/profiles/privacyrequest/file/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
-    "admin/^(?P<app_label>auth|auditlog|audit|consent|profiles)/$": admin(
+    "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles)/$": admin(
         get("/admin/consent/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200)),
         get("/admin/auth/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404)),  # no permission there at all
+    ),
+    # an authenticator's secret is never shown again after enrollment (OTP_ADMIN_HIDE_SENSITIVE_DATA)
+    "admin/otp_totp/totpdevice/<int:pk>/config/": admin(
+        get("/admin/otp_totp/totpdevice/{obj_otp_totp_totpdevice}/config/", (*[LOGIN] * 5, 403, 403))
+    ),
+    "admin/otp_totp/totpdevice/<int:pk>/qrcode/": admin(
+        get("/admin/otp_totp/totpdevice/{obj_otp_totp_totpdevice}/qrcode/", (*[LOGIN] * 5, 403, 403))
     ),
     "admin/(?P<url>.*)$": admin(get("/admin/no-such-page/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404))),
 }
@@ -323,6 +373,11 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "profiles/subjectmerge": ("v", "v"),
     "profiles/segment": ("v", "vacd"),
     "profiles/trackingplanevent": ("v", "vacd"),
+    # sign-in lockouts (django-axes) and officers' authenticators (django-otp): superusers only
+    "axes/accessattempt": ("", ""),
+    "axes/accesslog": ("", ""),
+    "axes/accessfailurelog": ("", ""),
+    "otp_totp/totpdevice": ("", ""),
 }
 _OUTSIDERS = (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN)  # anon, both subjects, both services
 
@@ -407,6 +462,16 @@ def _admin_objects() -> dict[str, str]:
     return found
 
 
+def _sign_in_records() -> None:
+    """An authenticator, a lockout record and sign-in logs, so their admin pages have rows to open."""
+    TOTPDevice.objects.create(user=User.objects.get(username="matrix-officer"), name="phone")
+    seen = {"user_agent": "matrix", "ip_address": "192.0.2.1", "username": "matrix-officer",
+            "http_accept": "*/*", "path_info": "/admin/login/"}  # fmt: skip
+    AccessAttempt.objects.create(**seen, get_data="", post_data="", failures_since_start=1)
+    AccessLog.objects.create(**seen)
+    AccessFailureLog.objects.create(**seen)
+
+
 def _staff_client(role: str) -> Client:
     user = User.objects.create_user(f"matrix-{role}", password="pw-matrix-123", is_staff=True)
     user.groups.add(Group.objects.get(name=role))
@@ -431,6 +496,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
     settings.HUB_EXPORT_ROOT = tmp_path
     from profiles.requests.workflow import request_run
 
+    settings.HUB_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the reader's webhook is local
     shop = shop_setup(webhook_url="http://127.0.0.1:9/hooks")
     subject_a = person_with_history(shop)
     first_head = seal()  # sealing reads committed events only: this test commits (transaction=True)
@@ -456,8 +522,8 @@ def world(purposes, settings, roles, tmp_path) -> World:
     access_id = file_request(shop.events, "access")["id"]
     request_run(request_id=uuid.UUID(access_id))
     access = PrivacyRequest.objects.get(pk=access_id)
-    export_url = case_document(access)["download_url"]
-    assert export_url, access.status
+    assert access.status == "fulfilled", access.status
+    export_url = export_link(access.export)  # the person's link (their portal, their email)
     erasures = [file_request(shop.events, "erasure")["id"] for _ in range(3)]
     by_email = file_request(shop.events, "access", email="someone.else@example.org")["id"]
     verify = verification_link_issue(request_id=uuid.UUID(by_email))
@@ -466,6 +532,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
     )
     seal()
     viewer, officer = _staff_client("viewer"), _staff_client("officer")
+    _sign_in_records()
     assert Checkpoint.objects.exists() and WebhookDelivery.objects.exists()
     values = {
         "user_a": USER_ID, "subject_a": str(subject_a.id), "event_id": str(
@@ -607,3 +674,62 @@ def test_a_service_sees_only_the_cases_it_filed(two_people):
     assert client.get(f"/api/v1/privacy-requests/{case}").status_code == 404
     assert shop.events.get(f"/api/v1/privacy-requests/{case}").status_code == 200
     assert shop.officer.get(f"/api/v1/privacy-requests/{case}").status_code == 200  # requests:approve
+
+
+# --- issue 12: a service's word, export links and provenance ------------------------------------
+@pytest.fixture
+def stranger(two_people) -> APIClient:
+    """Registered only for essential, holding requests:write and portal:links: it never saw A or B."""
+    issued = service_register(
+        name="stranger", purposes=["essential"], scopes=["requests:write", "portal:links"]
+    )
+    return APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_service_that_did_not_link_the_subject_cannot_vouch_or_mint_a_portal_link(two_people, stranger):
+    shop, a, _ = two_people
+    filed = file_request(stranger, "access")
+    case = PrivacyRequest.objects.get(pk=filed["id"])
+    assert filed["status"] == case.status == "received" and case.subject_id == a.id  # waits for A
+    unknown = stranger.post("/api/v1/portal-links", {"user_id": "nobody-x"}, format="json")
+    known = stranger.post("/api/v1/portal-links", {"user_id": USER_ID}, format="json")
+    assert known.status_code == unknown.status_code == 404 and known.json() == unknown.json()
+    # the shop, which linked A, still vouches and mints
+    assert file_request(shop.events, "access")["status"] == "in_progress"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_case_filed_by_a_service_never_carries_a_download_url(two_people, settings, tmp_path):
+    from profiles.requests.workflow import request_run
+
+    settings.HUB_EXPORT_ROOT = tmp_path
+    shop, _, _ = two_people
+    case_id = file_request(shop.events, "access")["id"]
+    request_run(request_id=uuid.UUID(case_id))
+    assert PrivacyRequest.objects.get(pk=case_id).status == "fulfilled"
+    for client in (shop.events, shop.officer):  # the filer and the officers' key
+        document = client.get(f"/api/v1/privacy-requests/{case_id}").json()
+        assert document["status"] == "fulfilled"
+        assert not {"download_url", "download_expires_at", "certificate"} & set(document)
+        assert "/exports/" not in str(document)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_service_records_consent_as_itself_and_only_for_its_purposes(two_people):
+    shop, a, _ = two_people
+    issued = service_register(name="ads-only", purposes=["advertising"], scopes=["consents:write"])
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    forged = client.post("/api/v1/consents", {"user_id": USER_ID, "decisions": {"advertising": "granted"},
+                                              "source": "portal", "method": "click"}, format="json")  # fmt: skip
+    assert forged.status_code == 400 and forged.json()["error"]["code"] == "consent.provenance_not_accepted"
+    before = set(_decision_ids(a.id))
+    recorded = client.post("/api/v1/consents", {"user_id": USER_ID, "tcf_string": TCF_STRING}, format="json")
+    assert recorded.status_code == 201
+    assert [d["purpose"] for d in recorded.json()["decisions"]] == ["advertising"]
+    new = LedgerEvent.objects.filter(event_id__in=set(_decision_ids(a.id)) - before)
+    assert set(new.values_list("purpose", "actor_kind", "actor_id")) == {
+        ("advertising", "service", str(issued.service.id))
+    }
+    receipt = client.get(f"/api/v1/consents/receipts/{recorded.json()['decisions'][0]['decision_id']}").json()
+    assert receipt["receipt"]["event"]["collected_by"]["service"]["id"] == str(issued.service.id)

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from audit.services import Actor
 from consent import services as key_services
+from consent.decisions import Context, consent_submit
 from consent.models import Service, ServiceKey
 from consent.services import service_key_revoke, service_register
 from hub.throttling import rate_parse
@@ -99,9 +100,17 @@ def filer(purposes, settings):
     settings.HUB_API_REQUEST_RATE = "2/minute"
     settings.HUB_API_PORTAL_LINK_RATE = "2/hour"
     subject_resolve(kind="user_id", value="u-1", actor=Actor.system())
-    return lambda name: _client(
-        service_register(name=name, purposes=["analytics"], scopes=["requests:write", "portal:links"]).secret
-    )
+
+    def client(name: str) -> APIClient:
+        issued = service_register(
+            name=name, purposes=["analytics"], scopes=["requests:write", "portal:links"]
+        )
+        # each service knows u-1 itself (a decision under its key): only then may it mint links for u-1
+        consent_submit(kind="user_id", value="u-1", decisions={"analytics": True}, context=Context(),
+                       actor=Actor("service", str(issued.service.id)))  # fmt: skip
+        return _client(issued.secret)
+
+    return client
 
 
 def test_filing_privacy_requests_is_throttled_per_service(filer):

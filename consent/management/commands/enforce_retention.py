@@ -17,7 +17,8 @@ BAR_WIDTH = 30
 class Command(BaseCommand):
     help = (
         "Shred the data keys of every (subject, purpose, epoch) whose retention period is over, "
-        "recording each shred in the ledger. Prints counts only, never subject ids."
+        "recording each shred in the ledger; keys of subjects whose processing is restricted are kept "
+        "(and the deferral recorded once). Prints counts only, never subject ids."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,16 +31,17 @@ class Command(BaseCommand):
         try:
             pending = retention_preview(now=now)
             if dry_run:
-                self._summary("would destroy", pending)
+                self._summary("would destroy", "would keep", pending)
                 self.stdout.write("dry run: nothing was changed")
                 return
-            progress = self._bar(pending.scopes) if pending.scopes else None
+            scopes = pending.scopes + pending.scopes_deferred
+            progress = self._bar(scopes) if scopes else None
             report = retention_enforce(now=now, progress=progress)
         except DomainError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
         if progress is not None:
             self.stdout.write("")  # end the progress bar's line
-        self._summary("destroyed", report)
+        self._summary("destroyed", "kept", report)
 
     def _bar(self, total: int) -> Callable[[int], None]:
         """A progress callback drawing `[####....] done/total` in place, redrawn once per percent."""
@@ -60,10 +62,14 @@ class Command(BaseCommand):
         draw(0)
         return draw
 
-    def _summary(self, verb: str, report: RetentionReport) -> None:
+    def _summary(self, verb: str, kept: str, report: RetentionReport) -> None:
         self.stdout.write(
             f"retention: {verb} {report.keys_destroyed} data key(s) of {report.subjects} subject(s)"
             f" in {report.scopes} subject-purpose scope(s)"
         )
         for purpose, count in report.by_purpose.items():
             self.stdout.write(f"  {purpose}: {count} key(s)")
+        if report.keys_deferred:
+            self.stdout.write(
+                f"retention: {kept} {report.keys_deferred} data key(s) of restricted subjects (GDPR Art. 18)"
+            )
