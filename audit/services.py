@@ -370,7 +370,7 @@ def _results(rows: list[_Row], stored: set[uuid.UUID], source: str) -> list[Appe
                 first_in_batch.setdefault(row.message_id, row.event_id)
             results.append(AppendResult(row.event_id, "accepted", row.message_id, row.stream_version))
         else:
-            assert row.message_id is not None  # only a message id can make a duplicate
+            assert row.message_id is not None  # only a message id can make a duplicate  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
             original = originals.get(row.message_id) or first_in_batch[row.message_id]
             results.append(AppendResult(original, "duplicate", row.message_id))
     return results

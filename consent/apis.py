@@ -59,7 +59,7 @@ def _identifier(request: Request, data: Any) -> dict[str, Any]:
 
 
 def _principal(request: Request) -> ServicePrincipal:
-    assert isinstance(request.user, ServicePrincipal)
+    assert isinstance(request.user, ServicePrincipal)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
     return request.user
 
 

@@ -110,8 +110,11 @@ class HubAdminSite(AdminSite):
         own: list[URLResolver | URLPattern] = [
             path("subjects/", page(subject_admin.subject_search), name="subject_search"),
             path("subjects/<uuid:subject_id>/", page(subject_admin.subject_detail), name="subject_detail"),
-            path("subjects/<uuid:subject_id>/jurisdiction/", page(subject_admin.subject_jurisdiction),
-                 name="subject_jurisdiction"),  # fmt: skip
+            path(
+                "subjects/<uuid:subject_id>/jurisdiction/",
+                page(subject_admin.subject_jurisdiction),
+                name="subject_jurisdiction",
+            ),  # fmt: skip
             path("ledger/", page(ledger_views.ledger_page), name="ledger"),
             path("analytics/", page(consent_views.analytics_page), name="consent_analytics"),
             path("ropa/", page(consent_views.ropa_page), name="ropa"),

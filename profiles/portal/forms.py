@@ -84,7 +84,7 @@ class ObjectionForm(RequestForm):
     def __init__(self, *args: Any, purposes: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["purposes"]
-        assert isinstance(field, forms.MultipleChoiceField)
+        assert isinstance(field, forms.MultipleChoiceField)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
         field.choices = purposes
 
     def details(self) -> dict[str, Any]:

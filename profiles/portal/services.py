@@ -216,7 +216,7 @@ def portal_session_open(*, session: SessionBase, subject_id: uuid.UUID, now: dat
     session.set_expiry(int(_session_lifetime().total_seconds()))
     session.save()
     key = session.session_key
-    assert key is not None
+    assert key is not None  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
     PortalSession.objects.update_or_create(
         session_key=key,
         defaults={"subject_id": subject_id, "created_at": now, "expires_at": now + _session_lifetime()},

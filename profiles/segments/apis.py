@@ -38,7 +38,7 @@ class SegmentMembersApi(APIView):
     )
     def get(self, request: Request, key: str) -> Response:
         principal = request.user
-        assert isinstance(principal, ServicePrincipal)
+        assert isinstance(principal, ServicePrincipal)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
         # a segment key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
         segment = (
             Segment.objects.filter(key=key, active=True).prefetch_related("purposes").first()

@@ -307,8 +307,12 @@ ROUTES: dict[str, Route] = {
     ),
     "admin/subjects/<uuid:subject_id>/jurisdiction/": admin(  # may establish a laxer regime: officers only
         get("/admin/subjects/{subject_a}/jurisdiction/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 405)),
-        post("/admin/subjects/{subject_a}/jurisdiction/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 302), (),
-             jurisdiction="EU"),  # fmt: skip
+        post(
+            "/admin/subjects/{subject_a}/jurisdiction/",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 302),
+            (),
+            jurisdiction="EU",
+        ),  # fmt: skip
     ),
     "admin/ledger/": admin(get("/admin/ledger/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/analytics/": admin(get("/admin/analytics/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
