@@ -16,10 +16,10 @@ from consent.authentication import ServicePrincipal
 from consent.decisions import Context, consent_submit
 from consent.domain import Signals, gpc_header_opts_out
 from consent.gate import decide
+from consent.inband import InbandPolicy, tcf_decisions_allowed
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
-from consent.tcf import tcf_decisions, tcf_decode
 from hub.errors import DomainError, NotFound
 from profiles.identity import subject_find
 
@@ -180,9 +180,9 @@ class ConsentsApi(APIView):
             )
         source, method, tcf_string = DecisionSource.API, DecisionMethod.API, data.get("tcf_string")
         if tcf_string:
-            for key, granted in tcf_decisions(tcf_decode(tcf_string)).items():
-                if key in registered:
-                    choices.setdefault(key, granted)  # an explicit choice in the same call wins
+            allowed, _ = tcf_decisions_allowed(tcf_string=tcf_string, policy=InbandPolicy(registered))
+            for key, granted in allowed.items():
+                choices.setdefault(key, granted)  # an explicit choice in the same call wins
             source, method = DecisionSource.TCF, DecisionMethod.TCF
         if not choices and not tcf_string:
             raise DomainError(

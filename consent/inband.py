@@ -42,6 +42,17 @@ class InbandOutcome:
     ignored: bool = False  # the signal spoke for purposes this caller may not record (or none at all)
 
 
+def tcf_decisions_allowed(*, tcf_string: str, policy: InbandPolicy) -> tuple[dict[str, bool], bool]:
+    """A TCF string's decisions for the policy's purposes, and whether it spoke for others too.
+
+    The one place the rule "a string records only the caller's purposes" lives, whichever channel
+    carries the string (an event's context, the consent API's `tcf_string`).
+    """
+    decisions = tcf_decisions(tcf_decode(tcf_string))
+    allowed = {key: granted for key, granted in decisions.items() if key in policy.purposes}
+    return allowed, len(allowed) < len(decisions)
+
+
 def inband_consent_record(
     *,
     subject_id: uuid.UUID,
@@ -65,10 +76,9 @@ def inband_consent_record(
         return InbandOutcome(recorded, ignored=True)
     if not isinstance(tcf_string, str):
         raise InvalidTcfString("A TCF string must be text.")
-    decisions = tcf_decisions(tcf_decode(tcf_string))
-    allowed = {key: granted for key, granted in decisions.items() if key in policy.purposes}
+    allowed, spoke_for_others = tcf_decisions_allowed(tcf_string=tcf_string, policy=policy)
     if allowed:
         context = Context(DecisionSource.TCF, DecisionMethod.TCF, tcf_string=tcf_string)
         recorded += consent_record(subject_id=subject_id, decisions=allowed, actor=actor, context=context)
     held = any(decision.held for decision in recorded)
-    return InbandOutcome(recorded, ignored=len(allowed) < len(decisions) or held)
+    return InbandOutcome(recorded, ignored=spoke_for_others or held)
