@@ -17,9 +17,10 @@ $(STAMP): requirements-dev.lock
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-## make run: install, start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, start worker, beat and web
+## make run: install, start PostgreSQL (embedded unless DATABASE_URL), migrate, seed, start and supervise
+## worker, beat and web (ARGS=-v: the full log on the console; it is always in .run/logs/)
 run: $(STAMP)
-	$(PY) -m hub.devstack run
+	$(PY) -m hub.devstack run $(ARGS)
 
 ## make test: the same set-up, then the whole suite (extra pytest arguments: make test ARGS="-k ledger")
 test: $(STAMP)

@@ -14,6 +14,7 @@ class HubAdminConfig(AdminConfig):
         super().ready()
         from auditlog.registry import auditlog
         from celery import signals
+        from django.conf import settings
         from django.contrib.auth.models import Group, User
 
         from hub import checks  # noqa: F401  # registers the deployment checks
@@ -23,6 +24,13 @@ class HubAdminConfig(AdminConfig):
         # Workers and beat refuse a database role that could rewrite the ledger (hub/dbrole.py).
         for signal in (signals.worker_init, signals.beat_init):
             signal.connect(refuse_celery_start, dispatch_uid="hub.dbrole.refuse_celery_start", weak=False)
+        # A worker that has just connected counts for /healthz at once (not at beat's next heartbeat).
+        signals.worker_ready.connect(_heartbeat_on_ready, dispatch_uid="hub.health.worker_ready", weak=False)
+
+        if not settings.HUB_LOG_ROUTINE:
+            from hub.log_filters import demote_routine_lines
+
+            demote_routine_lines()  # a task's success and beat's ticks below INFO (hub/log_filters.py)
 
         # Who may do what is configuration too (A2: every admin change audited).
         auditlog.register(Group, m2m_fields={"permissions"})
@@ -31,3 +39,9 @@ class HubAdminConfig(AdminConfig):
             m2m_fields={"groups", "user_permissions"},
             exclude_fields=["password", "last_login"],
         )
+
+
+def _heartbeat_on_ready(**kwargs: object) -> None:
+    from hub.health import record_heartbeat
+
+    record_heartbeat()

@@ -4,9 +4,12 @@ import os
 
 from celery import Celery
 
+from hub import broker
+
 # production unless told otherwise: a forgotten variable must not mean DEBUG (invariant 30)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.production")
 
+broker.install()  # the SQLAlchemy broker without kombu's first-start race (hub/broker.py)
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.imports = (

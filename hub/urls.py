@@ -32,6 +32,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", include("profiles.portal.urls")),
     path("", include("consent.browser_urls")),

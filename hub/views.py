@@ -18,8 +18,24 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 only when the database, the broker and at least one worker are up.
+
+    A load balancer sends traffic, and `make run` prints "ready", on 200; anything less (the
+    hub starting, a broker or every worker down) is 503 with the same body saying what is wrong.
+    """
     report = health()
-    return JsonResponse(report, status=503 if report["status"] == "down" else 200)
+    response = JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    # "not ready" is a state the probe reports, not a server error: no ERROR line per probe
+    # while the stack starts (Django's request logger skips responses marked as logged)
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+@require_GET
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness, for process managers: this process answers (it touches neither database nor broker,
+    so a database outage does not get every web process restarted)."""
+    return JsonResponse({"status": "alive"})
 
 
 GPC_LAST_UPDATE = "2026-11-27"  # change when the hub's handling of GPC changes

@@ -345,4 +345,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
+    # django-axes announces its configuration at INFO in every process; lockouts are WARNING
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
+# A task received or succeeded and beat's ticks log at DEBUG unless this is on (hub/log_filters.py).
+HUB_LOG_ROUTINE = env.bool("HUB_LOG_ROUTINE", default=False)

@@ -28,9 +28,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 # Plain-HTTP requests are redirected to HTTPS; turn off only where the proxy already does it.
-# /healthz is exempt so a load balancer's plain-HTTP probe sees the real status.
+# /healthz and /livez are exempt: a load balancer's or process manager's plain-HTTP probe sees the truth.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
 # HSTS (sent on HTTPS responses only). Start a new domain with a small DJANGO_HSTS_SECONDS.
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)

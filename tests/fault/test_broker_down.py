@@ -33,9 +33,10 @@ def test_events_are_accepted_with_the_broker_down_and_projected_when_a_worker_ru
     assert [r["status"] for r in body["results"]] == ["accepted"] * len(events)
     message_ids = [e["message_id"] for e in events]
     assert in_ledger(message_ids) == dict.fromkeys(message_ids, 1)
-    # and health reports the broker down and the hub degraded, not failed
+    # and health reports the broker down: the hub is degraded, not ready, but alive
     status, _, health = http("GET", f"{base}/healthz")
-    assert status == 200 and health["status"] == "degraded" and health["checks"]["broker"] == "down", health
+    assert status == 503 and health["status"] == "degraded" and health["checks"]["broker"] == "down", health
+    assert http("GET", f"{base}/livez")[0] == 200
     assert not ProfileField.objects.exists()
     # when a worker with a working broker later runs the projector, the profiles catch up
     settle()  # the horizon is cluster-wide: another database's transaction may hold it back

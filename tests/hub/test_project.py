@@ -30,6 +30,31 @@ def test_healthz_reports_database_broker_and_workers():
     assert body["status"] in {"ok", "degraded"}
 
 
+def test_healthz_is_ready_only_once_a_worker_has_been_seen_and_livez_always_answers():
+    from hub.health import record_heartbeat
+
+    client = APIClient()
+    # no worker seen yet (the start of `make run`): not ready, but alive
+    not_ready = client.get("/healthz")
+    assert not_ready.status_code == 503
+    assert not_ready.json()["checks"]["workers"] == "none_seen"
+    assert client.get("/livez").status_code == 200
+    # a worker's heartbeat (the broker of the test settings is up): ready
+    record_heartbeat()
+    ready = client.get("/healthz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ok", ready.json()
+    # a heartbeat gone stale: not ready again
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from audit.models import Heartbeat
+
+    Heartbeat.objects.update(beat_at=timezone.now() - timedelta(minutes=5))
+    stale = client.get("/healthz")
+    assert stale.status_code == 503 and stale.json()["checks"]["workers"] == "stale"
+
+
 def test_unknown_ledger_proof_is_a_clean_4xx(purposes):
     from consent.services import service_register
 

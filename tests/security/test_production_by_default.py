@@ -92,9 +92,21 @@ def test_make_run_asks_for_dev_settings_explicitly(monkeypatch):
     monkeypatch.setattr(devstack, "prepare", lambda: None)
     monkeypatch.setattr(devstack, "_manage", lambda *args: seen.append(os.environ["DJANGO_SETTINGS_MODULE"]))
     monkeypatch.setattr(
-        devstack, "_spawn", lambda name, argv: seen.append(os.environ["DJANGO_SETTINGS_MODULE"])
+        devstack, "_seed_demo", lambda: seen.append(os.environ["DJANGO_SETTINGS_MODULE"]) or []
     )
-    monkeypatch.setattr(devstack, "_supervise", lambda children: 0)
+    monkeypatch.setattr(devstack, "_prepare_broker", lambda: None)
+
+    class Supervisor:  # stands in for the processes: records what they would inherit
+        def __init__(self, programs: object, **kwargs: object) -> None:
+            pass
+
+        def start(self) -> None:
+            seen.append(os.environ["DJANGO_SETTINGS_MODULE"])
+
+        def run(self, **kwargs: object) -> int:
+            return 0
+
+    monkeypatch.setattr(devstack, "Supervisor", Supervisor)
     assert devstack.run() == 0
     assert seen and set(seen) == {"hub.settings.dev"}
 
