@@ -21,7 +21,7 @@ from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
 from hub.errors import DomainError, NotFound
-from profiles.identity import subject_find
+from profiles.identity import subject_find_for
 
 RECEIPT_PATH = "/api/v1/consents/receipts/{}"
 
@@ -38,15 +38,25 @@ class ProvenanceNotAccepted(DomainError):
 PROVENANCE_FIELDS = ("source", "method")
 
 
+IDENTIFIER_KINDS = ("user_id", "anonymous_id", "email", "phone")
+IDENTIFIER_PARAMETERS = [OpenApiParameter(kind, str) for kind in IDENTIFIER_KINDS]
+
+
 class IdentifierInput(serializers.Serializer):  # type: ignore[type-arg]
+    """The person: by the service's user id, a device id, or a contact identifier (email, phone)."""
+
     user_id = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
     anonymous_id = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    email = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    phone = serializers.CharField(required=False, max_length=40, trim_whitespace=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        given = [kind for kind in ("user_id", "anonymous_id") if attrs.get(kind)]
+        given = [kind for kind in IDENTIFIER_KINDS if attrs.get(kind)]
         if len(given) != 1:
             raise DomainError(
-                "Give exactly one of user_id or anonymous_id.", field="user_id", code="consent.identifier"
+                "Give exactly one of user_id, anonymous_id, email or phone.",
+                field="user_id",
+                code="consent.identifier",
             )
         attrs["kind"], attrs["value"] = given[0], attrs[given[0]]
         return attrs
@@ -200,13 +210,13 @@ class ConsentsApi(APIView):
             )
 
     @extend_schema(
-        parameters=[OpenApiParameter("user_id", str), OpenApiParameter("anonymous_id", str)],
+        parameters=IDENTIFIER_PARAMETERS,
         responses=StateOutput(many=True),
         summary="A subject's current consent state per purpose",
     )
     def get(self, request: Request) -> Response:
         data = _identifier(request, request.query_params)
-        subject = subject_find(kind=data["kind"], value=data["value"])
+        subject = subject_find_for(kind=data["kind"], value=data["value"], actor=_actor(request))
         overview = consent_overview(subject_id=subject.id if subject else None)
         # a service learns the subject's choices only for the purposes it is registered for
         mine = _principal(request).purposes
@@ -222,11 +232,7 @@ class DecisionApi(APIView):
         reason = serializers.CharField()
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("anonymous_id", str),
-            OpenApiParameter("purpose", str, required=True),
-        ],
+        parameters=[*IDENTIFIER_PARAMETERS, OpenApiParameter("purpose", str, required=True)],
         responses=Output,
         summary="May this purpose process this subject's data now? (honours Sec-GPC)",
     )
@@ -238,7 +244,7 @@ class DecisionApi(APIView):
             raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
         if purpose not in _principal(request).purposes:
             raise PurposeNotRegistered("This service is not registered for this purpose.", field="purpose")
-        subject = subject_find(kind=data["kind"], value=data["value"])
+        subject = subject_find_for(kind=data["kind"], value=data["value"], actor=_actor(request))
         decision = decide(subject.id if subject else None, purpose, signals=Signals(gpc=_gpc(request)))
         return Response(self.Output({"allowed": decision.allowed, "reason": decision.reason}).data)
 

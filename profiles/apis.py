@@ -17,8 +17,10 @@ from consent.inband import InbandPolicy
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from profiles.collection import events_collect
+from profiles.contact import CONTACT_KINDS, contact_link
 from profiles.disclosure import profile_for_service
-from profiles.identity import subject_find
+from profiles.identity import UnknownSubject, subject_find
+from profiles.service_links import subject_linked_by_service
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -98,6 +100,7 @@ class EventsApi(APIView):
             registered_purposes=principal.purposes,
             gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
             consent_policy=InbandPolicy.for_caller(scopes=principal.scopes, purposes=principal.purposes),
+            contacts=True,  # a service's back end may name people by email or phone (profiles.identity)
         )
         return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
 
@@ -153,3 +156,55 @@ class ProfileLookupApi(APIView):
         principal = _principal(request)
         return Response(ProfileOutput(profile_for_service(subject_id=subject.id, service=principal.service,
                                                           purposes=principal.purposes)).data)  # fmt: skip
+
+
+UNKNOWN_USER = "No person with this user_id is known to this service."
+
+
+class IdentityLinksApi(APIView):
+    """A service tells the hub how its user can be reached (an email, a phone), so the person can
+    sign into the portal and file requests with it."""
+
+    required_scopes = ("events:write",)
+
+    @extend_schema_serializer(component_name="IdentityLinkInput")
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        user_id = serializers.CharField(max_length=200, trim_whitespace=False)
+        kind = serializers.ChoiceField(choices=list(CONTACT_KINDS))
+        value = serializers.CharField(max_length=200, trim_whitespace=False)
+
+    @extend_schema_serializer(component_name="IdentityLinkOutput")
+    class Output(serializers.Serializer):  # type: ignore[type-arg]
+        status = serializers.ChoiceField(choices=["accepted"])
+
+    @extend_schema(
+        request=Input,
+        responses={200: Output, 404: error_response(UNKNOWN_USER)},
+        summary="Link an email address or phone number to a user this service identified",
+        description=(
+            "Only for a user_id this service linked itself (an identify, an event or a consent under its "
+            "own key); any other — unknown, erased, or known only to other services — is the same 404 "
+            "identity.unknown_subject. Idempotent. The answer is the same `accepted` whether the hub linked "
+            "the identifier, already had it, merged two subjects it showed to be one person, or left it "
+            "with another subject this service never linked, or which the person removed themselves."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        principal = _principal(request)
+        subject = subject_find(kind="user_id", value=data["user_id"])
+        if (
+            subject is None
+            or subject.erased_at is not None
+            or not subject_linked_by_service(subject_id=subject.id, service_id=principal.id)
+        ):
+            raise UnknownSubject(UNKNOWN_USER, field="user_id")
+        contact_link(
+            subject_id=subject.id,
+            kind=data["kind"],
+            value=data["value"],
+            actor=Actor("service", principal.id),
+        )
+        return Response(self.Output({"status": "accepted"}).data)

@@ -31,9 +31,11 @@ from consent.inband import NO_INBAND_CONSENT, InbandPolicy, inband_consent_recor
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from consent.tcf import InvalidTcfString
+from profiles.contact import CONTACT_KINDS, contact_link, contact_values_in
 from profiles.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
 from profiles.identity import (
     InvalidIdentifierValue,
+    UnknownSubject,
     identifier_link,
     keyed_hash,
     subject_find,
@@ -43,6 +45,7 @@ from profiles.stitching import subjects_stitch
 from profiles.tracking_plan import TrackingPlan
 
 EVENT_TYPES = ("track", "identify", "page", "alias")
+IDENTIFIER_KINDS = ("user_id", "anonymous_id", *CONTACT_KINDS)
 MAX_MESSAGE_ID = 100
 MAX_DEPTH = 8
 # an accepted event whose consent signal was not (wholly) recorded: the caller may not record
@@ -105,12 +108,13 @@ def _timestamp(value: Any, now: datetime) -> datetime:
 
 
 def _identifiers(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The event's identifiers, in the order that picks its subject: user id, device, then contact."""
     found = []
-    for kind in ("user_id", "anonymous_id"):
+    for kind in IDENTIFIER_KINDS:
         value = raw.get(kind)
         if value is None:
             continue
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and kind not in CONTACT_KINDS:
             value = str(value)
         if not isinstance(value, str):
             raise _Invalid(f"invalid_{kind}")
@@ -196,8 +200,11 @@ def _repeat(message_id: str, event_type: str) -> Outcome:
 class _Batch:
     """Per-request caches: subjects, policies, purposes."""
 
-    def __init__(self, actor: Actor, registered: frozenset[str], consent_policy: InbandPolicy) -> None:
+    def __init__(
+        self, actor: Actor, registered: frozenset[str], consent_policy: InbandPolicy, contacts: bool
+    ) -> None:
         self.actor, self.registered, self.consent_policy = actor, registered, consent_policy
+        self.contacts = contacts
         self.subjects: dict[tuple[str, str], uuid.UUID] = {}
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
         self.purposes = set(Purpose.objects.values_list("key", flat=True))
@@ -207,19 +214,22 @@ class _Batch:
         self.plan = TrackingPlan.load()
 
     def subject(self, event: _Event) -> uuid.UUID:
-        if event.kind in ("identify", "alias") and len(event.identifiers) == 2:
-            user, anonymous = event.identifiers  # _identifiers lists the user id first
+        kinds = [kind for kind, _ in event.identifiers]
+        if event.kind in ("identify", "alias") and kinds[:2] == ["user_id", "anonymous_id"]:
+            user, anonymous = event.identifiers[:2]  # _identifiers lists the user id first
             return self._stitch(user, anonymous)
         subject_id = None
         for identifier in event.identifiers:
             if identifier in self.subjects:
                 subject_id = self.subjects[identifier]
                 break
+        resolving = event.identifiers[0]
         if subject_id is None:
-            kind, value = event.identifiers[0]
-            subject_id = subject_resolve(kind=kind, value=value, actor=self.actor).id
+            subject_id = subject_resolve(kind=resolving[0], value=resolving[1], actor=self.actor).id
         for identifier in event.identifiers:
-            self.subjects.setdefault(identifier, subject_id)
+            # an address beside a user id is a claim for `contact_link` to weigh, not a finding
+            if identifier[0] not in CONTACT_KINDS or identifier == resolving:
+                self.subjects.setdefault(identifier, subject_id)
         return subject_id
 
     def _stitch(self, user: tuple[str, str], anonymous: tuple[str, str]) -> uuid.UUID:
@@ -267,6 +277,8 @@ def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
         subject_id = batch.subject(event)
     except InvalidIdentifierValue:
         return Outcome(event.message_id, "invalid", "invalid_identifier")
+    except UnknownSubject:  # an email or phone of nobody this service linked (profiles.identity)
+        return Outcome(event.message_id, "invalid", "unknown_contact")
     if event.gpc and subject_id not in batch.gpc_done:
         inband_consent_record(subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, gpc=True)
         batch.gpc_done.add(subject_id)
@@ -315,7 +327,22 @@ def _accept(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> tuple[NewEve
         data_categories=minimized.categories, occurred_at=event.occurred_at, message_id=event.stored_id,
     )  # fmt: skip
     reason = CONSENT_SIGNAL_IGNORED if event.index in batch.consent_ignored else ""
+    if event.kind in ("identify", "alias") and batch.contacts:
+        _link_contacts(event, subject_id, batch)
     return accepted, Outcome(event.message_id, "accepted", reason)
+
+
+def _link_contacts(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> None:
+    """An accepted identify's contact identifiers (its traits, or given beside the user id) are
+    linked to its subject, whatever minimization keeps of the traits (`profiles.contact`)."""
+    given = [(kind, value) for kind, value in event.identifiers if kind in CONTACT_KINDS]
+    for kind, value in [*contact_values_in(event.document), *given]:
+        try:
+            outcome = contact_link(subject_id=subject_id, kind=kind, value=value, actor=batch.actor)
+        except InvalidIdentifierValue:  # a malformed address beside the user id: not linked
+            continue
+        if outcome == "merged":
+            batch.subjects.clear()  # identifiers moved: resolve again rather than trust the cache
 
 
 def _through_the_gate(
@@ -372,11 +399,15 @@ def events_collect(
     registered_purposes: frozenset[str],
     gpc: bool = False,
     consent_policy: InbandPolicy = NO_INBAND_CONSENT,
+    contacts: bool = False,
 ) -> list[Outcome]:
     """Collect a request's events; returns each one's outcome, in order.
 
     `consent_policy`: what consent signals inside the events may record (nothing by default; the
     server events API passes the key's `InbandPolicy.for_caller`).
+    `contacts`: whether the caller may name people by email or phone and link the addresses an
+    identify carries — a service's own back end (the events API) may; a page holding a public
+    site key never may (anyone can write any address into a page's request).
     """
     now = timezone.now()
     source = f"{actor.kind}:{actor.id}"
@@ -385,6 +416,9 @@ def events_collect(
     for index, raw in enumerate(events):
         try:
             parsed.append(_parse(index, raw, now, gpc))
+            if not contacts and any(kind in CONTACT_KINDS for kind, _ in parsed[-1].identifiers):
+                parsed.pop()
+                raise _Invalid("contact_not_allowed")
         except _Invalid as problem:
             message_id = raw.get("message_id") if isinstance(raw, Mapping) else None
             outcomes[index] = Outcome(
@@ -392,7 +426,7 @@ def events_collect(
             )
     with transaction.atomic():
         stored = _originals(source, [e.stored_id for e in parsed])
-        batch = _Batch(actor, registered_purposes, consent_policy)
+        batch = _Batch(actor, registered_purposes, consent_policy, contacts)
         admitted: list[tuple[_Event, uuid.UUID]] = []
         first: dict[str, int] = {}  # stored id → index of its first event in this request
         repeats: list[tuple[_Event, int]] = []  # (event, index of the original in this request)

@@ -64,3 +64,9 @@ IDENTITY_SPLIT = register(
     "A merge was undone: the identifiers it moved went back to the absorbed subject.",
     carries_payload=False,
 )
+# The person (in the portal) or an officer removed a contact identifier. The payload, sealed under
+# the subject's identity key, names its kind and keyed hash, so services do not link it again.
+IDENTITY_UNLINKED = register(
+    "identity.unlinked",
+    "A contact identifier was removed from a subject at the person's request (kind and keyed hash encrypted).",
+)

@@ -21,8 +21,18 @@ from profiles.jurisdiction import (
     subject_jurisdiction_establish,
 )
 from profiles.models import Identifier, IdentifierKind, JurisdictionBasis, Subject
+from profiles.service_links import subject_linked_by_service
 
 MAX_IDENTIFIER_LENGTH = 200
+# identifiers that reach the person (the portal signs in with them): easy for anyone to know
+CONTACT_KINDS = (IdentifierKind.EMAIL.value, IdentifierKind.PHONE.value)
+UNKNOWN_TO_SERVICE = "No person with this identifier is known to this service."
+# what an identifier's value is, for the ledger's data categories (fideslang keys)
+IDENTIFIER_CATEGORIES = {
+    IdentifierKind.EMAIL: "user.contact.email",
+    IdentifierKind.PHONE: "user.contact.phone_number",
+}
+_PHONE_SEPARATORS = str.maketrans("", "", " -.()/\u00a0")
 
 
 class InvalidIdentifierValue(DomainError):
@@ -35,7 +45,8 @@ class UnknownSubject(DomainError):
 
 
 def identifier_normalize(kind: str, value: object) -> str:
-    """Trim; emails also lowercased. Refuses empty, overlong and non-string values."""
+    """Trim; emails also lowercased, phone numbers to E.164 (+ and 8 to 15 digits).
+    Refuses empty, overlong and non-string values."""
     if kind not in IdentifierKind.values:
         raise InvalidIdentifierValue("Unknown identifier kind.", field="kind")
     if not isinstance(value, str):
@@ -45,11 +56,28 @@ def identifier_normalize(kind: str, value: object) -> str:
         normalized = normalized.lower()
         if "@" not in normalized[1:-1]:
             raise InvalidIdentifierValue("email is not an email address.", field=kind)
+    elif kind == IdentifierKind.PHONE:
+        normalized = _phone_normalize(normalized)
     if not normalized or len(normalized) > MAX_IDENTIFIER_LENGTH or any(ord(c) < 32 for c in normalized):
         raise InvalidIdentifierValue(
             f"{kind} must be 1 to {MAX_IDENTIFIER_LENGTH} printable characters.", field=kind
         )
     return normalized
+
+
+def _phone_normalize(text: str) -> str:
+    """E.164: a country code is required (a leading + or 00), since a local number names a
+    different person in each country; spaces, dashes, dots, slashes and brackets are dropped."""
+    digits = text.translate(_PHONE_SEPARATORS)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if not digits.startswith("+") or not digits[1:].isascii() or not digits[1:].isdigit():
+        raise InvalidIdentifierValue(
+            "phone must be an international number (+ and country code).", field="phone"
+        )
+    if not 8 <= len(digits) - 1 <= 15 or digits[1] == "0":
+        raise InvalidIdentifierValue("phone must have 8 to 15 digits after the +.", field="phone")
+    return digits
 
 
 def identifier_hash(kind: str, value: object) -> str:
@@ -64,10 +92,30 @@ def subject_find(*, kind: str, value: object) -> Subject | None:
     return None if identifier is None else identifier.subject
 
 
+def _known_to(subject: Subject, actor: Actor) -> bool:
+    """May this actor name this person by an email or phone? Only a service that came to know the
+    person itself (`profiles.service_links`), and never after erasure."""
+    return (
+        subject.erased_at is None
+        and actor.kind == "service"
+        and subject_linked_by_service(subject_id=subject.id, service_id=actor.id)
+    )
+
+
+def subject_find_for(*, kind: str, value: object, actor: Actor) -> Subject | None:
+    """`subject_find` as a caller may use it: an email or phone finds only a person the calling
+    service linked itself (anyone else's is None, the same as nobody's)."""
+    subject = subject_find(kind=kind, value=value)
+    if subject is not None and kind in CONTACT_KINDS and not _known_to(subject, actor):
+        return None
+    return subject
+
+
 def subject_resolve(
     *, kind: str, value: object, actor: Actor, jurisdiction: str = "", trusted_jurisdiction: str = ""
 ) -> Subject:
-    """The subject an identifier belongs to, creating the subject (and the link) if new.
+    """The subject an identifier belongs to, creating the subject (and the link) if new —
+    except an email or phone, which only finds a person the calling service linked itself.
 
     `jurisdiction` is a client's claim: it can only make the subject's regime stricter.
     `trusted_jurisdiction` comes from the operator's proxy (`profiles.jurisdiction.trusted_jurisdiction`)
@@ -76,6 +124,12 @@ def subject_resolve(
     normalized = identifier_normalize(kind, value)
     value_hash = keyed_hash(f"{kind}:{normalized}")
     existing = Identifier.objects.select_related("subject").filter(kind=kind, value_hash=value_hash).first()
+    if kind in CONTACT_KINDS and (existing is None or not _known_to(existing.subject, actor)):
+        # An address never creates a person and names one only to a service that linked them:
+        # anyone can know an address, so otherwise any key could write events or consent for its
+        # holder. Unknown and not-yours are the same answer. Link first (identify with
+        # traits.email, or POST /api/v1/identity/links), then address by email.
+        raise UnknownSubject(UNKNOWN_TO_SERVICE, field=kind)
     if existing is not None:
         return _with_jurisdiction(existing.subject, jurisdiction, trusted_jurisdiction, actor)
     code, basis = jurisdiction_initial(claim=jurisdiction, trusted=trusted_jurisdiction)
@@ -125,7 +179,7 @@ def _linked(subject_id: uuid.UUID, kind: str, normalized: str) -> NewEvent:
         subject_id=subject_id,
         purpose=IDENTITY_KEY,
         payload={"kind": kind, "value": normalized},
-        data_categories=("user.unique_id",),
+        data_categories=(IDENTIFIER_CATEGORIES.get(IdentifierKind(kind), "user.unique_id"),),
     )
 
 

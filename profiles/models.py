@@ -59,6 +59,7 @@ class IdentifierKind(models.TextChoices):
     USER_ID = "user_id", "User id"
     ANONYMOUS_ID = "anonymous_id", "Anonymous (device) id"
     EMAIL = "email", "Email address"
+    PHONE = "phone", "Phone number"
 
 
 class Identifier(models.Model):

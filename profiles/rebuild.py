@@ -13,6 +13,7 @@ from django.db import transaction
 
 from audit.errors import InvalidIdentifier
 from audit.selectors import Position, ReadEvent, ledger_events_for_subject, ledger_read_after
+from profiles.merges import subjects_absorbed_into
 from profiles.models import ProfileField, ProjectionState
 from profiles.projection import NEEDS_PAYLOAD, PROJECTED, Profile, ProfileEvent, profile_apply
 from profiles.projector import (
@@ -27,7 +28,7 @@ from profiles.projector import (
     rows_save,
     subjects_lock,
 )
-from profiles.stitching import subjects_absorbed_into, survivors_of
+from profiles.stitching import survivors_of
 
 
 class RebuildSuperseded(RuntimeError):

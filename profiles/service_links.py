@@ -15,7 +15,7 @@ import uuid
 from audit.models import LedgerEvent
 from consent.event_types import CONSENT_GIVEN, CONSENT_REFUSED, CONSENT_WITHDRAWN, IDENTITY_LINKED
 from profiles.event_types import COLLECTED
-from profiles.stitching import subjects_absorbed_into
+from profiles.merges import subjects_absorbed_into
 
 LINKING_EVENT_TYPES = (
     IDENTITY_LINKED.name,

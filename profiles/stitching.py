@@ -154,25 +154,6 @@ def survivors_of(subject_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]
     return {subject: holder for subject, holder in current.items() if holder != subject}
 
 
-def subjects_absorbed_into(*, survivor_id: uuid.UUID) -> list[uuid.UUID]:
-    """Every subject merged (directly or through others) into this one and not split off.
-
-    Their streams hold the rest of the person's history: an erasure or an access request
-    for the survivor covers them too.
-    """
-    found: list[uuid.UUID] = []
-    frontier = [survivor_id]
-    while frontier:
-        absorbed = list(
-            SubjectMerge.objects.filter(survivor_id__in=frontier, split_at__isnull=True)
-            .order_by("merged_at")
-            .values_list("absorbed_id", flat=True)
-        )
-        frontier = [subject for subject in absorbed if subject not in found and subject != survivor_id]
-        found += frontier
-    return found
-
-
 def _lock_subjects(*subject_ids: uuid.UUID) -> list[Subject]:
     # primary-key order, so two merges of the same pair cannot deadlock
     return list(Subject.objects.select_for_update().filter(pk__in=subject_ids).order_by("pk"))

@@ -180,9 +180,9 @@ def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
     from consent.event_types import IDENTITY_LINKED
     from consent.models import Jurisdiction
     from consent.selectors import consent_overview
+    from profiles.merges import subjects_absorbed_into
     from profiles.models import Subject, SubjectMerge
     from profiles.requests.export_facts import export_facts_gather
-    from profiles.stitching import subjects_absorbed_into
 
     subject = Subject.objects.get(pk=subject_id)
     ids = [subject_id, *subjects_absorbed_into(survivor_id=subject_id)]

@@ -35,6 +35,10 @@ class ConsentChoiceForm(PortalForm):
     notice_version = forms.IntegerField(required=False, min_value=1)
 
 
+class IdentifierUnlinkForm(PortalForm):
+    identifier = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
 class RequestForm(PortalForm):
     """A request that needs nothing but an optional message (access, portability, restriction).
 

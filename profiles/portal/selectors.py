@@ -21,10 +21,12 @@ from audit.selectors import ledger_event_get, ledger_events_for_subjects
 from consent.decisions import OBJECTABLE_BASES, notice_for
 from consent.domain import Signals
 from consent.gate import decide_many
-from consent.models import ConsentState, LawfulBasis, Notice, Purpose
+from consent.models import ConsentState, LawfulBasis, Notice, Purpose, Service
 from consent.receipts import receipt_build, receipt_sign
 from hub.errors import NotFound
-from profiles.models import FieldKind, Subject
+from profiles.contact import identifiers_linked
+from profiles.merges import subjects_absorbed_into
+from profiles.models import FieldKind, Identifier, IdentifierKind, Subject
 from profiles.portal.labels import (
     CASE_STATUS_LABELS,
     DECISION_STATUS_LABELS,
@@ -40,7 +42,8 @@ from profiles.requests.export_files import export_link
 from profiles.requests.models import ExportFile, PrivacyRequest
 from profiles.requests.selectors import EPOCH, request_timeline
 from profiles.selectors import profile_fields_of
-from profiles.stitching import subjects_absorbed_into, subjects_absorbing
+from profiles.stitching import subjects_absorbing
+from profiles.subject_admin import identifier_mask  # one masking rule for officers and the person
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,55 @@ def data_page(*, subject: PortalSubject) -> DataPage:
         scores=fields[FieldKind.SCORE],
         segments=[row | {"since": _when(row["since"])} for row in facts.segments],
     )
+
+
+# --- the identifiers the person is known by ---------------------------------------------------
+@dataclass(frozen=True)
+class IdentifierRow:
+    id: int
+    kind_label: str
+    masked: str
+    linked_by: str
+    since: datetime
+    unlinkable: bool
+    signed_in_with: bool  # the identifier this session was opened with: it stays while signed in
+
+
+def _linker_label(actor: str, services: Mapping[str, str]) -> str:
+    kind, _sep, actor_id = actor.partition(":")
+    if kind == "service":
+        return services.get(actor_id, str(_("A service we work with")))
+    if kind == "subject":
+        return str(_("You"))
+    return str(_("Our privacy team")) if kind == "officer" else str(_("Us"))
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def identifier_rows(*, subject: PortalSubject, signed_in_with: str) -> list[IdentifierRow]:
+    """Which identifiers lead to the person, masked, and which service linked each."""
+    linked = identifiers_linked(subject_ids=subject.subject_ids)
+    service_ids = [_uuid_or_none(item.linked_by.partition(":")[2]) for item in linked]
+    services = {
+        str(pk): name
+        for pk, name in Service.objects.filter(pk__in=[s for s in service_ids if s]).values_list("pk", "name")
+    }
+    held = dict(
+        Identifier.objects.filter(pk__in=[item.id for item in linked]).values_list("pk", "value_hash")
+    )
+    return [
+        IdentifierRow(
+            id=item.id, kind_label=str(IdentifierKind(item.kind).label), masked=identifier_mask(item.kind, item.value) if item.value else "—",
+            linked_by=_linker_label(item.linked_by, services), since=item.linked_at,
+            unlinkable=item.unlinkable, signed_in_with=bool(signed_in_with) and held.get(item.id) == signed_in_with,
+        )
+        for item in linked
+    ]  # fmt: skip
 
 
 # --- requests ----------------------------------------------------------------------------------

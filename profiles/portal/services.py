@@ -32,18 +32,22 @@ from django.utils.translation import gettext as _
 
 from audit.keys import keyed_hash
 from audit.selectors import ledger_events_for_subjects
+from audit.services import Actor
 from consent.event_types import IDENTITY_LINKED
 from hub.errors import DomainError
+from profiles.contact import contact_unlink
 from profiles.identity import identifier_hash, subject_find
-from profiles.models import Subject
+from profiles.merges import subjects_absorbed_into
+from profiles.models import Identifier, IdentifierKind, Subject
 from profiles.portal.models import PortalAttempt, PortalSession, SignInLink
 from profiles.requests.selectors import EPOCH
-from profiles.stitching import subjects_absorbed_into, subjects_absorbing
+from profiles.stitching import subjects_absorbing
 
 logger = logging.getLogger(__name__)
 
 LINK_SALT = "portal.sign-in"
 SESSION_SUBJECT = "portal_subject_id"
+SESSION_IDENTIFIER = "portal_identifier_hash"  # the identifier the session was opened with (a keyed hash)
 # advisory-lock class of rate-limit keys ("port"), apart from every other advisory lock
 RATE_LOCK_CLASS = 0x706F7274
 
@@ -109,8 +113,11 @@ def _enqueue_send(*, link_id: uuid.UUID) -> None:
 
 
 def _email_address(link: SignInLink) -> str | None:
-    """The address the link was asked for: the linked email whose keyed hash is the link's."""
+    """The address the link was asked for: the linked email whose keyed hash is the link's, while
+    it is still linked (the person may have removed it since)."""
     holder = subjects_absorbing(subject_id=link.subject_id)[-1]
+    if not Identifier.objects.filter(kind=IdentifierKind.EMAIL, value_hash=link.identifier_hash).exists():
+        return None
     linked = ledger_events_for_subjects(
         subject_ids=[holder, *subjects_absorbed_into(survivor_id=holder)],
         recorded_since=EPOCH,
@@ -189,14 +196,14 @@ def sign_in_link_check(*, token: str, now: datetime | None = None) -> SignInLink
 
 
 @transaction.atomic
-def sign_in_link_consume(*, token: str, now: datetime | None = None) -> uuid.UUID:
-    """Spend the link (once) and return the subject it signs in."""
+def sign_in_link_consume(*, token: str, now: datetime | None = None) -> SignInLink:
+    """Spend the link (once) and return it: the subject it signs in, with which identifier."""
     now = now or timezone.now()
     link = SignInLink.objects.select_for_update().get(pk=sign_in_link_check(token=token, now=now).pk)
     sign_in_link_check(token=token, now=now)  # again, under the lock: two presses, one sign-in
     link.used_at = now
     link.save(update_fields=["used_at"])
-    return link.subject_id
+    return link
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -205,14 +212,18 @@ def _session_lifetime() -> timedelta:
 
 
 @transaction.atomic
-def portal_session_open(*, session: SessionBase, subject_id: uuid.UUID, now: datetime | None = None) -> None:
-    """Sign the browser in: a new session key (no fixation), short-lived, remembered per subject."""
+def portal_session_open(
+    *, session: SessionBase, subject_id: uuid.UUID, identifier_hash: str = "", now: datetime | None = None
+) -> None:
+    """Sign the browser in: a new session key (no fixation), short-lived, remembered per subject.
+    `identifier_hash`: the identifier the person proved (it cannot be unlinked from this session)."""
     now = now or timezone.now()
     previous = session.session_key
     session.cycle_key()
     if previous:
         PortalSession.objects.filter(session_key=previous).delete()
     session[SESSION_SUBJECT] = str(subject_id)
+    session[SESSION_IDENTIFIER] = identifier_hash
     session.set_expiry(int(_session_lifetime().total_seconds()))
     session.save()
     key = session.session_key
@@ -226,9 +237,9 @@ def portal_session_open(*, session: SessionBase, subject_id: uuid.UUID, now: dat
 @transaction.atomic
 def portal_sign_in(*, token: str, session: SessionBase) -> uuid.UUID:
     """Spend a sign-in link and sign this browser in as its subject, both or neither."""
-    subject_id = sign_in_link_consume(token=token)
-    portal_session_open(session=session, subject_id=subject_id)
-    return subject_id
+    link = sign_in_link_consume(token=token)
+    portal_session_open(session=session, subject_id=link.subject_id, identifier_hash=link.identifier_hash)
+    return link.subject_id
 
 
 def portal_session_subject(*, session: SessionBase, now: datetime | None = None) -> uuid.UUID | None:
@@ -245,6 +256,32 @@ def portal_session_subject(*, session: SessionBase, now: datetime | None = None)
     if not live or not Subject.objects.filter(pk=subject_id, erased_at__isnull=True).exists():
         return None
     return subject_id
+
+
+def portal_session_identifier(*, session: SessionBase) -> str:
+    """The keyed hash of the identifier this session was opened with ("" if not known)."""
+    found = session.get(SESSION_IDENTIFIER)
+    return found if isinstance(found, str) else ""
+
+
+@transaction.atomic
+def portal_identifier_unlink(
+    *, session: SessionBase, subject_ids: Sequence[uuid.UUID], identifier_id: int, actor: Actor
+) -> None:
+    """The signed-in person removes one of their contact identifiers (never the one this session
+    was opened with); sign-in links asked for it and not yet used die with it."""
+    value_hash = (
+        Identifier.objects.filter(pk=identifier_id, subject_id__in=list(subject_ids))
+        .values_list("value_hash", flat=True)
+        .first()
+    )
+    contact_unlink(
+        subject_ids=subject_ids,
+        identifier_id=identifier_id,
+        actor=actor,
+        keep_hash=portal_session_identifier(session=session),
+    )
+    SignInLink.objects.filter(identifier_hash=value_hash, used_at__isnull=True).delete()
 
 
 def portal_session_close(*, session: SessionBase) -> None:

@@ -14,5 +14,6 @@ urlpatterns = [
     path("consent/choice", views.consent_choice, name="consent_choice"),
     path("consent/receipts/<uuid:decision_id>", views.receipt, name="receipt"),
     path("data", views.data, name="data"),
+    path("data/identifiers/unlink", views.identifier_unlink, name="identifier_unlink"),
     path("requests", views.requests, name="requests"),
 ]

@@ -27,6 +27,7 @@ from profiles.portal.forms import (
     REQUEST_FORMS,
     REQUEST_TEXTS,
     ConsentChoiceForm,
+    IdentifierUnlinkForm,
     ObjectionForm,
     RequestForm,
     SignInForm,
@@ -36,13 +37,16 @@ from profiles.portal.selectors import (
     consent_page,
     consent_receipt,
     data_page,
+    identifier_rows,
     objectable_purposes,
     portal_cases,
     trait_names,
 )
 from profiles.portal.services import (
     InvalidSignInLink,
+    portal_identifier_unlink,
     portal_session_close,
+    portal_session_identifier,
     portal_sign_in,
     rate_key,
     rate_limit_allow,
@@ -206,11 +210,39 @@ def receipt(request: HttpRequest, visit: PortalVisit, decision_id: uuid.UUID) ->
 
 
 # --- my data -------------------------------------------------------------------------------------
+def _data_response(
+    request: HttpRequest, visit: PortalVisit, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    page = data_page(subject=visit.subject)
+    identifiers = identifier_rows(
+        subject=visit.subject, signed_in_with=portal_session_identifier(session=request.session)
+    )
+    context = {"page": page, "identifiers": identifiers, "visit": visit, "current": "data", "error": error}
+    return _render(request, "portal/data.html", context, status=status)
+
+
 @require_GET
 @portal_page
 def data(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
-    page = data_page(subject=visit.subject)
-    return _render(request, "portal/data.html", {"page": page, "visit": visit, "current": "data"})
+    return _data_response(request, visit)
+
+
+@require_POST
+@portal_page
+def identifier_unlink(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    """Remove one of the person's email addresses or phone numbers (a ledger event)."""
+    form = IdentifierUnlinkForm(request.POST)
+    if not form.is_valid():
+        return _data_response(request, visit, error=_("That choice could not be read."), status=400)
+    try:
+        portal_identifier_unlink(
+            session=request.session, subject_ids=visit.subject.subject_ids,
+            identifier_id=form.cleaned_data["identifier"], actor=visit.actor,
+        )  # fmt: skip
+    except DomainError as error:
+        return _data_response(request, visit, error=error.message, status=error.status)
+    messages.success(request, _("Done: we no longer know you by that identifier."))
+    return redirect(f"{reverse('portal:data')}#identifiers-title")
 
 
 # --- requests ------------------------------------------------------------------------------------

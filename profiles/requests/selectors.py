@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from audit.selectors import StoredEvent, decrypt, ledger_events_for_subjects, ledger_events_tagged
-from consent.event_types import IDENTITY_LINKED
+from audit.selectors import StoredEvent, decrypt, ledger_events_tagged
+from profiles.contact import identifiers_linked
+from profiles.merges import subjects_absorbed_into
+from profiles.models import IdentifierKind
 from profiles.requests import deadlines
 from profiles.requests.domain import RequestType, Status
 from profiles.requests.models import PrivacyRequest
-from profiles.stitching import subjects_absorbed_into, subjects_absorbing
+from profiles.stitching import subjects_absorbing
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -50,14 +52,9 @@ def contact_email(case: PrivacyRequest) -> str | None:
     received = request_received(case) or {}
     if isinstance(received.get("contact"), str) and received["contact"]:
         return str(received["contact"])
-    subjects = request_subjects(case)
-    linked = ledger_events_for_subjects(
-        subject_ids=subjects, recorded_since=EPOCH, type_prefix=IDENTITY_LINKED.name
-    )
-    for event in reversed(linked):  # the newest address
-        if isinstance(event.payload, dict) and event.payload.get("kind") == "email":
-            return str(event.payload["value"])
-    return None
+    linked = identifiers_linked(subject_ids=request_subjects(case), kinds=[IdentifierKind.EMAIL])
+    readable = [item.value for item in linked if item.value]
+    return readable[-1] if readable else None  # the newest address still linked
 
 
 @dataclass(frozen=True)

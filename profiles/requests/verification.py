@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from audit.services import Actor
 from hub.errors import DomainError, NotFound
+from profiles.identity import InvalidIdentifierValue, subject_find
 from profiles.requests.domain import Status
 from profiles.requests.models import PrivacyRequest
+from profiles.requests.selectors import request_received
 from profiles.requests.services import _locked, _verified, request_get
 
 VERIFY_SALT = "privacy-request.verify"
@@ -66,7 +68,24 @@ def request_verify_link(*, token: str, now: datetime | None = None) -> PrivacyRe
     case = _locked(verification_link_case(token=token).id)
     verification_link_case(token=token)  # re-checked under the lock: single use
     case.verification_nonce_hash = ""
+    _attach(case)
     _verified(
         case, method="email_link", actor=Actor("subject", str(case.stream_id)), at=now or timezone.now()
     )
     return case
+
+
+def _attach(case: PrivacyRequest) -> None:
+    """A case filed by an address nobody held yet: the person has now shown they read mail at it,
+    so if a service has linked the address to someone since, the case is theirs. The case's own
+    events stay on the stream they began on."""
+    if case.subject_id is not None:
+        return
+    contact = (request_received(case) or {}).get("contact")
+    try:
+        subject = subject_find(kind="email", value=contact) if isinstance(contact, str) else None
+    except InvalidIdentifierValue:
+        return
+    if subject is not None and subject.erased_at is None:
+        case.subject_id = subject.id
+        case.save(update_fields=["subject_id"])

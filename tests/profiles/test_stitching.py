@@ -17,11 +17,11 @@ from consent.models import ConsentState, ConsentStatus, DecisionMethod, Decision
 from consent.services import service_register
 from profiles.collection import ledger_message_id
 from profiles.identity import subject_find, subject_resolve
+from profiles.merges import subjects_absorbed_into
 from profiles.models import Identifier, Subject, SubjectMerge
 from profiles.stitching import (
     SubjectsNotMergeable,
     subject_split,
-    subjects_absorbed_into,
     subjects_merge,
 )
 

@@ -27,7 +27,7 @@ from consent.decisions import Context, consent_record
 from consent.models import DeliveryStatus, Service, WebhookDelivery
 from consent.receipts import receipt_verify
 from consent.services import service_register
-from profiles.identity import subject_resolve
+from profiles.identity import identifier_link, subject_resolve
 from profiles.models import Segment
 from profiles.requests.export import csv_cell, export_build
 from profiles.segments.membership import segments_refresh
@@ -306,7 +306,8 @@ def test_delivered_notifications_are_listed_as_recipients(purposes, actor):
 
 @pytest.mark.django_db
 def test_nothing_personal_reaches_a_logger_and_the_member_order_is_fixed(purposes, actor, caplog):
-    subject = subject_resolve(kind="email", value="dora@example.org", actor=actor).id
+    subject = subject_resolve(kind="user_id", value="dora-1", actor=actor).id
+    identifier_link(kind="email", value="dora@example.org", subject_id=subject, actor=actor)
     ledger_append(
         events=[collected(subject, "identify", purpose="essential", traits={"city": "Lyon"})], actor=actor
     )

@@ -201,6 +201,17 @@ ROUTES: dict[str, Route] = {
             batch=[{**A_TRACKED, "message_id": "matrix-1", "purpose": "advertising"}],
         ),
     ),  # fmt: skip
+    "api/v1/identity/links": api(
+        # a user the scoped service never identified: the 404 of an unknown user
+        post(
+            "/api/v1/identity/links",
+            (401, 401, 401, 403, 404, 401, 401),
+            ("events:write",),
+            user_id="nobody-x",
+            kind="email",
+            value="matrix.claim@example.org",
+        ),
+    ),  # fmt: skip
     "api/v1/profiles": api(
         get("/api/v1/profiles?user_id={user_a}", (401, 401, 401, 403, 200, 401, 401), ("profiles:read",))
     ),
@@ -270,7 +281,9 @@ ROUTES: dict[str, Route] = {
     ),
     "api/schema/": public(get("/api/schema/", EVERYONE_200)),
     "api/docs/": public(get("/api/docs/", EVERYONE_200)),
-    "healthz": public(get("/healthz", EVERYONE_200)),
+    # readiness: no worker has been seen in this test, so "not ready", the same answer for everyone
+    "healthz": public(get("/healthz", (503, 503, 503, 503, 503, 503, 503))),
+    "livez": public(get("/livez", EVERYONE_200)),
     ".well-known/gpc.json": public(get("/.well-known/gpc.json", EVERYONE_200)),
     # the banner's endpoints: a public site key and an allowed origin, never a cookie or a key
     "collect/notice": public(get("/collect/notice?site={site_key}", EVERYONE_200)),  # the public notice
@@ -298,6 +311,9 @@ ROUTES: dict[str, Route] = {
         get("/portal/consent/receipts/{decision_a}", (SIGNIN, 200, 404, SIGNIN, SIGNIN, SIGNIN, SIGNIN))
     ),
     "portal/data": portal(get("/portal/data", (SIGNIN, 200, 200, SIGNIN, SIGNIN, SIGNIN, SIGNIN))),
+    "portal/data/identifiers/unlink": portal(
+        get("/portal/data/identifiers/unlink", EVERYONE_405)
+    ),  # POST only
     "portal/requests": portal(get("/portal/requests", (SIGNIN, 200, 200, SIGNIN, SIGNIN, SIGNIN, SIGNIN))),
     # --- the admin's own pages (hub/admin_site.py) and Django's ---------------------------------
     "admin/": admin(get("/admin/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),

@@ -1,0 +1,75 @@
+"""Requests filed by email reach the person a service linked the address to (issue 14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.services import Actor
+from consent.decisions import Context, consent_record
+from profiles.contact import contact_unlink
+from profiles.identity import subject_find, subject_resolve
+from profiles.models import Identifier
+from profiles.requests.models import PrivacyRequest
+from profiles.requests.selectors import contact_email
+from profiles.requests.verification import request_verify_link, verification_link_issue
+from tests.requests.conftest import file_request, shop_setup
+
+pytestmark = pytest.mark.django_db
+ADDRESS = "lee.contact@example.net"
+
+
+@pytest.fixture
+def shop(purposes, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    return shop_setup()
+
+
+def _identify(shop, user_id: str, address: str) -> None:
+    subject = subject_resolve(kind="user_id", value=user_id, actor=Actor.system(), jurisdiction="EU")
+    consent_record(subject_id=subject.id, decisions={"personalization": True}, actor=Actor.system(),
+                   context=Context(jurisdiction="EU"))  # fmt: skip
+    event = {"message_id": f"{user_id}-id", "type": "identify", "user_id": user_id, "purpose": "personalization",
+             "traits": {"email": address}}  # fmt: skip
+    assert (
+        shop.events.post("/api/v1/events", event, format="json").json()["results"][0]["status"] == "accepted"
+    )
+
+
+def test_a_request_by_an_address_a_service_linked_finds_the_person(shop):
+    _identify(shop, "lee-1", ADDRESS)
+    case = PrivacyRequest.objects.get(pk=file_request(shop.events, "access", email=ADDRESS.upper())["id"])
+    assert case.subject_id == subject_find(kind="user_id", value="lee-1").id
+    assert case.status == "received"  # still waits for the person's confirmation
+
+
+def test_a_case_filed_before_the_address_was_linked_attaches_when_the_person_confirms(shop):
+    # given: a request by an address nobody holds yet (the same neutral answer)
+    case = PrivacyRequest.objects.get(pk=file_request(shop.events, "access", email=ADDRESS)["id"])
+    assert case.subject_id is None
+    # when the shop then identifies its user with that address, and the person follows the link
+    _identify(shop, "lee-2", ADDRESS)
+    token = verification_link_issue(request_id=case.id)
+    request_verify_link(token=token)
+    # then the case is that person's
+    case.refresh_from_db()
+    assert case.subject_id == subject_find(kind="user_id", value="lee-2").id
+    assert case.verification == "email_link"
+
+
+def test_an_unknown_address_stays_unattached_after_confirmation(shop):
+    case = PrivacyRequest.objects.get(
+        pk=file_request(shop.events, "access", email="nobody@example.net")["id"]
+    )
+    request_verify_link(token=verification_link_issue(request_id=case.id))
+    case.refresh_from_db()
+    assert case.subject_id is None and case.status in ("in_progress", "acknowledged")
+
+
+def test_mail_about_a_case_never_goes_to_an_address_the_person_removed(shop):
+    _identify(shop, "lee-3", ADDRESS)
+    subject = subject_find(kind="user_id", value="lee-3")
+    case = PrivacyRequest.objects.get(pk=file_request(shop.events, "access", user_id="lee-3")["id"])
+    assert contact_email(case) == ADDRESS
+    email = Identifier.objects.get(subject=subject, kind="email")
+    contact_unlink(subject_ids=[subject.id], identifier_id=email.pk, actor=Actor("subject", str(subject.id)))
+    assert contact_email(case) is None
