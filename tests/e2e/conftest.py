@@ -41,6 +41,7 @@ def worker_env() -> dict[str, str]:
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         DJANGO_SETTINGS_MODULE="hub.settings.test",
         PYTHONUNBUFFERED="1",
+        HUB_LOG_ROUTINE="true",  # tests read which tasks a worker ran from its "succeeded" lines
         # what the test allowed (the `receiver` fixture allows loopback), empty otherwise
         HUB_OUTBOUND_ALLOWED_NETWORKS=",".join(settings.HUB_OUTBOUND_ALLOWED_NETWORKS),
     )

@@ -130,7 +130,7 @@ def stack(tmp_path: Path) -> Iterator[callable]:
             **extra_env,
         )
         argv = (
-            ["make", "--no-print-directory", "run"]
+            ["make", "--no-print-directory", "run", "ARGS="]
             if via_make
             else [sys.executable, "-m", "hub.devstack", "run"]
         )
