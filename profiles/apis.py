@@ -19,8 +19,7 @@ from hub.schema import error_response
 from profiles.collection import events_collect
 from profiles.contact import CONTACT_KINDS, contact_link
 from profiles.disclosure import profile_for_service
-from profiles.identity import UnknownSubject, subject_find
-from profiles.service_links import subject_linked_by_service
+from profiles.identity import UnknownSubject, subject_find, subject_known_to
 
 MAX_BODY_BYTES = 1_000_000
 
@@ -194,17 +193,9 @@ class IdentityLinksApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         principal = _principal(request)
-        subject = subject_find(kind="user_id", value=data["user_id"])
-        if (
-            subject is None
-            or subject.erased_at is not None
-            or not subject_linked_by_service(subject_id=subject.id, service_id=principal.id)
-        ):
+        actor = Actor("service", principal.id)
+        subject = subject_known_to(kind="user_id", value=data["user_id"], actor=actor)
+        if subject is None:
             raise UnknownSubject(UNKNOWN_USER, field="user_id")
-        contact_link(
-            subject_id=subject.id,
-            kind=data["kind"],
-            value=data["value"],
-            actor=Actor("service", principal.id),
-        )
+        contact_link(subject_id=subject.id, kind=data["kind"], value=data["value"], actor=actor)
         return Response(self.Output({"status": "accepted"}).data)

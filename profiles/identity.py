@@ -102,13 +102,19 @@ def _known_to(subject: Subject, actor: Actor) -> bool:
     )
 
 
+def subject_known_to(*, kind: str, value: object, actor: Actor) -> Subject | None:
+    """The person this identifier names, only if the calling service linked them itself and they
+    are not erased; None otherwise (unknown, erased, someone else's: one answer)."""
+    subject = subject_find(kind=kind, value=value)
+    return subject if subject is not None and _known_to(subject, actor) else None
+
+
 def subject_find_for(*, kind: str, value: object, actor: Actor) -> Subject | None:
     """`subject_find` as a caller may use it: an email or phone finds only a person the calling
     service linked itself (anyone else's is None, the same as nobody's)."""
-    subject = subject_find(kind=kind, value=value)
-    if subject is not None and kind in CONTACT_KINDS and not _known_to(subject, actor):
-        return None
-    return subject
+    if kind in CONTACT_KINDS:
+        return subject_known_to(kind=kind, value=value, actor=actor)
+    return subject_find(kind=kind, value=value)
 
 
 def subject_resolve(

@@ -9,13 +9,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services import Actor
 from consent.authentication import ServicePrincipal
 from hub.errors import NotFound
 from hub.schema import error_response
 from hub.throttling import ServiceRateThrottle
-from profiles.identity import identifier_hash, subject_find
+from profiles.identity import identifier_hash, subject_known_to
 from profiles.portal.services import sign_in_link_mint
-from profiles.service_links import subject_linked_by_service
 
 UNKNOWN_MESSAGE = "No person with this user_id is known to this service."
 
@@ -55,14 +55,10 @@ class PortalLinksApi(APIView):
         user_id = serializer.validated_data["user_id"]
         principal = request.user
         assert isinstance(principal, ServicePrincipal)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
-        subject = subject_find(kind="user_id", value=user_id)
         # the link signs its bearer into the person's data: only for a person this service linked
         # itself, and every other case (unknown, erased, someone else's) is the same answer
-        if (
-            subject is None
-            or subject.erased_at is not None
-            or not subject_linked_by_service(subject_id=subject.id, service_id=principal.id)
-        ):
+        subject = subject_known_to(kind="user_id", value=user_id, actor=Actor("service", principal.id))
+        if subject is None:
             raise UnknownPortalSubject(UNKNOWN_MESSAGE, field="user_id")
         issued = sign_in_link_mint(
             subject_id=subject.id,
