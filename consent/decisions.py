@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -34,6 +35,9 @@ from consent.models import (
     Purpose,
 )
 from hub.errors import DomainError
+
+if TYPE_CHECKING:
+    from profiles.models import Subject
 
 EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
 
@@ -270,11 +274,20 @@ def consent_submit(
     `trusted_jurisdiction` is what the operator's proxy says (`profiles.jurisdiction`).
     """
     from profiles.identity import subject_resolve
+    from profiles.merges import subject_lock_current
 
-    subject = subject_resolve(
-        kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction,
-        trusted_jurisdiction=trusted_jurisdiction,
-    )  # fmt: skip
+    def resolve() -> Subject:
+        return subject_resolve(
+            kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction,
+            trusted_jurisdiction=trusted_jurisdiction,
+        )  # fmt: skip
+
+    found = resolve()
+    # a banner's choice and the page's identify often arrive together: if the identify merged
+    # this device into the person meanwhile, the choice is the person's (profiles.merges)
+    subject = subject_lock_current(subject_id=found.id)
+    if subject.id != found.id:  # the identifier leads to the person now: their regime hears the signals
+        subject = resolve()
     # decisions record the regime they were made under, not what the client claimed
     context = replace(context, jurisdiction=subject.jurisdiction)
     opted_out = (

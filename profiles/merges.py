@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from profiles.models import SubjectMerge
+from profiles.models import Subject, SubjectMerge
 
 
 def subjects_absorbed_into(*, survivor_id: uuid.UUID) -> list[uuid.UUID]:
@@ -25,3 +25,26 @@ def subjects_absorbed_into(*, survivor_id: uuid.UUID) -> list[uuid.UUID]:
         frontier = [subject for subject in absorbed if subject not in found and subject != survivor_id]
         found += frontier
     return found
+
+
+def subject_lock_current(*, subject_id: uuid.UUID) -> Subject:
+    """Lock the subject and return it, or the survivor it was merged into (locked too).
+
+    For a write that found its subject before taking any lock: a merge committed in between
+    moved the identifiers on, and whatever is written for the absorbed subject would never be
+    read for the person. Merges lock both subjects (`profiles.stitching`), so once this holds
+    the row, a merge either committed before (followed here) or waits until after the write
+    (and then carries it over). Call it inside the writer's transaction.
+    """
+    seen: set[uuid.UUID] = set()
+    while True:
+        subject = Subject.objects.select_for_update().get(pk=subject_id)
+        seen.add(subject_id)
+        survivor = (
+            SubjectMerge.objects.filter(absorbed_id=subject_id, split_at__isnull=True)
+            .values_list("survivor_id", flat=True)
+            .first()
+        )
+        if survivor is None or survivor in seen:
+            return subject
+        subject_id = survivor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 
 import pytest
@@ -236,6 +237,53 @@ def test_merges_that_make_no_sense_are_refused(pair):
     with pytest.raises(SubjectsNotMergeable):
         subjects_merge(survivor_id=bob, absorbed_id=device, actor=Actor.system())
     assert SubjectMerge.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_choice_sent_while_its_device_is_being_merged_reaches_the_person(notice, monkeypatch):
+    """The banner sends a choice and, a moment later, the page identifies the person: the choice's
+    request found the device's subject just before the merge committed. It must land on the person
+    (who absorbed the device), not on the absorbed subject where no gate would ever read it."""
+    from django.db import connection
+
+    import profiles.identity
+    from consent.decisions import consent_submit
+
+    alice, device = _subject("user_id", "alice"), _subject("anonymous_id", "device-1")
+    resolved, merged = threading.Event(), threading.Event()
+    resolve = profiles.identity.subject_resolve
+
+    def resolve_then_wait_for_the_merge(**kwargs):
+        subject = resolve(**kwargs)
+        resolved.set()
+        merged.wait(10)
+        return subject
+
+    monkeypatch.setattr(profiles.identity, "subject_resolve", resolve_then_wait_for_the_merge)
+    failures: list[BaseException] = []
+
+    def choose() -> None:
+        try:
+            consent_submit(
+                kind="anonymous_id", value="device-1", decisions={"analytics": True},
+                context=Context(), actor=Actor.system(),
+            )  # fmt: skip
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            failures.append(error)
+        finally:
+            connection.close()
+
+    chooser = threading.Thread(target=choose)
+    chooser.start()
+    assert resolved.wait(10)
+    subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())
+    merged.set()
+    chooser.join(20)
+
+    assert failures == []
+    assert _states(alice) == {"analytics": "given"}
+    assert _states(device) == {}  # nothing recorded where no one reads it
+    assert [e.purpose for e in _stream(alice, "consent.")] == ["analytics"]
 
 
 def test_profiles_are_rebuilt_after_commit(pair, django_capture_on_commit_callbacks):
