@@ -62,6 +62,38 @@ class DeadlineFilter(admin.SimpleListFilter):
         return queryset
 
 
+IDENTITY = {
+    "found": "found",
+    "unconfirmed": "awaiting confirmation",
+    "not_found": "identity not found",
+}
+
+
+def _identity(case: PrivacyRequest) -> str:
+    """Whether the case reached a person: a confirmed address nobody linked is "identity not found"
+    (the case runs and finds no data; the requester was told nothing that reveals it)."""
+    if case.subject_id is not None:
+        return "found"
+    return "unconfirmed" if case.verified_at is None else "not_found"
+
+
+class IdentityFilter(admin.SimpleListFilter):
+    title = "identity"
+    parameter_name = "identity"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(key, label.capitalize()) for key, label in IDENTITY.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> QuerySet[PrivacyRequest]:
+        if self.value() == "found":
+            return queryset.filter(subject_id__isnull=False)
+        if self.value() == "unconfirmed":
+            return queryset.filter(subject_id__isnull=True, verified_at__isnull=True)
+        if self.value() == "not_found":
+            return queryset.filter(subject_id__isnull=True, verified_at__isnull=False)
+        return queryset
+
+
 class StepInline(admin.TabularInline):  # type: ignore[type-arg]
     model = RequestStep
     fields = ("name", "status", "attempts", "error", "finished_at", "result")
@@ -102,8 +134,8 @@ class FileRequestForm(forms.Form):
 
 @admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(ReadOnlyAdmin):
-    list_display = ("deadline", "due_at", "type", "status", "regime", "channel", "received_at", "id")
-    list_filter = (DeadlineFilter, "type", "status", "regime", "channel")
+    list_display = ("deadline", "due_at", "type", "status", "identity", "regime", "channel", "received_at", "id")  # fmt: skip
+    list_filter = (DeadlineFilter, IdentityFilter, "type", "status", "regime", "channel")
     search_fields = ("=id", "=subject_id")
     inlines = (StepInline,)
     readonly_fields = ("timeline",)
@@ -121,6 +153,10 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
             deadlines.deadline_status(due_at=obj.due_at, now=timezone.now(), closed=obj.closed)
         ]
         return format_html('<strong style="color:{}">{}</strong>', colour, label)
+
+    @admin.display(description="identity")
+    def identity(self, obj: PrivacyRequest) -> str:
+        return IDENTITY[_identity(obj)]
 
     @admin.display(description="timeline (from the ledger)")
     def timeline(self, obj: PrivacyRequest) -> str:

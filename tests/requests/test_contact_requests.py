@@ -73,3 +73,29 @@ def test_mail_about_a_case_never_goes_to_an_address_the_person_removed(shop):
     email = Identifier.objects.get(subject=subject, kind="email")
     contact_unlink(subject_ids=[subject.id], identifier_id=email.pk, actor=Actor("subject", str(subject.id)))
     assert contact_email(case) is None
+
+
+def test_officers_see_which_cases_found_nobody(shop, client):
+    from django.contrib.auth.models import Permission, User
+
+    _identify(shop, "lee-4", ADDRESS)
+    found = file_request(shop.events, "access", email=ADDRESS)["id"]
+    nobody = file_request(shop.events, "access", email="nobody@example.net")["id"]
+    pending = file_request(shop.events, "access", email="someone@example.net")["id"]
+    request_verify_link(token=verification_link_issue(request_id=nobody))
+    officer = User.objects.create_user("olga", "olga@hub.example", "pw-officer-123", is_staff=True)
+    officer.user_permissions.set(Permission.objects.filter(codename="view_privacyrequest"))
+    client.force_login(officer)
+
+    def listed(query: str) -> set[str]:
+        page = client.get(f"/admin/profiles/privacyrequest/{query}")
+        assert page.status_code == 200
+        return {row.pk.hex for row in page.context["cl"].result_list}
+
+    assert listed("?identity=not_found") == {PrivacyRequest.objects.get(pk=nobody).pk.hex}
+    assert listed("?identity=unconfirmed") == {PrivacyRequest.objects.get(pk=pending).pk.hex}
+    assert listed("?identity=found") == {PrivacyRequest.objects.get(pk=found).pk.hex}
+    page = client.get("/admin/profiles/privacyrequest/").content.decode()
+    assert page.count('<td class="field-identity">identity not found</td>') == 1
+    assert page.count('<td class="field-identity">awaiting confirmation</td>') == 1
+    assert "nobody@example.net" not in page  # the address is never shown
