@@ -18,7 +18,9 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -208,7 +210,7 @@ def test_sigint_to_makes_pid_alone_stops_the_stack_and_leaves_no_process(stack):
     hub = stack(via_make=True)
     assert len(hub.started) >= 6  # make, the launcher, worker (+ pool), beat, gunicorn (+ workers)
     os.kill(hub.process.pid, signal.SIGINT)  # make's PID only, not its process group
-    hub.process.wait(60)
+    _stopped_within(hub, 60)
     time.sleep(1)
     assert not _left_behind(hub.started)
     assert "make was interrupted" in hub.output()
@@ -217,9 +219,17 @@ def test_sigint_to_makes_pid_alone_stops_the_stack_and_leaves_no_process(stack):
 def test_sigterm_to_make_stops_the_stack_too(stack):
     hub = stack(via_make=True)
     hub.process.send_signal(signal.SIGTERM)
-    hub.process.wait(60)
+    _stopped_within(hub, 60)
     time.sleep(1)
     assert not _left_behind(hub.started)
+
+
+def _stopped_within(hub: Any, seconds: float) -> None:
+    """Wait for the stack to stop; if it does not, fail with what the launcher printed."""
+    try:
+        hub.process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"still running {seconds:.0f} s after the signal:\n{hub.output()}") from None
 
 
 class Sender(threading.Thread):
@@ -243,7 +253,8 @@ class Sender(threading.Thread):
                     "POST", f"{self.base}/api/v1/events", {"batch": [event]},
                     headers={"Authorization": f"Bearer {DEMO_KEY}"}, timeout=5,
                 )  # fmt: skip
-            except OSError:  # the web server is down or restarting: try the same event again
+            except (OSError, HTTPException):  # the web server is down, restarting, or was
+                # killed mid-answer (IncompleteRead): try the same event again
                 time.sleep(0.2)
                 continue
             if status == 200 and body["results"][0]["status"] in {"accepted", "duplicate"}:
