@@ -1,7 +1,7 @@
 """Consent gate latency: `consent.gate.decide` per call, cached and fresh, with percentiles.
 
 Run by `make bench` after the ledger benchmark (or alone:
-`.venv/bin/python -m hub.devstack exec -- .venv/bin/python bench/gate_bench.py`). It works in
+`.venv/bin/python -m hub.devstack exec -- .venv/bin/python -m bench.gate_bench`). It works in
 its own fresh database (`hub_bench_gate`) on the DATABASE_URL server: 1,000 subjects with
 decisions recorded through the real service, then `decide` for random (subject, purpose)
 pairs. "cached" is the steady state of a web process; "fresh" (`fresh=True`) is what a path
@@ -13,30 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.harness.database import migrate, recreate_database, use_database
+from bench.harness.report import percentiles
 
 GATE_DB = "hub_bench_gate"
 
 
 def _setup(subjects: int) -> list[uuid.UUID]:
-    from ledger_bench import recreate_database
-
-    os.environ["DATABASE_URL"] = recreate_database(os.environ["DATABASE_URL"], GATE_DB)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.dev")
-    os.environ["DJANGO_DEBUG"] = "false"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    use_database(recreate_database(os.environ["DATABASE_URL"], GATE_DB))
+    migrate()
     from audit.services import Actor
     from consent.decisions import Context, consent_record, notice_publish
 
@@ -56,13 +45,6 @@ def _setup(subjects: int) -> list[uuid.UUID]:
     return ids
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e6  # noqa: E731
-    return {"p50": pick(0.50), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1] * 1e6,
-            "mean": statistics.fmean(ordered) * 1e6}  # fmt: skip
-
-
 def _measure(ids: list[uuid.UUID], calls: int, *, fresh: bool) -> dict[str, float]:
     from consent.domain import Signals
     from consent.gate import decide
@@ -74,17 +56,17 @@ def _measure(ids: list[uuid.UUID], calls: int, *, fresh: bool) -> dict[str, floa
     ]
     for subject, purpose in pairs:  # warm the cache (and the connection) for the cached run
         decide(subject, purpose, fresh=fresh)
-    samples = []
+    samples: list[float] = []
     signals = Signals()
     for subject, purpose in pairs:
         started = time.perf_counter()
         decide(subject, purpose, signals=signals, fresh=fresh)
         samples.append(time.perf_counter() - started)
-    return _percentiles(samples)
+    return percentiles(samples, 1e6)  # microseconds
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--subjects", type=int, default=1000)
     parser.add_argument("--calls", type=int, default=50_000)
     parser.add_argument("--quick", action="store_true")

@@ -1,0 +1,1 @@
+"""Parts of the ledger benchmarks (`bench.ledger_bench`, `bench.profile_ledger`)."""

@@ -1,0 +1,1 @@
+"""Parts of the privacy-request benchmark (`bench.request_bench`)."""
