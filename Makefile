@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench load lint typecheck security bandit audit-deps lock check clean-data
+.PHONY: run test bench load lint lint-imports typecheck security bandit audit-deps lock check clean-data
 
 # Installs exactly the lock file: every transitive dependency pinned with its hashes (pip refuses
 # anything else). requirements.txt / requirements-dev.txt are the direct pins; `make lock` derives
@@ -29,23 +29,28 @@ test: $(STAMP)
 ## make bench: the ledger against raw PostgreSQL and the eventsourcing library, then the consent gate
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
-	$(PY) -m hub.devstack exec -- $(PY) bench/ledger_bench.py $(ARGS)
-	$(PY) -m hub.devstack exec -- $(PY) bench/gate_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
-	$(PY) -m hub.devstack exec -- $(PY) bench/ingest_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
-	$(PY) -m hub.devstack exec -- $(PY) bench/request_bench.py $(if $(findstring --quick,$(ARGS)),--quick,)
+	$(PY) -m hub.devstack exec -- $(PY) -m bench.ledger_bench $(ARGS)
+	$(PY) -m hub.devstack exec -- $(PY) -m bench.gate_bench $(if $(findstring --quick,$(ARGS)),--quick,)
+	$(PY) -m hub.devstack exec -- $(PY) -m bench.ingest_bench $(if $(findstring --quick,$(ARGS)),--quick,)
+	$(PY) -m hub.devstack exec -- $(PY) -m bench.request_bench $(if $(findstring --quick,$(ARGS)),--quick,)
 
 ## make load: load and soak of the real stack (gunicorn, Celery worker + beat, Redis): a ramp to the
 ## maximum, then a steady phase and a reconciliation (ARGS="--soak": 10 minutes at ~70 %; "--quick": ~1 min)
 load: $(STAMP)
 	$(PY) -m pip install --quiet -r bench/requirements.txt
-	$(PY) -m hub.devstack exec -- $(PY) bench/load.py $(ARGS)
+	$(PY) -m hub.devstack exec -- $(PY) -m bench.load $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check hub audit consent profiles tasks tests
+	$(VENV)/bin/ruff format --check hub audit consent profiles tasks tests bench
 
 typecheck: $(STAMP)
 	DATABASE_URL=$${DATABASE_URL:-postgres://unused@localhost/unused} $(VENV)/bin/mypy
+
+## make lint-imports: the layers contract (.importlinter) and no import cycle between files
+lint-imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+	$(PY) .ci/import_cycles.py
 
 ## make security: bandit on the apps at every severity (each `# nosec` names its test and says why),
 ## then pip-audit in strict mode on the hashed lock file: a known vulnerability fails, and so does a
@@ -65,7 +70,7 @@ lock: $(STAMP)
 	$(VENV)/bin/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 \
 	  --no-header --output-file requirements-dev.lock requirements-dev.txt
 
-check: lint typecheck test
+check: lint lint-imports typecheck test
 
 ## make clean-data: remove the embedded database and generated dev secrets (asks no questions)
 clean-data:

@@ -7,58 +7,23 @@ The page reloads itself (a meta refresh, no JavaScript) while a run is queued or
 
 from __future__ import annotations
 
-import logging
-from datetime import timedelta
-from functools import partial
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 
 from audit.checkpoints import head_document, latest_checkpoint, public_key_bytes, public_key_id
 from audit.models import LedgerEvent, VerificationRun
 from audit.selectors import ledger_head_position
-
-logger = logging.getLogger(__name__)
+from audit.verification import verification_request
 
 RECENT_EVENTS = 50
 RECENT_RUNS = 5
 REFRESH_SECONDS = 5
-# A run not finished after this long is treated as lost (worker gone): a new one may be queued.
-STALE_AFTER = timedelta(hours=2)
-
-
-def verification_pending() -> VerificationRun | None:
-    return (
-        VerificationRun.objects.filter(
-            finished_at__isnull=True, requested_at__gte=timezone.now() - STALE_AFTER
-        )
-        .order_by("-requested_at")
-        .first()
-    )
-
-
-def verification_request(*, requested_by_id: int | None) -> tuple[VerificationRun, bool]:
-    """Queue a verification of the whole ledger (after commit); reuse one already pending.
-
-    Returns the run and whether it is new.
-    """
-    from tasks.ledger import verify_ledger
-
-    with transaction.atomic():
-        pending = verification_pending()
-        if pending is not None:
-            return pending, False
-        run = VerificationRun.objects.create(requested_by_id=requested_by_id)
-        transaction.on_commit(partial(verify_ledger.delay, run_id=str(run.pk)), robust=True)
-    logger.info("ledger verification queued run=%s officer=%s", run.pk, requested_by_id)
-    return run, True
 
 
 def ledger_page_context() -> dict[str, Any]:

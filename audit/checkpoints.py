@@ -24,9 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from audit import merkle
-from audit.keys import decode_secret
 from audit.models import Checkpoint, MerkleLeaf, MerkleNode
 from audit.selectors import Position, ledger_event_get, ledger_iter_leaves, ledger_leaves_after
+from hub.crypto import decode_secret
 from hub.errors import DomainError, NotFound
 
 NODE_LEVEL = 8  # cache subtree roots of 2**8 = 256 leaves and up

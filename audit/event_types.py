@@ -18,7 +18,3 @@ KEK_ROTATED = register(
     subject_scoped=False,
     carries_payload=False,
 )
-DATA_COLLECTED = register(
-    "data.collected",
-    "Personal data collected for a purpose (payload encrypted under the subject's data key).",
-)

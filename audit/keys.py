@@ -15,9 +15,7 @@ the key while live, so its payload is destroyed with the key, like everything el
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import os
 import threading
 import time
@@ -32,32 +30,14 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from audit.db import fast_cursor
-from audit.errors import KeyShredded
 from audit.ids import uuid7
+from hub.crypto import decode_secret
 
 Scope = tuple[uuid.UUID, str, str]  # (subject_id, purpose, epoch)
 NONCE_BYTES = 12
 
 
 # --- the key-encryption key ----------------------------------------------------------
-def decode_secret(text: str, *, name: str) -> bytes:
-    try:
-        raw = base64.urlsafe_b64decode(text.encode() + b"=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} is not urlsafe base64") from exc
-    if len(raw) != 32:
-        raise ValueError(f"{name} must decode to 32 bytes")
-    return raw
-
-
-def encode_secret(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def new_secret() -> str:
-    return encode_secret(os.urandom(32))
-
-
 @dataclass(frozen=True)
 class Kek:
     kek_id: str
@@ -99,17 +79,6 @@ def wrap(kek: Kek, key_id: uuid.UUID, scope: Scope, raw: bytes) -> bytes:
 
 def unwrap(kek: Kek, key_id: uuid.UUID, scope: Scope, wrapped: bytes) -> bytes:
     return kek.aead.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _wrap_ad(key_id, scope))
-
-
-# --- keyed hashes (identifier lookup, minimization) ------------------------------------
-@lru_cache(maxsize=4)
-def _pepper(text: str) -> bytes:
-    return decode_secret(text, name="HUB_IDENTIFIER_PEPPER")
-
-
-def keyed_hash(value: str) -> str:
-    """HMAC-SHA256 (hex) under HUB_IDENTIFIER_PEPPER: a stable, secret-keyed stand-in for a value."""
-    return hmac.new(_pepper(settings.HUB_IDENTIFIER_PEPPER), value.encode(), hashlib.sha256).hexdigest()
 
 
 # --- epochs ----------------------------------------------------------------------------
@@ -333,9 +302,3 @@ def preload_for_reading(key_ids: Iterable[uuid.UUID]) -> None:
 def open_sealed(material: DataKeyMaterial, event_id: uuid.UUID, sealed: bytes) -> bytes:
     associated = material.ad_prefix + str(event_id).encode()
     return material.aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
-
-
-def require_live(material: DataKeyMaterial | None) -> DataKeyMaterial:
-    if material is None:
-        raise KeyShredded("The data key for this payload has been destroyed.")
-    return material

@@ -190,19 +190,6 @@ class ConsumerPosition(models.Model):
         return f"{self.name} at ({self.last_xid}, {self.last_seq})"
 
 
-class Heartbeat(models.Model):
-    """Last time a Celery worker ran the beat-scheduled heartbeat task (for /healthz)."""
-
-    name = models.CharField(max_length=32, primary_key=True)
-    beat_at = models.DateTimeField()
-
-    class Meta:
-        db_table = "audit_heartbeat"
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
-
-
 class VerificationRun(models.Model):
     """One run of `ledger verify` asked for in the admin (or by the task), and what it found.
 

@@ -20,17 +20,25 @@ class EventType:
     description: str
     subject_scoped: bool = True  # False: the event belongs to the hub's system stream
     carries_payload: bool = True  # False: metadata-only (a payload is refused)
+    # True: recorded under a service's key, it shows the service tied an identifier to the subject
+    # itself (profiles.identity.links: the basis of a service's word about a person)
+    links_subject: bool = False
 
 
 _REGISTRY: dict[str, EventType] = {}
 
 
 def register(
-    name: str, description: str, *, subject_scoped: bool = True, carries_payload: bool = True
+    name: str,
+    description: str,
+    *,
+    subject_scoped: bool = True,
+    carries_payload: bool = True,
+    links_subject: bool = False,
 ) -> EventType:
     if not _NAME.match(name):
         raise ValueError(f"event type names are dotted lowercase identifiers: {name!r}")
-    event_type = EventType(name, description, subject_scoped, carries_payload)
+    event_type = EventType(name, description, subject_scoped, carries_payload, links_subject)
     existing = _REGISTRY.get(name)
     if existing is not None and existing != event_type:
         raise ValueError(f"event type {name!r} is already registered differently")
@@ -45,5 +53,6 @@ def get(name: str) -> EventType:
         raise UnknownEventType("Unknown event type.", field="event_type") from None
 
 
-def all_types() -> list[EventType]:
-    return sorted(_REGISTRY.values(), key=lambda t: t.name)
+def types_linking_subjects() -> list[EventType]:
+    """The registered types that show a service tied an identifier to a subject (`links_subject`)."""
+    return sorted((t for t in _REGISTRY.values() if t.links_subject), key=lambda t: t.name)

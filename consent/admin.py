@@ -14,6 +14,15 @@ from django.utils.cache import add_never_cache_headers
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
+from consent.clients import (
+    InvalidOrigin,
+    InvalidWebhookUrl,
+    allowed_origins_validate,
+    service_key_issue,
+    service_key_revoke,
+    service_site_key_issue,
+    webhook_url_validate,
+)
 from consent.decisions import notice_invalidate_older
 from consent.models import (
     ConsentState,
@@ -27,15 +36,6 @@ from consent.models import (
     ServiceKey,
     TcfPurposeMapping,
     WebhookDelivery,
-)
-from consent.services import (
-    InvalidOrigin,
-    InvalidWebhookUrl,
-    allowed_origins_validate,
-    service_key_issue,
-    service_key_revoke,
-    service_site_key_issue,
-    webhook_url_validate,
 )
 
 

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from consent.authentication import ServicePrincipal
+from consent.authentication import service_principal
 from consent.decisions import Context, consent_submit
 from consent.domain import Signals, gpc_header_opts_out
 from consent.gate import decide
@@ -21,7 +21,7 @@ from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
 from hub.errors import DomainError, NotFound
-from profiles.identity import subject_find_for
+from profiles.identity.subjects import subject_find_for
 
 RECEIPT_PATH = "/api/v1/consents/receipts/{}"
 
@@ -68,17 +68,12 @@ def _identifier(request: Request, data: Any) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _principal(request: Request) -> ServicePrincipal:
-    assert isinstance(request.user, ServicePrincipal)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
-    return request.user
-
-
 def _gpc(request: Request) -> bool:
     return gpc_header_opts_out(request.META.get("HTTP_SEC_GPC"))
 
 
 def _actor(request: Request) -> Actor:
-    return Actor("service", _principal(request).id)
+    return Actor("service", service_principal(request).id)
 
 
 class ConsentsApi(APIView):
@@ -143,14 +138,14 @@ class ConsentsApi(APIView):
         ),
     )
     def post(self, request: Request) -> Response:
-        if "consents:write" not in _principal(request).scopes:
+        if "consents:write" not in service_principal(request).scopes:
             raise exceptions.PermissionDenied("This API key lacks the consents:write scope.")
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         choices = {key: value == "granted" for key, value in data["decisions"].items()}
         self._check_registered(request, choices)
-        context = self._context(data, choices, registered=_principal(request).purposes)
+        context = self._context(data, choices, registered=service_principal(request).purposes)
         gpc = _gpc(request)
         recorded = consent_submit(
             kind=data["kind"],
@@ -203,7 +198,7 @@ class ConsentsApi(APIView):
     def _check_registered(self, request: Request, choices: dict[str, bool]) -> None:
         # purposes that are unknown or not consent-based are refused (400) by the service
         known = {p.key for p in Purpose.objects.filter(key__in=list(choices)) if p.needs_consent}
-        outside = sorted(known - _principal(request).purposes)
+        outside = sorted(known - service_principal(request).purposes)
         if outside:
             raise PurposeNotRegistered(
                 f"This service is not registered for: {', '.join(outside)}.", field="decisions"
@@ -219,7 +214,7 @@ class ConsentsApi(APIView):
         subject = subject_find_for(kind=data["kind"], value=data["value"], actor=_actor(request))
         overview = consent_overview(subject_id=subject.id if subject else None)
         # a service learns the subject's choices only for the purposes it is registered for
-        mine = _principal(request).purposes
+        mine = service_principal(request).purposes
         return Response([self.StateOutput(item.__dict__).data for item in overview if item.purpose in mine])
 
 
@@ -242,7 +237,7 @@ class DecisionApi(APIView):
         # a purpose key is a slug; anything else (a NUL, which PostgreSQL text cannot hold) is unknown
         if not slug_re.match(purpose) or not Purpose.objects.filter(key=purpose).exists():
             raise DomainError("Unknown purpose.", field="purpose", code="consent.unknown_purpose")
-        if purpose not in _principal(request).purposes:
+        if purpose not in service_principal(request).purposes:
             raise PurposeNotRegistered("This service is not registered for this purpose.", field="purpose")
         subject = subject_find_for(kind=data["kind"], value=data["value"], actor=_actor(request))
         decision = decide(subject.id if subject else None, purpose, signals=Signals(gpc=_gpc(request)))
@@ -257,7 +252,7 @@ class ReceiptApi(APIView):
         receipt = receipt_build(decision_event_id=decision_id)
         # a service sees decisions about its own purposes only, like every other read of it
         purposes = {purpose["key"] for purpose in receipt["processing"]["purposes"]}
-        if not purposes <= _principal(request).purposes:
+        if not purposes <= service_principal(request).purposes:
             raise NotFound(
                 "No consent decision with this id.",
                 field="decision_event_id",

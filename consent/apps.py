@@ -7,6 +7,7 @@ class ConsentConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # imported here, not at the top: an AppConfig module loads before the models are ready
         from auditlog.registry import auditlog
 
         from consent import event_types  # noqa: F401  (registers consent's ledger event types)

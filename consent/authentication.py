@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from consent.clients import service_key_authenticate
 from consent.models import Service, ServiceKey
-from consent.services import service_key_authenticate
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,10 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def service_principal(request: Request) -> ServicePrincipal:
+    """The calling service of a request the view's authentication let in (anything else is refused)."""
+    if not isinstance(request.user, ServicePrincipal):
+        raise exceptions.NotAuthenticated()
+    return request.user

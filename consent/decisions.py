@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -25,6 +23,7 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import decision_status, may_replace, opt_out_needed
 from consent.event_types import CONSENT_RECORDS_KEY
 from consent.gate import fact_cache
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import (
     ConsentState,
     ConsentStatus,
@@ -34,10 +33,10 @@ from consent.models import (
     Notice,
     Purpose,
 )
+from consent.webhooks import webhooks_enqueue
 from hub.errors import DomainError
-
-if TYPE_CHECKING:
-    from profiles.models import Subject
+from profiles.identity.merges import subject_lock_current
+from profiles.identity.models import Subject
 
 EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
 
@@ -184,9 +183,8 @@ OPT_OUTS = (ConsentStatus.REFUSED, ConsentStatus.WITHDRAWN)
 def _notify_opt_outs(subject_id: uuid.UUID, recorded: list[RecordedDecision], at: datetime) -> None:
     """Every opt-out (a refusal, GPC's included, or a withdrawal) is pushed to the services registered
     for the purpose — under an opt-out regime they may hold data without any earlier "yes" — as
-    `consent.refused` / `consent.withdrawn`; a withdrawal also rebuilds the profile without it."""
-    from consent.webhooks import webhooks_enqueue
-
+    `consent.refused` / `consent.withdrawn`. (The profile loses the purpose's data through the projector,
+    which applies the ledger's `consent.withdrawn` like every other event: `profiles.projection`.)"""
     for decision in recorded:
         if decision.status in OPT_OUTS:
             webhooks_enqueue(
@@ -195,14 +193,6 @@ def _notify_opt_outs(subject_id: uuid.UUID, recorded: list[RecordedDecision], at
                 purpose=decision.purpose,
                 occurred_at=at,
             )
-    if any(d.status == ConsentStatus.WITHDRAWN for d in recorded):
-        transaction.on_commit(partial(_rebuild_profile, subject_id=subject_id), robust=True)
-
-
-def _rebuild_profile(*, subject_id: uuid.UUID) -> None:
-    from tasks.profiles import rebuild_subject
-
-    rebuild_subject.delay(str(subject_id))
 
 
 @transaction.atomic
@@ -271,20 +261,18 @@ def consent_submit(
 
     GPC first, so it wins over a grant of a GPC purpose in the same request (the grant is held).
     `context.jurisdiction` is the client's claim (it can only make the regime stricter);
-    `trusted_jurisdiction` is what the operator's proxy says (`profiles.jurisdiction`).
+    `trusted_jurisdiction` is what the operator's proxy says (`consent.jurisdiction`).
     """
-    from profiles.identity import subject_resolve
-    from profiles.merges import subject_lock_current
 
     def resolve() -> Subject:
-        return subject_resolve(
+        return subject_resolve_with_jurisdiction(
             kind=kind, value=value, actor=actor, jurisdiction=context.jurisdiction,
             trusted_jurisdiction=trusted_jurisdiction,
         )  # fmt: skip
 
     found = resolve()
     # a banner's choice and the page's identify often arrive together: if the identify merged
-    # this device into the person meanwhile, the choice is the person's (profiles.merges)
+    # this device into the person meanwhile, the choice is the person's (profiles.identity.merges)
     subject = subject_lock_current(subject_id=found.id)
     if subject.id != found.id:  # the identifier leads to the person now: their regime hears the signals
         subject = resolve()

@@ -1,16 +1,15 @@
-"""Ledger event types owned by consent and identity."""
+"""Ledger event types owned by consent."""
 
 from audit.registry import register
 
-CONSENT_GIVEN = register("consent.given", "A subject gave consent for a purpose.")
-CONSENT_REFUSED = register("consent.refused", "A subject refused a purpose.")
-CONSENT_WITHDRAWN = register("consent.withdrawn", "A subject withdrew consent for a purpose.")
+CONSENT_GIVEN = register("consent.given", "A subject gave consent for a purpose.", links_subject=True)
+CONSENT_REFUSED = register("consent.refused", "A subject refused a purpose.", links_subject=True)
+CONSENT_WITHDRAWN = register(
+    "consent.withdrawn", "A subject withdrew consent for a purpose.", links_subject=True
+)
 CONSENT_EXPIRED = register("consent.expired", "A consent or a remembered refusal reached its end.")
 CONSENT_INVALIDATED = register(
     "consent.invalidated", "A material notice change invalidated a consent given under an older version."
-)
-IDENTITY_LINKED = register(
-    "identity.linked", "An identifier was linked to a subject (its value encrypted under the identity key)."
 )
 RETENTION_DEFERRED = register(
     "retention.deferred",
@@ -24,7 +23,21 @@ WEBHOOK_DELIVERED = register(
     carries_payload=False,
 )
 
+SUBJECT_RESTRICTED = register(
+    "subject.restricted",
+    "Processing of the subject's data was restricted (GDPR Art. 18).",
+    carries_payload=False,
+)
+SUBJECT_UNRESTRICTED = register(
+    "subject.unrestricted", "The restriction of processing was lifted.", carries_payload=False
+)
+# A laxer regime needs an officer or the operator's trusted signal; each time one establishes the
+# subject's jurisdiction (or under-16 status) it is recorded. The payload (sealed under the consent
+# records key: where a person is, is personal data) holds the code, the previous one and the basis.
+SUBJECT_JURISDICTION_ESTABLISHED = register(
+    "subject.jurisdiction_established",
+    "An officer or the operator's trusted signal established the subject's jurisdiction (or under-16 status).",
+)
 # Consent records are kept under their own data keys, so retention of a purpose's data does
 # not destroy the proof of the decisions about it.
 CONSENT_RECORDS_KEY = "consent_records"
-IDENTITY_KEY = "identity"

@@ -30,6 +30,8 @@ from consent.domain import (
     evaluate,
     regime_for,
 )
+from consent.models import ConsentState, Jurisdiction, Purpose
+from profiles.identity.models import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +129,6 @@ def decide_many(
 
 def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.UUID | None, str], _Facts]:
     """The facts the rule needs for each pair, in four queries whatever the number of pairs."""
-    from consent.models import ConsentState, Jurisdiction, Purpose
-    from profiles.models import Subject
-
     subjects = {subject for subject, _ in pairs if subject is not None}
     purpose_keys = {purpose for _, purpose in pairs}
     rules = {

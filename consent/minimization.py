@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from audit.keys import keyed_hash as pepper_hash
 from consent.models import MinimizationPolicy, Transformation
+from hub.crypto import keyed_hash as pepper_hash
 
 ANY_EVENT = "*"
 Path = tuple[str, ...]

@@ -29,7 +29,7 @@ from audit.shredding import subject_keys_shred
 from consent.event_types import RETENTION_DEFERRED
 from consent.models import Purpose
 from hub.errors import DomainError
-from profiles.models import Subject
+from profiles.identity.models import Subject
 
 BATCH = 500
 Scope = tuple[uuid.UUID, str, list[str]]  # (subject_id, purpose, epochs)

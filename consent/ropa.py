@@ -182,7 +182,7 @@ def _database_role_measure() -> str:
         "triggers refuse UPDATE, DELETE and TRUNCATE on the ledger, its Merkle tables and the audit log, "
         "refuse removing verification runs or data keys, and let a data key only move from live to shredded."
     )
-    if getattr(settings, "HUB_DATABASE_ROLE_CHECK", False):
+    if settings.HUB_DATABASE_ROLE_CHECK:
         return (
             f"{triggers} The web, worker and beat processes refuse to start on a database role that could "
             "switch those triggers off or change the ledger (a superuser, an owner, or one granted UPDATE, "

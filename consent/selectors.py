@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from audit.selectors import ledger_events_for_subject
 from consent.models import ConsentState, Purpose
 
 
@@ -43,28 +42,3 @@ def consent_overview(*, subject_id: uuid.UUID | None) -> list[PurposeConsent]:
             )
         )
     return overview
-
-
-@dataclass(frozen=True)
-class HistoricalConsent:
-    status: str | None  # None: no decision by then (or its records were erased)
-    decided_at: datetime | None
-    decision_event_id: uuid.UUID | None
-
-
-def consent_at(*, subject_id: uuid.UUID, purpose: str, at: datetime) -> HistoricalConsent:
-    """What this subject's consent for `purpose` was at time `at`, answered from the ledger."""
-    latest = None
-    for event in ledger_events_for_subject(subject_id=subject_id):
-        meta = event.stored.meta
-        if not meta.event_type.startswith("consent.") or meta.purpose != purpose or meta.occurred_at > at:
-            continue
-        if latest is None or meta.occurred_at >= latest.stored.meta.occurred_at:
-            latest = event
-    if latest is None or latest.payload is None:
-        return HistoricalConsent(None, None, None)
-    status = latest.payload["status"]
-    expires_at = latest.payload.get("expires_at")
-    if status in ("given", "refused") and expires_at and datetime.fromisoformat(expires_at) <= at:
-        status = "expired"
-    return HistoricalConsent(status, latest.stored.meta.occurred_at, latest.stored.event_id)

@@ -13,7 +13,6 @@ import logging
 import time
 import uuid
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +22,7 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import WEBHOOK_DELIVERED
 from consent.models import DeliveryStatus, Service, WebhookDelivery
+from hub.enqueue import enqueue_after_commit
 from hub.faults import fault_point
 from hub.netguard import OutboundRefused, post_checked, url_check
 
@@ -71,16 +71,9 @@ def webhooks_enqueue(
         )
     WebhookDelivery.objects.bulk_create(deliveries)
     for delivery in deliveries:
-        # robust: a broker outage must not fail a change that has committed; beat retries it
-        transaction.on_commit(partial(webhook_schedule, delivery_id=delivery.id), robust=True)
+        # a delivery the broker missed is still pending: beat's webhooks.retry_due sends it
+        enqueue_after_commit("webhooks.deliver", str(delivery.id))
     return deliveries
-
-
-def webhook_schedule(*, delivery_id: UUID) -> None:
-    """Queue the delivery task (called on commit, never inside a transaction)."""
-    from tasks.webhooks import deliver_webhook  # tasks import this module
-
-    deliver_webhook.delay(str(delivery_id))
 
 
 def webhooks_due(*, now: datetime, limit: int = 500) -> list[UUID]:

@@ -19,72 +19,15 @@ module level.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 from typing import Any
 
 from django.contrib.admin import AdminSite
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path, reverse
-from django.utils import timezone
+from django.urls import URLPattern, URLResolver, path
 
 from hub.admin_auth import HubAuthenticationForm, second_factor_satisfied
-
-QUEUE_LENGTH = 25
-
-
-@dataclass(frozen=True)
-class QueueRow:
-    id: str
-    type: str
-    status: str
-    regime: str
-    received_at: datetime
-    due_at: datetime
-    deadline: str  # overdue, at_risk, on_track
-    badge_label: str
-    badge_colour: str
-    url: str
-
-
-@dataclass(frozen=True)
-class RequestQueue:
-    rows: list[QueueRow]
-    open: int
-    overdue: int
-    at_risk: int
-    changelist_url: str
-
-
-def request_queue(*, now: datetime | None = None, limit: int = QUEUE_LENGTH) -> RequestQueue:
-    """Open privacy requests (not fulfilled or rejected), soonest deadline first, with counts."""
-    from profiles.requests import deadlines
-    from profiles.requests.admin import BADGE
-    from profiles.requests.domain import CLOSED
-    from profiles.requests.models import PrivacyRequest
-
-    now = now or timezone.now()
-    open_cases = PrivacyRequest.objects.exclude(status__in=[s.value for s in CLOSED])
-    rows = []
-    for case in open_cases.order_by("due_at", "received_at")[:limit]:
-        status = deadlines.deadline_status(due_at=case.due_at, now=now, closed=False)
-        colour, label = BADGE[status]
-        rows.append(
-            QueueRow(
-                id=str(case.id), type=case.type, status=case.status, regime=case.regime,
-                received_at=case.received_at, due_at=case.due_at, deadline=status, badge_label=label,
-                badge_colour=colour, url=reverse("admin:profiles_privacyrequest_change", args=[case.id]),
-            )
-        )  # fmt: skip
-    return RequestQueue(
-        rows=rows,
-        open=open_cases.count(),
-        overdue=open_cases.filter(due_at__lt=now).count(),
-        at_risk=open_cases.filter(due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW).count(),
-        changelist_url=reverse("admin:profiles_privacyrequest_changelist"),
-    )
 
 
 class HubAdminSite(AdminSite):
@@ -100,9 +43,11 @@ class HubAdminSite(AdminSite):
         return super().has_permission(request) and second_factor_satisfied(request.user)
 
     def get_urls(self) -> list[URLResolver | URLPattern]:
+        # the pages' modules are imported when the URLs are built, not with this module: the site is
+        # created while the admin app loads, before the apps whose admin code registers with it
         from audit import admin_views as ledger_views
         from consent import admin_views as consent_views
-        from profiles import subject_admin
+        from profiles.officers import subjects as subject_admin
 
         def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return self.admin_view(partial(view, self))
@@ -123,9 +68,12 @@ class HubAdminSite(AdminSite):
         return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        # at call time, like the pages above: the requests app's admin module registers with this site
+        from profiles.requests.admin import request_queue
+
         user = request.user
         context: dict[str, Any] = {
-            "queue": request_queue() if user.has_perm("profiles.view_privacyrequest") else None,
+            "queue": request_queue() if user.has_perm("privacy_requests.view_privacyrequest") else None,
             "can_view_subjects": user.has_perm("profiles.view_subject"),
             "can_view_ledger": user.has_perm("audit.view_ledgerevent"),
             "can_view_analytics": user.has_perm("consent.view_consentstate"),

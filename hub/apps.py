@@ -11,6 +11,7 @@ class HubAdminConfig(AdminConfig):
     default_site = "hub.admin_site.HubAdminSite"
 
     def ready(self) -> None:
+        # imported here, not at the top: an AppConfig module loads before the models are ready
         super().ready()
         from auditlog.registry import auditlog
         from celery import signals
@@ -42,6 +43,6 @@ class HubAdminConfig(AdminConfig):
 
 
 def _heartbeat_on_ready(**kwargs: object) -> None:
-    from hub.health import record_heartbeat
+    from hub.health.probes import record_heartbeat  # uses a model: not importable with this module
 
     record_heartbeat()

@@ -12,7 +12,7 @@ Here the race cannot be lost:
   creator is simply a creator that came first.
 
 `hub/celery.py` installs `Transport` under kombu's `sqla`/`sqlalchemy` aliases, so every process
-that loads the Celery app (worker, beat, web, tests) uses it; `broker_prepare()` declares every
+that loads the Celery app (worker, beat, web, tests) uses it; `broker_prepare(app)` declares every
 queue once before `make run` starts anything, for every broker the README supports.
 """
 
@@ -77,10 +77,8 @@ def install() -> None:
     TRANSPORT_ALIASES["sqla"] = TRANSPORT_ALIASES["sqlalchemy"] = f"{__name__}:Transport"
 
 
-def broker_prepare() -> list[str]:
-    """Declare every queue the hub routes tasks to (creating the broker's tables); returns their names."""
-    from hub.celery import app
-
+def broker_prepare(app: Any) -> list[str]:
+    """Declare every queue the Celery `app` routes tasks to (creating the broker's tables); returns their names."""
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=10)
         channel = conn.default_channel

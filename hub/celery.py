@@ -25,6 +25,8 @@ app.conf.imports = (
 
 @app.on_after_finalize.connect
 def _install_beat_schedule(sender: Celery, **kwargs: object) -> None:
+    # here, not at the top: the schedule reads Django settings, configured once the app is finalized;
+    # and this is the one import of `tasks/` (Celery's own modules aside): see .importlinter
     from tasks.schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()

@@ -127,7 +127,7 @@ def database_role_require(*, alias: str = "default") -> None:
 
 
 def _enabled() -> bool:
-    return bool(getattr(settings, "HUB_DATABASE_ROLE_CHECK", False))
+    return bool(settings.HUB_DATABASE_ROLE_CHECK)
 
 
 class DatabaseRoleCheck:

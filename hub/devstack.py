@@ -148,7 +148,12 @@ def _seed_demo() -> list[str]:
 def _prepare_broker() -> None:
     """Create the broker's tables and declare every queue before any process of the stack starts."""
     subprocess.run(  # nosec B603  # fixed argv, no shell
-        [sys.executable, "-c", "from hub.broker import broker_prepare; broker_prepare()"], check=True
+        [
+            sys.executable,
+            "-c",
+            "from hub.broker import broker_prepare; from hub.celery import app; broker_prepare(app)",
+        ],
+        check=True,
     )
 
 

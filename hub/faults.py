@@ -16,6 +16,6 @@ logger = logging.getLogger(__name__)
 
 def fault_point(name: str) -> None:
     """Pause (for an hour: until the test kills this process) when the test settings name this point."""
-    if getattr(settings, "HUB_FAULT_PAUSE_AFTER_STEP", "") == name:
+    if settings.HUB_FAULT_PAUSE_AFTER_STEP == name:
         logger.warning("fault injection: pausing at %s", name)
         time.sleep(3600)

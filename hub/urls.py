@@ -11,6 +11,7 @@ api_v1 = [
     path("ledger/", include("audit.urls")),
     path("", include("consent.urls")),
     path("", include("profiles.urls")),
+    path("", include("profiles.requests.api_urls")),
     path("", include("profiles.portal.api_urls")),
 ]
 
@@ -35,7 +36,8 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", include("profiles.portal.urls")),
-    path("", include("consent.browser_urls")),
+    path("", include("profiles.browser.urls")),
+    path("", include("profiles.demo.urls")),
     path("privacy-requests/verify/<str:token>", verify_request, name="privacy-request-verify"),
 ]
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
 from hub.api import error_body
-from hub.health import health
+from hub.health.probes import health
 
 
 @require_GET

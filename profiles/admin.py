@@ -8,10 +8,11 @@ from django.http import HttpRequest
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
-from profiles.models import Segment, SubjectMerge, TrackingPlanEvent
-from profiles.requests import admin as requests_admin  # noqa: F401  (registers the request queue)
+from profiles.collection.models import TrackingPlanEvent
+from profiles.collection.stitching import subject_split
+from profiles.identity.models import SubjectMerge
+from profiles.models import Segment
 from profiles.segments.membership import segment_fill_state
-from profiles.stitching import subject_split
 
 
 @admin.register(SubjectMerge)

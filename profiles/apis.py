@@ -1,113 +1,18 @@
-"""Collection and consented profile reads for downstream services."""
+"""Consented profile reads for downstream services: only what each person allowed each service."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
-from rest_framework import exceptions, serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services import Actor
-from consent.authentication import ServicePrincipal
-from consent.domain import gpc_header_opts_out
-from consent.inband import InbandPolicy
-from hub.errors import DomainError, NotFound, PayloadTooLarge
+from consent.authentication import service_principal
+from hub.errors import DomainError, NotFound
 from hub.schema import error_response
-from profiles.collection import events_collect
-from profiles.contact import CONTACT_KINDS, contact_link
 from profiles.disclosure import profile_for_service
-from profiles.identity import UnknownSubject, subject_find, subject_known_to
-
-MAX_BODY_BYTES = 1_000_000
-
-
-EVENTS_DESCRIPTION = """Each event is answered in order with `status` and `reason`:
-
-- `accepted`: stored (minimized, encrypted). `reason` is `consent_signal_ignored` when the event's
-  `context.consent` (a TCF string) was not, or not wholly, recorded: recording consent in-band needs
-  the `consents:write` scope and reaches only the service's registered purposes, and it never
-  overturns the person's own earlier refusal or a GPC opt-out. `context.gpc: true` (an opt-out) is
-  always honoured.
-- `refused`: the consent gate said no; `reason` says why (`no_decision`, `refused`, `withdrawn`,
-  `expired`, `invalidated`, `gpc`, `restricted`, `objected`, `not_registered`, ...). Nothing of the
-  event is kept but a metadata-only record of the refusal.
-- `invalid`: the event could not be read; `reason` names the problem. Nothing is stored.
-- `duplicate`: this message id was accepted before; it is stored once.
-
-`message_id` is an idempotency key: a repeated message id (in a later request or the same batch) gets
-its original outcome — `duplicate` for an accepted original, `refused` with the original reason for a
-refused one, even if consent has changed since. A new attempt needs a new message id. An `invalid`
-original was never recorded, so its message id may be sent again.
-"""
-
-
-def _principal(request: Request) -> ServicePrincipal:
-    # the views' authentication yields only service principals; anything else is not a caller here
-    if not isinstance(request.user, ServicePrincipal):
-        raise exceptions.NotAuthenticated()
-    return request.user
-
-
-class EventsApi(APIView):
-    required_scopes = ("events:write",)
-
-    @extend_schema_serializer(component_name="EventResult")
-    class ResultOutput(serializers.Serializer):  # type: ignore[type-arg]
-        message_id = serializers.CharField(allow_null=True)
-        status = serializers.ChoiceField(choices=["accepted", "duplicate", "refused", "invalid"])
-        reason = serializers.CharField(allow_blank=True)
-
-    @extend_schema_serializer(component_name="EventsCollected")
-    class Output(serializers.Serializer):  # type: ignore[type-arg]
-        results = serializers.ListField(child=serializers.DictField())
-
-    @extend_schema(
-        request={"application/json": {"type": "object"}},
-        responses=Output,
-        summary='Collect one event or a batch ({"batch": [...]}, up to 1,000 events / 1 MB)',
-        description=EVENTS_DESCRIPTION,
-    )
-    def post(self, request: Request) -> Response:
-        if len(request.body) > MAX_BODY_BYTES:
-            raise PayloadTooLarge("The request body is larger than 1 MB.", field="batch")
-        data: Any = request.data
-        if isinstance(data, dict) and "batch" in data:
-            events = data["batch"]
-            if not isinstance(events, list) or not events:
-                raise DomainError(
-                    "batch must be a non-empty list of events.",
-                    field="batch",
-                    code="collection.invalid_batch",
-                )
-        elif isinstance(data, dict):
-            events = [data]
-        else:
-            raise DomainError(
-                'Send one event or {"batch": [...]}.', field="batch", code="collection.invalid_batch"
-            )
-        if len(events) > _limit():
-            raise PayloadTooLarge(
-                f"A batch holds at most {_limit()} events.", field="batch", code="collection.batch_too_large"
-            )
-        principal = _principal(request)
-        outcomes = events_collect(
-            events=events,
-            actor=Actor("service", principal.id),
-            registered_purposes=principal.purposes,
-            gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
-            consent_policy=InbandPolicy.for_caller(scopes=principal.scopes, purposes=principal.purposes),
-            contacts=True,  # a service's back end may name people by email or phone (profiles.identity)
-        )
-        return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
-
-
-def _limit() -> int:
-    from django.conf import settings
-
-    return int(settings.HUB_MAX_BATCH_EVENTS)
+from profiles.identity.subjects import subject_find
 
 
 class ProfileOutput(serializers.Serializer):  # type: ignore[type-arg]
@@ -125,7 +30,7 @@ class ProfileApi(APIView):
 
     @extend_schema(responses=ProfileOutput, summary="A subject's profile, only as far as it consented")
     def get(self, request: Request, subject_id: str) -> Response:
-        principal = _principal(request)
+        principal = service_principal(request)
         return Response(ProfileOutput(profile_for_service(subject_id=subject_id, service=principal.service,
                                                           purposes=principal.purposes)).data)  # fmt: skip
 
@@ -152,50 +57,6 @@ class ProfileLookupApi(APIView):
         subject = subject_find(kind=given[0][0], value=given[0][1])
         if subject is None:
             raise NotFound("No such subject.", code="profile.not_found")
-        principal = _principal(request)
+        principal = service_principal(request)
         return Response(ProfileOutput(profile_for_service(subject_id=subject.id, service=principal.service,
                                                           purposes=principal.purposes)).data)  # fmt: skip
-
-
-UNKNOWN_USER = "No person with this user_id is known to this service."
-
-
-class IdentityLinksApi(APIView):
-    """A service tells the hub how its user can be reached (an email, a phone), so the person can
-    sign into the portal and file requests with it."""
-
-    required_scopes = ("events:write",)
-
-    @extend_schema_serializer(component_name="IdentityLinkInput")
-    class Input(serializers.Serializer):  # type: ignore[type-arg]
-        user_id = serializers.CharField(max_length=200, trim_whitespace=False)
-        kind = serializers.ChoiceField(choices=list(CONTACT_KINDS))
-        value = serializers.CharField(max_length=200, trim_whitespace=False)
-
-    @extend_schema_serializer(component_name="IdentityLinkOutput")
-    class Output(serializers.Serializer):  # type: ignore[type-arg]
-        status = serializers.ChoiceField(choices=["accepted"])
-
-    @extend_schema(
-        request=Input,
-        responses={200: Output, 404: error_response(UNKNOWN_USER)},
-        summary="Link an email address or phone number to a user this service identified",
-        description=(
-            "Only for a user_id this service linked itself (an identify, an event or a consent under its "
-            "own key); any other — unknown, erased, or known only to other services — is the same 404 "
-            "identity.unknown_subject. Idempotent. The answer is the same `accepted` whether the hub linked "
-            "the identifier, already had it, merged two subjects it showed to be one person, or left it "
-            "with another subject this service never linked, or which the person removed themselves."
-        ),
-    )
-    def post(self, request: Request) -> Response:
-        serializer = self.Input(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        principal = _principal(request)
-        actor = Actor("service", principal.id)
-        subject = subject_known_to(kind="user_id", value=data["user_id"], actor=actor)
-        if subject is None:
-            raise UnknownSubject(UNKNOWN_USER, field="user_id")
-        contact_link(subject_id=subject.id, kind=data["kind"], value=data["value"], actor=actor)
-        return Response(self.Output({"status": "accepted"}).data)

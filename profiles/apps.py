@@ -3,16 +3,18 @@ from django.apps import AppConfig
 
 class ProfilesConfig(AppConfig):
     name = "profiles"
-    verbose_name = "Subjects, profiles and privacy requests"
+    verbose_name = "Subjects, profiles and segments"
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # imported here, not at the top: an AppConfig module loads before the models are ready
         from auditlog.registry import auditlog
 
-        from profiles import event_types  # noqa: F401  (registers collection's ledger event types)
-        from profiles import subject_admin as subject_admin  # noqa: F401  (registers subject.viewed)
-        from profiles.models import Segment, TrackingPlanEvent
-        from profiles.requests import event_types as request_event_types  # noqa: F401
+        from profiles import event_types  # noqa: F401  (registers the profiles' ledger event types)
+        from profiles.collection import event_types as collection_event_types  # noqa: F401
+        from profiles.collection.models import TrackingPlanEvent
+        from profiles.identity import event_types as identity_event_types  # noqa: F401
+        from profiles.models import Segment
 
         auditlog.register(TrackingPlanEvent)
         auditlog.register(Segment, m2m_fields={"purposes"})

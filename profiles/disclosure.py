@@ -18,7 +18,8 @@ from consent.gate import decide_many
 from consent.models import Service
 from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
-from profiles.models import FieldKind, SegmentMembership, Subject
+from profiles.identity.models import Subject
+from profiles.models import FieldKind, SegmentMembership
 from profiles.selectors import profile_fields
 
 # the projector's running state (the session in progress): kept to continue counting, not a fact to share

@@ -1,78 +1,16 @@
-"""Subjects and their identifiers.
-
-A subject is a random UUID, never derived from personal data. Identifiers (user id,
-anonymous id, email) are stored only as keyed hashes (HMAC-SHA256 with a secret pepper) for
-lookup; their values live in the ledger, encrypted under the subject's identity data key,
-so erasure shreds them.
+"""The `profiles` app's models: profiles (fields), the projector's position and segments, plus the
+subjects and identifiers of `profiles.identity` and the tracking plan of `profiles.collection`
+(defined there, registered here: all of them belong to the `profiles` app and its migrations).
 """
 
 from __future__ import annotations
 
-import uuid
-
 from django.core.exceptions import ValidationError
 from django.db import models
 
-
-class JurisdictionBasis(models.TextChoices):
-    """What established a subject's jurisdiction (profiles/jurisdiction.py)."""
-
-    NONE = "", "Nothing (the default rule applies)"
-    CLAIM = "claim", "A client's claim (only ever stricter)"
-    TRUSTED = "trusted", "The operator's trusted signal"
-    OFFICER = "officer", "An officer"
-
-
-class Subject(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    jurisdiction = models.CharField(
-        max_length=16,
-        blank=True,
-        help_text="the effective jurisdiction code: the most protective established (empty: default)",
-    )
-    jurisdiction_basis = models.CharField(
-        max_length=8, blank=True, default="", db_default="", choices=JurisdictionBasis.choices,
-        help_text="what established it",
-    )  # fmt: skip
-    known_minor = models.BooleanField(
-        default=False, db_default=False,
-        help_text="known to be under 16: opt-out regimes need opt-in (CCPA §1798.120(c))",
-    )  # fmt: skip
-    restricted_since = models.DateTimeField(
-        null=True, blank=True, help_text="processing restricted (GDPR Art. 18): data kept, not used"
-    )
-    erased_at = models.DateTimeField(
-        null=True, blank=True, help_text="erased (GDPR Art. 17): keys shredded, identifiers and profile gone"
-    )
-
-    class Meta:
-        permissions = [
-            ("establish_jurisdiction", "Can establish a subject's jurisdiction and under-16 status"),
-        ]
-
-    def __str__(self) -> str:
-        return f"subject {self.id}"
-
-
-class IdentifierKind(models.TextChoices):
-    USER_ID = "user_id", "User id"
-    ANONYMOUS_ID = "anonymous_id", "Anonymous (device) id"
-    EMAIL = "email", "Email address"
-    PHONE = "phone", "Phone number"
-
-
-class Identifier(models.Model):
-    kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
-    value_hash = models.CharField(max_length=64, help_text="HMAC-SHA256 of the normalized value")
-    subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="identifiers")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["kind", "value_hash"], name="identifier_uniq")]
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.value_hash[:8]}… of {self.subject_id}"
+from profiles.collection.models import TrackingPlanEvent
+from profiles.identity.models import Identifier, IdentifierKind, JurisdictionBasis, Subject, SubjectMerge
+from profiles.segments.rules import InvalidCondition, check
 
 
 class FieldKind(models.TextChoices):
@@ -120,76 +58,6 @@ class ProjectionState(models.Model):
         return f"{self.name}: generation {self.live_generation}"
 
 
-class TrackingPlanEvent(models.Model):
-    """An event the tracking plan accepts: its type, name and a JSON Schema for its properties."""
-
-    event_type = models.CharField(max_length=16, help_text="track, identify, page or alias")
-    name = models.CharField(max_length=120, blank=True, help_text="the event name, for track")
-    properties_schema = models.JSONField(default=dict, blank=True, help_text="JSON Schema of properties")
-    description = models.TextField(blank=True)
-    active = models.BooleanField(default=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["event_type", "name"], name="tracking_plan_uniq")]
-
-    def __str__(self) -> str:
-        return f"{self.event_type} {self.name}".strip()
-
-    def clean(self) -> None:
-        from jsonschema import Draft202012Validator
-        from jsonschema.exceptions import SchemaError
-
-        if self.event_type not in ("track", "identify", "page", "alias"):
-            raise ValidationError({"event_type": "One of track, identify, page, alias."})
-        try:
-            Draft202012Validator.check_schema(self.properties_schema or {})
-        except SchemaError as error:
-            raise ValidationError(
-                {"properties_schema": f"Not a valid JSON Schema: {error.message}"}
-            ) from None
-
-
-class SubjectMerge(models.Model):
-    """Two subjects found to be one person: the absorbed one's identifiers now belong to the survivor.
-
-    The absorbed subject's row and ledger stream stay as they were. This row remembers which
-    identifiers moved (their ids, never values) and each side's consent statuses at the
-    merge (purpose → status), so a split undoes exactly the merge. A subject is absorbed by
-    at most one merge that has not been split.
-    """
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    survivor = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="merges_as_survivor")
-    absorbed = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="merges_as_absorbed")
-    identifier_ids = models.JSONField(default=list, help_text="ids of the identifiers moved to the survivor")
-    survivor_consents = models.JSONField(
-        default=dict, help_text="purpose → consent status of the survivor before the merge"
-    )
-    absorbed_consents = models.JSONField(
-        default=dict, help_text="purpose → consent status of the absorbed subject at the merge"
-    )
-    merged_at = models.DateTimeField(auto_now_add=True)
-    merged_by = models.CharField(max_length=80, help_text="actor (kind:id)")
-    split_at = models.DateTimeField(null=True, blank=True)
-    split_by = models.CharField(max_length=80, blank=True, help_text="actor (kind:id)")
-
-    class Meta:
-        ordering = ("-merged_at",)
-        permissions = [("split_subjectmerge", "Can split (undo) a subject merge")]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["absorbed"], condition=models.Q(split_at__isnull=True), name="subject_merge_one_live"
-            ),
-            models.CheckConstraint(
-                condition=~models.Q(survivor=models.F("absorbed")), name="subject_merge_two_subjects"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        state = "split" if self.split_at else "merged"
-        return f"{self.absorbed_id} into {self.survivor_id} ({state})"
-
-
 class Segment(models.Model):
     """A rule segment defined by officers: a condition tree over recent events, traits and scores.
 
@@ -212,7 +80,6 @@ class Segment(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from profiles.segments.rules import InvalidCondition, check
 
         try:
             check(self.condition)
@@ -267,11 +134,7 @@ class SegmentEvidence(models.Model):
         return f"segment evidence of {self.subject_id}"
 
 
-# privacy requests live in their own module; imported here so Django registers them with this app
-from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep  # noqa: E402
-
 __all__ = [
-    "ExportFile", "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "PrivacyRequest", "ProfileField",
-    "ProjectionState", "RequestStep", "Segment", "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
+    "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "ProfileField", "ProjectionState", "Segment",
+    "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
 ]  # fmt: skip
-from profiles.portal.models import PortalAttempt, PortalSession, SignInLink  # noqa: E402,F401

@@ -17,10 +17,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
-from audit.models import ConsumerPosition
-from audit.selectors import Position, StoredEvent, decrypt, ledger_read_after
+from audit.consumers import consumer_lock, position_get, position_save
+from audit.selectors import StoredEvent, decrypt, ledger_read_after
 from hub.faults import fault_point
-from profiles.models import ProfileField, ProjectionState, Subject
+from profiles.collection.stitching import survivors_of
+from profiles.identity.models import Subject
+from profiles.models import ProfileField, ProjectionState
 from profiles.projection import (
     DEFAULT_ENGAGEMENT_WEIGHTS,
     NEEDS_PAYLOAD,
@@ -32,11 +34,6 @@ from profiles.projection import (
     profile_apply,
 )
 from profiles.selectors import PROJECTION
-from profiles.stitching import survivors_of
-
-# Advisory locks of ledger consumers: (this class id, hashtext(consumer name)). The two-key
-# form never collides with the single-bigint lock the sealer takes.
-_CONSUMER_LOCK_CLASS = 0x70726F66
 
 Rows = dict[uuid.UUID, dict[FieldKey, ProfileField]]
 
@@ -85,35 +82,6 @@ def _profile_event(stored: StoredEvent) -> ProfileEvent:
     return ProfileEvent(meta.event_type, meta.purpose, meta.occurred_at, payload)
 
 
-# --- the consumer's bookkeeping ------------------------------------------------------------
-def consumer_lock(name: str, *, wait: bool) -> bool:
-    """Take this consumer's transaction-level advisory lock (released at commit or rollback)."""
-    with connection.cursor() as cursor:
-        if wait:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_CONSUMER_LOCK_CLASS, name])
-            return True
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, hashtext(%s))", [_CONSUMER_LOCK_CLASS, name])
-        row = cursor.fetchone()
-    return bool(row and row[0])
-
-
-def position_get(name: str) -> Position | None:
-    row = ConsumerPosition.objects.filter(name=name).values_list("last_xid", "last_seq").first()
-    if row is None or row[0] is None or row[1] is None:
-        return None
-    return Position(int(row[0]), int(row[1]))
-
-
-def position_save(name: str, position: Position | None) -> None:
-    ConsumerPosition.objects.update_or_create(
-        name=name,
-        defaults={
-            "last_xid": None if position is None else position.xid,
-            "last_seq": None if position is None else position.seq,
-        },
-    )
-
-
 def live_generation_for(name: str) -> int:
     state, _ = ProjectionState.objects.get_or_create(name=name)
     return state.live_generation
@@ -121,7 +89,7 @@ def live_generation_for(name: str) -> int:
 
 def engagement_weights() -> dict[str, float]:
     """HUB_ENGAGEMENT_WEIGHTS over the defaults; a typo or a negative weight is a configuration error."""
-    configured: Mapping[str, Any] = getattr(settings, "HUB_ENGAGEMENT_WEIGHTS", None) or {}
+    configured: Mapping[str, Any] = settings.HUB_ENGAGEMENT_WEIGHTS or {}
     unknown = sorted(set(configured) - set(DEFAULT_ENGAGEMENT_WEIGHTS))
     if unknown:
         raise ImproperlyConfigured(f"HUB_ENGAGEMENT_WEIGHTS: unknown features {', '.join(unknown)}.")

@@ -11,24 +11,22 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from audit.consumers import consumer_lock, position_get, position_save
 from audit.errors import InvalidIdentifier
 from audit.selectors import Position, ReadEvent, ledger_events_for_subject, ledger_read_after
-from profiles.merges import subjects_absorbed_into
+from profiles.collection.stitching import survivors_of
+from profiles.identity.merges import subjects_absorbed_into
 from profiles.models import ProfileField, ProjectionState
 from profiles.projection import NEEDS_PAYLOAD, PROJECTED, Profile, ProfileEvent, profile_apply
 from profiles.projector import (
     PROJECTION,
-    consumer_lock,
     engagement_weights,
     events_apply,
     live_generation_for,
-    position_get,
-    position_save,
     rows_load,
     rows_save,
     subjects_lock,
 )
-from profiles.stitching import survivors_of
 
 
 class RebuildSuperseded(RuntimeError):

@@ -3,10 +3,9 @@
 import logging
 
 from celery import shared_task
-from django.utils import timezone
 
-from audit.checkpoints import ledger_seal, ledger_verify
-from audit.models import VerificationRun
+from audit.checkpoints import ledger_seal
+from audit.verification import verification_perform
 
 logger = logging.getLogger(__name__)
 
@@ -24,29 +23,4 @@ def verify_ledger(run_id: str | None = None) -> None:
 
     Safe to run twice: a finished run is left as it is; a run whose worker died is started again.
     """
-    if run_id is None:
-        run = VerificationRun.objects.create()
-    else:
-        found = VerificationRun.objects.filter(pk=run_id).first()
-        if found is None or found.finished_at is not None:
-            return
-        run = found
-    run.started_at = timezone.now()
-    run.save(update_fields=["started_at"])
-    report = ledger_verify()
-    run.ok = report.ok
-    run.events, run.sealed, run.checkpoints = report.events, report.sealed, report.checkpoints
-    run.root = report.latest_root.hex() if report.latest_root else ""
-    run.first_bad_position = report.first_bad_position
-    run.problem = report.problem or ""
-    run.finished_at = timezone.now()
-    run.save()
-    if report.ok:
-        logger.info("ledger verified run=%s events=%s sealed=%s", run.pk, report.events, report.sealed)
-    else:
-        logger.error(
-            "ledger verification failed run=%s at position %s: %s",
-            run.pk,
-            report.first_bad_position,
-            report.problem,
-        )
+    verification_perform(run_id=run_id)

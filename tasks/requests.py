@@ -9,9 +9,9 @@ from uuid import UUID
 from celery import shared_task
 from django.utils import timezone
 
+from profiles.requests.emails import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.export_files import exports_purge_expired
 from profiles.requests.models import PrivacyRequest
-from profiles.requests.notices import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.records import request_records_purge
 from profiles.requests.verification import verification_link_issue
 from profiles.requests.workflow import StepRetry, request_run, requests_stalled

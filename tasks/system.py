@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from hub.health import record_heartbeat
+from hub.health.probes import record_heartbeat
 
 
 @shared_task(name="system.heartbeat", ignore_result=True, time_limit=30, soft_time_limit=25)

@@ -1,8 +1,9 @@
-"""Test helpers for code that reads the ledger in its safe order."""
+"""Test helpers for code that reads the ledger in its safe order, and for its data keys."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 from django.db import connection
 
@@ -32,3 +33,23 @@ def seal() -> Checkpoint | None:
     """Seal everything committed so far (after waiting for the horizon)."""
     settle()
     return ledger_seal()
+
+
+def data_key_insert(subject: uuid.UUID, purpose: str, epoch: str) -> None:
+    """A data key of an earlier epoch, as the ledger would have created it back then."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id, created_at) "
+            "VALUES (gen_random_uuid(), %s, %s, %s, '\\x00', 'x', now())",
+            [subject, purpose, epoch],
+        )
+
+
+def data_keys_live(subject: uuid.UUID) -> set[tuple[str, str]]:
+    """(purpose, epoch) of the subject's data keys not shredded."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT purpose, epoch FROM audit_data_key WHERE subject_id = %s AND shredded_at IS NULL",
+            [subject],
+        )
+        return set(cursor.fetchall())

@@ -7,6 +7,8 @@ import hashlib
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from consent.taxonomy import data_categories, data_uses, unknown_keys
+
 
 class LawfulBasis(models.TextChoices):
     CONSENT = "consent", "Consent (Art. 6(1)(a))"
@@ -51,7 +53,6 @@ class Purpose(models.Model):
         return self.name
 
     def clean(self) -> None:
-        from consent.taxonomy import data_categories, data_uses, unknown_keys
 
         errors = {}
         for field, known in (("data_uses", data_uses()), ("data_categories", data_categories())):

@@ -7,7 +7,8 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
-from audit.models import Heartbeat
+from hub.celery import app
+from hub.health.models import Heartbeat
 
 HEARTBEAT_STALE_AFTER = timedelta(seconds=45)
 
@@ -26,7 +27,6 @@ def check_database() -> str:
 
 
 def check_broker() -> str:
-    from hub.celery import app
 
     try:
         with app.connection_for_write() as conn:

@@ -36,6 +36,13 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
     "consent.apps.ConsentConfig",
     "profiles.apps.ProfilesConfig",
+    "profiles.requests.apps.PrivacyRequestsConfig",
+    "profiles.portal.apps.PortalConfig",
+    "hub.ratelimit.apps.RateLimitConfig",
+    "hub.health.apps.HealthConfig",
+    "profiles.browser.apps.BrowserConfig",
+    "profiles.demo.apps.DemoConfig",
+    "profiles.officers.apps.OfficersConfig",
 ]
 
 MIDDLEWARE = [
@@ -139,7 +146,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "hub.api.exception_handler",
     # JSON only: every API body is JSON, and form or multipart parsing is attack surface nobody uses
     # (anything else is a 415 unsupported_media_type). The browser endpoints read their bodies
-    # themselves (consent.browser), as sendBeacon posts text/plain.
+    # themselves (profiles.browser), as sendBeacon posts text/plain.
     "DEFAULT_PARSER_CLASSES": ["hub.api.StorableJSONParser"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Client addresses come from REMOTE_ADDR; X-Forwarded-For only when the operator says how many
@@ -222,6 +229,14 @@ HUB_REQUEST_MAX_ATTEMPTS = env.int("HUB_REQUEST_MAX_ATTEMPTS", default=5)
 HUB_EXPORT_ROOT = env.path("HUB_EXPORT_ROOT", default=BASE_DIR / ".run" / "exports")
 # The address links in emails point to (the portal and the download links).
 HUB_PUBLIC_URL = env.str("HUB_PUBLIC_URL", default="http://127.0.0.1:8000")
+# Engagement score weights by feature (profiles.projection.DEFAULT_ENGAGEMENT_WEIGHTS when empty):
+# {"sessions": 0.3, "page_depth": 0.2, "session_minutes": 0.2, "interactions": 0.15, "orders": 0.15}
+HUB_ENGAGEMENT_WEIGHTS: dict[str, float] = {}
+# Refuse to start (web, worker, beat) with a database role that could rewrite the ledger: on in
+# production settings (hub/dbrole.py), off in development, where the role is the superuser.
+HUB_DATABASE_ROLE_CHECK = False
+# Fault injection for the kill-and-resume tests (hub/faults.py): empty everywhere but tests.
+HUB_FAULT_PAUSE_AFTER_STEP = ""
 
 # --- The self-service portal -------------------------------------------------------
 # Sign-in links (emailed, or minted by a service for its signed-in user) and portal sessions.

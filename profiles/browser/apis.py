@@ -1,4 +1,4 @@
-"""What browsers call: the banner's notice and consent, the snippet's beacons, the noscript pixel, the demo shop.
+"""What browsers call: the banner's notice and consent, the snippet's beacons, the noscript pixel.
 
 Browsers keep no secret. A page names its service by the service's public site key; the hub
 accepts it only from the service's allowed origins (or the hub's own), and only for the
@@ -23,9 +23,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
@@ -35,24 +34,22 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from consent.apis import PurposeNotRegistered
+from consent.clients import MAX_SITE_KEY, origin_normalize, service_for_site_key
 from consent.decisions import Context, consent_submit, notice_for
 from consent.domain import gpc_header_opts_out
+from consent.jurisdiction import trusted_jurisdiction
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
-from consent.services import MAX_SITE_KEY, origin_normalize, service_for_site_key
 from hub.api import TOO_DEEP, json_problem
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
-from profiles.apis import MAX_BODY_BYTES
-from profiles.collection import Outcome, events_collect
-from profiles.jurisdiction import trusted_jurisdiction
+from profiles.collection.apis import MAX_BODY_BYTES
+from profiles.collection.services import Outcome, events_collect
 
 logger = logging.getLogger(__name__)
 
 ANONYMOUS_ID_COOKIE = "hub_aid"
 COOKIE_MAX_AGE = 395 * 24 * 3600  # 13 months (CNIL), never extended by later visits
-DEMO_SERVICE = "demo-shop"
-DEMO_CUSTOMER, DEMO_CUSTOMER_EMAIL = "demo-customer", "demo@example.org"
 # The smallest transparent GIF: 1×1, one palette entry.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -562,28 +559,3 @@ def _page_path(value: object) -> str | None:
     if any(ord(char) < 32 or ord(char) == 127 for char in path):
         return None
     return path or None
-
-
-# --- the demo shop --------------------------------------------------------------------------
-DEMO_PRODUCTS = [
-    {"sku": "TEA-01", "name": "Green tea, 100 g", "category": "tea", "price": "8.50"},
-    {"sku": "MUG-02", "name": "Stoneware mug", "category": "kitchen", "price": "14.00"},
-    {"sku": "BAG-03", "name": "Canvas tote bag", "category": "accessories", "price": "19.00"},
-    {"sku": "BOOK-04", "name": "Privacy by Design (paperback)", "category": "books", "price": "24.00"},
-]
-
-
-@require_GET
-def demo_shop(request: HttpRequest) -> HttpResponse:
-    """A fake shop wired through hub.js, so a new user sees banner → events → portal → admin."""
-    service = Service.objects.filter(name=DEMO_SERVICE, active=True).exclude(site_key="").first()
-    # the shop's "backend" signs the demo customer's user id, as a real site's would after sign-in
-    signature = user_id_signature(service, DEMO_CUSTOMER) if service and service.webhook_secret else None
-    return render(
-        request,
-        "demo/shop.html",
-        {
-            "site_key": service.site_key if service else None, "products": DEMO_PRODUCTS,
-            "customer": DEMO_CUSTOMER, "customer_email": DEMO_CUSTOMER_EMAIL, "customer_signature": signature,
-        },
-    )  # fmt: skip

@@ -1,17 +1,16 @@
-"""Routes for browsers: the consent banner and collection snippet's endpoints and the demo shop."""
+"""Routes for browsers: the consent banner's and the collection snippet's endpoints."""
 
 from django.urls import URLPattern, path
 from django.views.decorators.csrf import csrf_exempt
 
-from consent import browser
+from profiles.browser import apis as browser
 
 # csrf_exempt on purpose: nothing here is authenticated by a cookie or session (see
-# consent.browser.BrowserApi), so CSRF — a defence for cookie-authenticated requests — has
+# profiles.browser.apis.BrowserApi), so CSRF — a defence for cookie-authenticated requests — has
 # nothing to protect, and pages on other origins must be able to post here.
 urlpatterns: list[URLPattern] = [
     path("collect/notice", csrf_exempt(browser.NoticeApi.as_view()), name="collect-notice"),
     path("collect/consent", csrf_exempt(browser.ConsentApi.as_view()), name="collect-consent"),
     path("collect/events", csrf_exempt(browser.EventsApi.as_view()), name="collect-events"),
     path("collect/pixel.gif", browser.pixel, name="collect-pixel"),
-    path("demo/", browser.demo_shop, name="demo-shop"),
 ]

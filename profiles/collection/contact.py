@@ -3,7 +3,7 @@
 Services already send them (`traits.email` on identify, or `POST /api/v1/identity/links`); they are
 linked like every identifier — a keyed hash in the table, the value sealed in an `identity.linked`
 event under the subject's identity key. An address another subject already holds is a claim that
-the two are one person: the merge rules decide (`profiles.stitching.subjects_merge`: the most
+the two are one person: the merge rules decide (`profiles.collection.stitching.subjects_merge`: the most
 restrictive consent wins, an officer can split), but only on the word of a service that linked
 both subjects itself (`profiles.service_links`); otherwise the address stays where it is, so no key
 can pull a stranger's data into a profile it reads. The person can unlink an address; services'
@@ -24,23 +24,18 @@ from django.db import transaction
 from audit.models import LedgerEvent
 from audit.selectors import ledger_events_for_subjects
 from audit.services import Actor, NewEvent, ledger_append
-from consent.event_types import IDENTITY_KEY, IDENTITY_LINKED
 from hub.errors import Conflict, NotFound
-from profiles.event_types import IDENTITY_UNLINKED
-from profiles.identity import (
+from profiles.collection.stitching import SubjectsNotMergeable, subjects_absorbing, subjects_merge
+from profiles.identity.event_types import IDENTITY_KEY, IDENTITY_LINKED, IDENTITY_UNLINKED
+from profiles.identity.links import subject_linked_by_service
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import Identifier
+from profiles.identity.subjects import (
     CONTACT_KINDS,
     InvalidIdentifierValue,
     identifier_hash,
     identifier_link,
     identifier_normalize,
-)
-from profiles.merges import subjects_absorbed_into
-from profiles.models import Identifier
-from profiles.service_links import subject_linked_by_service
-from profiles.stitching import (
-    SubjectsNotMergeable,
-    subjects_absorbing,
-    subjects_merge,
 )
 
 LinkOutcome = Literal["linked", "already", "merged", "contested", "unlinked_by_person"]

@@ -31,18 +31,19 @@ from consent.inband import NO_INBAND_CONSENT, InbandPolicy, inband_consent_recor
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from consent.tcf import InvalidTcfString
-from profiles.contact import CONTACT_KINDS, contact_link, contact_values_in
-from profiles.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
-from profiles.identity import (
+from hub import enqueue
+from hub.crypto import keyed_hash
+from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_values_in
+from profiles.collection.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
+from profiles.collection.stitching import subjects_stitch
+from profiles.collection.tracking_plan import TrackingPlan
+from profiles.identity.subjects import (
     InvalidIdentifierValue,
     UnknownSubject,
     identifier_link,
-    keyed_hash,
     subject_find,
     subject_resolve,
 )
-from profiles.stitching import subjects_stitch
-from profiles.tracking_plan import TrackingPlan
 
 EVENT_TYPES = ("track", "identify", "page", "alias")
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", *CONTACT_KINDS)
@@ -385,11 +386,9 @@ def nudge_projector() -> None:
     if now - _last_nudge < _NUDGE_EVERY:
         return
     _last_nudge = now
-    from tasks.profiles import project_ledger
-
     # the "ingest" queue: a nudge must not wait behind a projection backlog or a rebuild
     # queued on "projections"; an extra run returns at once when another holds the lock
-    project_ledger.apply_async(queue="ingest")
+    enqueue.task_send("profiles.project", queue="ingest")
 
 
 def events_collect(

@@ -8,23 +8,21 @@ and consent states, so a split only has to move back exactly the identifiers it 
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from collections.abc import Iterable
-from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
 from consent.decisions import consent_combine
-from consent.event_types import IDENTITY_KEY
+from consent.jurisdiction import subject_jurisdiction_combine
 from consent.models import ConsentState
+from hub.enqueue import enqueue_after_commit
 from hub.errors import DomainError
-from profiles.event_types import IDENTITY_MERGED, IDENTITY_SPLIT
-from profiles.identity import UnknownSubject
-from profiles.jurisdiction import subject_jurisdiction_combine
-from profiles.models import Identifier, IdentifierKind, Subject, SubjectMerge
+from profiles.identity.event_types import IDENTITY_KEY, IDENTITY_MERGED, IDENTITY_SPLIT
+from profiles.identity.models import Identifier, IdentifierKind, Subject, SubjectMerge
+from profiles.identity.subjects import UnknownSubject
 
 
 class SubjectsNotMergeable(DomainError):
@@ -185,18 +183,9 @@ def _append_both(event_type: str, verb: str, merge: SubjectMerge, actor: Actor) 
 
 
 def _rebuild_on_commit(*subject_ids: uuid.UUID) -> None:
-    """Rebuild the profiles after commit, where the profile tasks are installed."""
-    try:
-        tasks = importlib.import_module("tasks.profiles")
-    except ModuleNotFoundError as missing:
-        if missing.name != "tasks.profiles":
-            raise
-        return
-    rebuild = getattr(tasks, "rebuild_subject", None)
-    if rebuild is None:
-        return
+    """Rebuild the profiles after commit (a worker replays each subject's stream)."""
     for subject_id in subject_ids:
-        transaction.on_commit(partial(rebuild.delay, str(subject_id)))
+        enqueue_after_commit("profiles.rebuild_subject", str(subject_id))
 
 
 def _actor_text(actor: Actor) -> str:

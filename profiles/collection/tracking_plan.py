@@ -10,7 +10,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from profiles.models import TrackingPlanEvent
+from profiles.collection.models import TrackingPlanEvent
 
 
 @dataclass

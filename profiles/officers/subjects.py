@@ -22,44 +22,34 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import AdminSite
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
-from audit.registry import register
+from audit.models import LedgerEvent
 from audit.services import Actor, NewEvent, ledger_append
+from consent.jurisdiction import UnknownJurisdiction, subject_jurisdiction_establish
+from consent.models import Jurisdiction
+from consent.selectors import consent_overview
+from profiles.identity.event_types import IDENTITY_LINKED
+from profiles.identity.masking import identifier_mask, value_masked
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import Identifier, JurisdictionBasis, Subject, SubjectMerge
+from profiles.identity.subjects import InvalidIdentifierValue, identifier_hash, subject_find
+from profiles.officers.event_types import SUBJECT_VIEWED
+from profiles.requests import deadlines
+from profiles.requests.admin import BADGE
+from profiles.requests.export_facts import export_facts_gather
+from profiles.requests.models import PrivacyRequest
 
 logger = logging.getLogger(__name__)
 
-SUBJECT_VIEWED = register(
-    "subject.viewed",
-    "A compliance officer viewed a subject's data in the admin (the actor names the officer).",
-    carries_payload=False,
-)
 PERMISSION = "profiles.view_subject"
 JURISDICTION_PERMISSION = "profiles.establish_jurisdiction"
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", "email")
-# Profile values in these fideslang categories are contact data or identifiers: masked like them.
-MASKED_CATEGORIES = ("user.contact", "user.unique_id", "user.government_id", "user.authorization")
-
-
-# --- pure helpers ---------------------------------------------------------------------------
-def identifier_mask(kind: str, value: str) -> str:
-    """`zoe@example.org` → `z***@example.org`; `zoe-user-7731` → `zo***31`."""
-    if kind == "email" and "@" in value:
-        local, _, domain = value.rpartition("@")
-        return f"{local[:1]}***@{domain}"
-    if len(value) <= 6:
-        return f"{value[:1]}***"
-    return f"{value[:2]}***{value[-2:]}"
-
-
-def value_masked(data_category: str, value: Any) -> Any:
-    if isinstance(value, str) and data_category.startswith(MASKED_CATEGORIES):
-        return identifier_mask("email" if "@" in value else "other", value)
-    return value
 
 
 def _shown(value: Any) -> str:
@@ -69,9 +59,6 @@ def _shown(value: Any) -> str:
 # --- lookup and the record of a view ----------------------------------------------------------
 def subject_lookup(*, term: str) -> uuid.UUID | None:
     """The subject a subject id, user id, email or anonymous id belongs to (None if nobody)."""
-    from profiles.identity import InvalidIdentifierValue, subject_find
-    from profiles.models import Subject
-
     term = term.strip()
     try:
         subject_id = uuid.UUID(term)
@@ -108,9 +95,6 @@ class ShownIdentifier:
 
 def _identifiers(subject_id: uuid.UUID, links: Iterable[dict[str, Any]]) -> list[ShownIdentifier]:
     """The subject's identifiers now, each masked, from the decrypted `identity.linked` payloads."""
-    from profiles.identity import identifier_hash
-    from profiles.models import Identifier
-
     values: dict[tuple[str, str], str] = {}
     for link in links:
         payload = link.get("payload") or {}
@@ -127,9 +111,6 @@ def _identifiers(subject_id: uuid.UUID, links: Iterable[dict[str, Any]]) -> list
 
 def _views(subject_id: uuid.UUID, limit: int = 10) -> list[dict[str, Any]]:
     """The latest recorded views of this subject (ledger metadata), with the officers' names."""
-    from django.contrib.auth import get_user_model
-
-    from audit.models import LedgerEvent
 
     rows = list(
         LedgerEvent.objects.filter(stream_id=subject_id, event_type=SUBJECT_VIEWED.name)
@@ -145,10 +126,6 @@ def _views(subject_id: uuid.UUID, limit: int = 10) -> list[dict[str, Any]]:
 
 
 def _requests(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
-    from profiles.requests import deadlines
-    from profiles.requests.admin import BADGE
-    from profiles.requests.models import PrivacyRequest
-
     now = timezone.now()
     rows = []
     for case in PrivacyRequest.objects.filter(subject_id__in=subject_ids).order_by("-received_at"):
@@ -156,7 +133,7 @@ def _requests(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
         rows.append(
             {"id": case.id, "type": case.type, "status": case.status, "regime": case.regime,
              "received_at": case.received_at, "due_at": case.due_at, "badge_colour": colour,
-             "badge_label": label, "url": reverse("admin:profiles_privacyrequest_change", args=[case.id])}
+             "badge_label": label, "url": reverse("admin:privacy_requests_privacyrequest_change", args=[case.id])}
         )  # fmt: skip
     return rows
 
@@ -177,13 +154,6 @@ def _consent_history(history: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
     """Everything the subject page shows (for the subject and every subject merged into it)."""
-    from consent.event_types import IDENTITY_LINKED
-    from consent.models import Jurisdiction
-    from consent.selectors import consent_overview
-    from profiles.merges import subjects_absorbed_into
-    from profiles.models import Subject, SubjectMerge
-    from profiles.requests.export_facts import export_facts_gather
-
     subject = Subject.objects.get(pk=subject_id)
     ids = [subject_id, *subjects_absorbed_into(survivor_id=subject_id)]
     facts = export_facts_gather(subject_ids=ids, kind="access")
@@ -224,8 +194,6 @@ def subject_search(site: AdminSite, request: HttpRequest) -> HttpResponse:
 
 
 def subject_detail(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
-    from profiles.models import Subject
-
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
     if not Subject.objects.filter(pk=subject_id).exists():
@@ -245,9 +213,6 @@ def subject_detail(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID)
 
 def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
     """POST: an officer establishes the subject's jurisdiction and under-16 status (audited)."""
-    from profiles.jurisdiction import UnknownJurisdiction, subject_jurisdiction_establish
-    from profiles.models import JurisdictionBasis, Subject
-
     if not request.user.has_perm(JURISDICTION_PERMISSION):
         raise PermissionDenied
     if request.method != "POST":

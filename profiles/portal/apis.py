@@ -11,10 +11,10 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from consent.authentication import ServicePrincipal
+from consent.throttling import ServiceRateThrottle
 from hub.errors import NotFound
 from hub.schema import error_response
-from hub.throttling import ServiceRateThrottle
-from profiles.identity import identifier_hash, subject_known_to
+from profiles.identity.subjects import identifier_hash, subject_known_to
 from profiles.portal.services import sign_in_link_mint
 
 UNKNOWN_MESSAGE = "No person with this user_id is known to this service."

@@ -27,6 +27,9 @@ class SignInLink(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True, help_text="emailed (email links only)")
     used_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        db_table = "profiles_signinlink"  # moved from `profiles` with its rows (state-only migration)
+
     def __str__(self) -> str:
         return f"sign-in link {self.id} for {self.subject_id}"
 
@@ -39,22 +42,8 @@ class PortalSession(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField(db_index=True)
 
+    class Meta:
+        db_table = "profiles_portalsession"
+
     def __str__(self) -> str:
         return f"portal session of {self.subject_id}"
-
-
-class PortalAttempt(models.Model):
-    """One counted attempt (sign-in or request form) under a rate-limit key, in PostgreSQL so that
-    the limit holds across web processes. The key is a keyed hash: never a raw address."""
-
-    key = models.CharField(max_length=64)
-    at = models.DateTimeField()
-
-    class Meta:
-        indexes = [
-            models.Index(fields=["key", "at"], name="portal_attempt_key_at_idx"),
-            models.Index(fields=["at"], name="portal_attempt_at_idx"),
-        ]
-
-    def __str__(self) -> str:
-        return f"attempt {self.key[:8]}… at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -24,9 +24,12 @@ from consent.gate import decide_many
 from consent.models import ConsentState, LawfulBasis, Notice, Purpose, Service
 from consent.receipts import receipt_build, receipt_sign
 from hub.errors import NotFound
-from profiles.contact import identifiers_linked
-from profiles.merges import subjects_absorbed_into
-from profiles.models import FieldKind, Identifier, IdentifierKind, Subject
+from profiles.collection.contact import identifiers_linked
+from profiles.collection.stitching import subjects_absorbing
+from profiles.identity.masking import identifier_mask  # one masking rule for officers and the person
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import Identifier, IdentifierKind, Subject
+from profiles.models import FieldKind
 from profiles.portal.labels import (
     CASE_STATUS_LABELS,
     DECISION_STATUS_LABELS,
@@ -42,8 +45,6 @@ from profiles.requests.export_files import export_link
 from profiles.requests.models import ExportFile, PrivacyRequest
 from profiles.requests.selectors import EPOCH, request_timeline
 from profiles.selectors import profile_fields_of
-from profiles.stitching import subjects_absorbing
-from profiles.subject_admin import identifier_mask  # one masking rule for officers and the person
 
 
 @dataclass(frozen=True)

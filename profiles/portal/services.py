@@ -1,10 +1,10 @@
-"""Signing into the portal without a password, portal sessions, and the forms' rate limits.
+"""Signing into the portal without a password, and portal sessions.
 
 A sign-in link is a signed token carrying a link id and a nonce; the database keeps only a
 hash of the nonce, so a link works once, for HUB_PORTAL_LINK_MINUTES, and a leaked table
 mints nothing. An emailed link is minted by a task that reads the address from the ledger
-(the request only ever names the link's id). Rate limits count attempts in PostgreSQL under
-keyed hashes, so they hold across web processes and keep no address in clear.
+(the request only ever names the link's id). The forms' rate limits count attempts with
+`hub.ratelimit`.
 """
 
 from __future__ import annotations
@@ -17,39 +17,37 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import connection, transaction
-from django.db.models import Count
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from audit.keys import keyed_hash
 from audit.selectors import ledger_events_for_subjects
 from audit.services import Actor
-from consent.event_types import IDENTITY_LINKED
+from consent.throttling import longest_window
+from hub.enqueue import enqueue_after_commit
 from hub.errors import DomainError
-from profiles.contact import contact_unlink
-from profiles.identity import identifier_hash, subject_find
-from profiles.merges import subjects_absorbed_into
-from profiles.models import Identifier, IdentifierKind, Subject
-from profiles.portal.models import PortalAttempt, PortalSession, SignInLink
+from hub.ratelimit.services import attempts_purge
+from profiles.collection.contact import contact_unlink
+from profiles.collection.stitching import subjects_absorbing
+from profiles.identity.event_types import IDENTITY_LINKED
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import Identifier, IdentifierKind, Subject
+from profiles.identity.subjects import identifier_hash, subject_find
+from profiles.portal.models import PortalSession, SignInLink
 from profiles.requests.selectors import EPOCH
-from profiles.stitching import subjects_absorbing
 
 logger = logging.getLogger(__name__)
 
 LINK_SALT = "portal.sign-in"
 SESSION_SUBJECT = "portal_subject_id"
 SESSION_IDENTIFIER = "portal_identifier_hash"  # the identifier the session was opened with (a keyed hash)
-# advisory-lock class of rate-limit keys ("port"), apart from every other advisory lock
-RATE_LOCK_CLASS = 0x706F7274
 
 
 class InvalidSignInLink(DomainError):
@@ -103,13 +101,7 @@ def sign_in_link_request(*, email: str, now: datetime | None = None) -> None:
         created_at=now,
         expires_at=now + _lifetime(),
     )
-    transaction.on_commit(partial(_enqueue_send, link_id=link.id), robust=True)
-
-
-def _enqueue_send(*, link_id: uuid.UUID) -> None:
-    from tasks.portal import send_sign_in_link
-
-    send_sign_in_link.delay(str(link_id))
+    enqueue_after_commit("portal.send_sign_in_link", str(link.id))
 
 
 def _email_address(link: SignInLink) -> str | None:
@@ -304,56 +296,13 @@ def portal_sessions_end(*, subject_id: uuid.UUID) -> int:
     return len(keys)
 
 
-# --- rate limits -----------------------------------------------------------------------------
-def rate_key(*, scope: str, kind: str, value: str) -> str:
-    """The key attempts are counted under: a keyed hash, so no address or IP is stored."""
-    return keyed_hash(f"portal-rate:{scope}:{kind}:{value}")
-
-
-@transaction.atomic
-def rate_limit_allow(
-    *,
-    keys: Sequence[str],
-    now: datetime | None = None,
-    limit: int | None = None,
-    window_seconds: int | None = None,
-) -> bool:
-    """Count one attempt under each key, unless one of them already has `limit`
-    (HUB_PORTAL_RATE_LIMIT) attempts within the window (HUB_PORTAL_RATE_WINDOW_SECONDS): then
-    nothing is counted and the answer is False. The API's throttles pass their own rates.
-
-    A sliding window: each key's count is exact because concurrent callers for the same key
-    queue on a transaction-level advisory lock (taken in key order, so never a deadlock).
-    """
-    now = now or timezone.now()
-    limit = settings.HUB_PORTAL_RATE_LIMIT if limit is None else limit
-    since = now - timedelta(seconds=window_seconds or settings.HUB_PORTAL_RATE_WINDOW_SECONDS)
-    unique = sorted(set(keys))
-    with connection.cursor() as cursor:
-        for key in unique:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s::int, hashtext(%s))", [RATE_LOCK_CLASS, key])
-    PortalAttempt.objects.filter(key__in=unique, at__lte=since).delete()
-    counts = (
-        PortalAttempt.objects.filter(key__in=unique, at__gt=since)
-        .values("key")
-        .annotate(attempts=Count("id"))
-        .values_list("attempts", flat=True)
-    )
-    if any(attempts >= limit for attempts in counts):
-        return False
-    PortalAttempt.objects.bulk_create([PortalAttempt(key=key, at=now) for key in unique])
-    return True
-
-
 # --- housekeeping ----------------------------------------------------------------------------
 def portal_purge_expired(*, now: datetime | None = None) -> dict[str, int]:
     """Delete expired links, ended sessions' rows and attempts that fell out of every window."""
-    from hub.throttling import longest_window
-
     now = now or timezone.now()
     window = timedelta(seconds=max(settings.HUB_PORTAL_RATE_WINDOW_SECONDS, longest_window()))
     links = SignInLink.objects.filter(expires_at__lte=now).delete()[0]
     sessions = PortalSession.objects.filter(expires_at__lte=now).delete()[0]
-    attempts = PortalAttempt.objects.filter(at__lte=now - window).delete()[0]
+    attempts = attempts_purge(older_than=now - window)
     logger.info("portal purge links=%s sessions=%s attempts=%s", links, sessions, attempts)
     return {"links": links, "sessions": sessions, "attempts": attempts}

@@ -20,7 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consent.decisions import Context, consent_record, notice_for
 from consent.models import DecisionMethod, DecisionSource, Purpose
 from hub.errors import DomainError
-from profiles.identity import identifier_normalize
+from hub.ratelimit.services import rate_key, rate_limit_allow
+from profiles.identity.subjects import identifier_normalize
 from profiles.portal.decorators import PortalVisit, portal_headers, portal_page
 from profiles.portal.forms import (
     DETAIL_FIELDS,
@@ -48,8 +49,6 @@ from profiles.portal.services import (
     portal_session_close,
     portal_session_identifier,
     portal_sign_in,
-    rate_key,
-    rate_limit_allow,
     sign_in_link_check,
     sign_in_link_request,
 )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -23,7 +25,7 @@ from hub.errors import DomainError
 from profiles.requests import deadlines
 from profiles.requests.domain import CLOSED, Channel, RequestType, Status
 from profiles.requests.models import PrivacyRequest, RequestStep
-from profiles.requests.selectors import request_metrics, request_timeline
+from profiles.requests.selectors import open_cases, request_metrics, request_timeline
 from profiles.requests.services import (
     request_approve,
     request_extend,
@@ -198,7 +200,7 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
         return response
 
     def file_request(self, request: HttpRequest) -> HttpResponse:
-        if not request.user.has_perm("profiles.add_privacyrequest"):
+        if not request.user.has_perm("privacy_requests.add_privacyrequest"):
             return HttpResponse(status=403)
         form = FileRequestForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -217,7 +219,7 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
                 messages.success(
                     request, f"Request {case.id} filed ({case.status}), due {case.due_at:%Y-%m-%d}."
                 )
-                return HttpResponseRedirect(reverse("admin:profiles_privacyrequest_changelist"))
+                return HttpResponseRedirect(reverse("admin:privacy_requests_privacyrequest_changelist"))
         context = {**self.admin_site.each_context(request), "title": "File a privacy request", "form": form,
                    "opts": self.model._meta}  # fmt: skip
         return TemplateResponse(request, "admin/requests/file_request.html", context)
@@ -318,7 +320,59 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
         )
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("profiles.approve_privacyrequest")
+        return request.user.has_perm("privacy_requests.approve_privacyrequest")
 
     def has_extend_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("profiles.extend_privacyrequest")
+        return request.user.has_perm("privacy_requests.extend_privacyrequest")
+
+
+# --- the queue on the admin's index ----------------------------------------------------------
+QUEUE_LENGTH = 25
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: str
+    type: str
+    status: str
+    regime: str
+    received_at: datetime
+    due_at: datetime
+    deadline: str  # overdue, at_risk, on_track
+    badge_label: str
+    badge_colour: str
+    url: str
+
+
+@dataclass(frozen=True)
+class RequestQueue:
+    rows: list[QueueRow]
+    open: int
+    overdue: int
+    at_risk: int
+    changelist_url: str
+
+
+def request_queue(*, now: datetime | None = None, limit: int = QUEUE_LENGTH) -> RequestQueue:
+    """Open privacy requests (not fulfilled or rejected), soonest deadline first, with counts: the
+    queue the admin's index opens on."""
+    now = now or timezone.now()
+    cases = open_cases(now=now, limit=limit)
+    rows = []
+    for case in cases.first:
+        status = deadlines.deadline_status(due_at=case.due_at, now=now, closed=False)
+        colour, label = BADGE[status]
+        rows.append(
+            QueueRow(
+                id=str(case.id), type=case.type, status=case.status, regime=case.regime,
+                received_at=case.received_at, due_at=case.due_at, deadline=status, badge_label=label,
+                badge_colour=colour, url=reverse("admin:privacy_requests_privacyrequest_change", args=[case.id]),
+            )
+        )  # fmt: skip
+    return RequestQueue(
+        rows=rows,
+        open=cases.open,
+        overdue=cases.overdue,
+        at_risk=cases.at_risk,
+        changelist_url=reverse("admin:privacy_requests_privacyrequest_changelist"),
+    )

@@ -12,10 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services import Actor
-from consent.authentication import ServicePrincipal
+from consent.authentication import service_principal
+from consent.throttling import ServiceRateThrottle
 from hub.errors import DomainError, NotFound
 from hub.schema import error_response
-from hub.throttling import ServiceRateThrottle
+from profiles.requests.case import request_get
 from profiles.requests.domain import Channel, RequestType
 from profiles.requests.export_files import export_open
 from profiles.requests.models import PrivacyRequest
@@ -23,7 +24,6 @@ from profiles.requests.selectors import request_timeline
 from profiles.requests.services import (
     request_approve,
     request_extend,
-    request_get,
     request_reject,
     request_submit,
 )
@@ -32,13 +32,8 @@ IDENTIFIER_KINDS = ("user_id", "anonymous_id", "email")
 NOT_NOW = error_response("The request's status does not allow this step (request.invalid_transition).")
 
 
-def _principal(request: Request) -> ServicePrincipal:
-    assert isinstance(request.user, ServicePrincipal)  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
-    return request.user
-
-
 def _actor(request: Request) -> Actor:
-    return Actor("service", _principal(request).id)
+    return Actor("service", service_principal(request).id)
 
 
 @extend_schema_serializer(component_name="PrivacyRequestCreated")
@@ -145,7 +140,7 @@ class PrivacyRequestsApi(APIView):
 def _visible_case(request: Request, request_id: str) -> PrivacyRequest:
     """A service sees the cases it filed; a key with requests:approve (officers) sees all."""
     case = request_get(request_id=request_id)
-    principal = _principal(request)
+    principal = service_principal(request)
     if "requests:approve" not in principal.scopes and case.submitted_by != f"service:{principal.id}":
         raise NotFound("No such privacy request.", field="id", code="request.not_found")
     return case

@@ -17,20 +17,21 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from audit.selectors import ledger_events_tagged
 from audit.services import Actor
 from hub.errors import DomainError
-from profiles.identity import identifier_hash
-from profiles.models import Identifier, IdentifierKind
+from profiles.identity.models import Identifier, IdentifierKind
+from profiles.identity.subjects import identifier_hash
 from profiles.requests import deadlines
+from profiles.requests.case import case_event_append
 from profiles.requests.domain import CLOSED
 from profiles.requests.event_types import SUBJECT_NOTIFIED
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import contact_email, request_subjects
-from profiles.requests.services import case_event_append
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +195,7 @@ def deadline_alerts(*, now: datetime | None = None) -> dict[str, int]:
                 _("Privacy requests: %(overdue)s overdue, %(at_risk)s at risk")
                 % {"overdue": len(overdue), "at_risk": len(at_risk)},
                 "\n".join(lines)
-                + f"\n\n{settings.HUB_PUBLIC_URL.rstrip('/')}/admin/profiles/privacyrequest/",
+                + f"\n\n{settings.HUB_PUBLIC_URL.rstrip('/')}{reverse('admin:privacy_requests_privacyrequest_changelist')}",
                 settings.DEFAULT_FROM_EMAIL,
                 recipients,
             )

@@ -2,7 +2,8 @@
 
 One subject is erased in one transaction: its data keys are destroyed (a PII-free
 `subject.erased` event is appended), its identifier rows, profile, segment memberships and evidence,
-consent read model and export files go, and its caches are dropped. Ledger rows stay and
+consent read model and export files go, and so does what other apps keep of it (the portal's
+sessions: `erasure_step_register`), and its caches are dropped. Ledger rows stay and
 their proofs still verify; their payloads can no longer be decrypted by anyone. A subject
 already erased is skipped, so the step can run again after a crash without doing anything twice.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +29,22 @@ from consent.gate import fact_cache
 from consent.models import ConsentState
 from consent.receipts import receipt_sign
 from hub.errors import NotFound
-from profiles.models import Identifier, ProfileField, SegmentEvidence, SegmentMembership, Subject
-from profiles.portal.services import portal_sessions_end
+from profiles.identity.models import Identifier, Subject
+from profiles.models import ProfileField, SegmentEvidence, SegmentMembership
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.models import ExportFile, PrivacyRequest
 
 SEAL_WAIT_SECONDS = 40.0
+# Rows of a subject kept by apps above this one (which depend on requests, not the other way round)
+# are erased by the app that owns them: it registers here when it loads a function (subject id →
+# rows deleted), named by its key in the certificate's `rows_deleted`. The portal registers
+# "portal_sessions" (its sessions and sign-in links: `profiles.portal.apps`).
+_ERASED_ELSEWHERE: dict[str, Callable[[uuid.UUID], int]] = {}
+
+
+def erasure_step_register(name: str, erase: Callable[[uuid.UUID], int]) -> None:
+    """Have every erasure also run `erase(subject_id)` in its transaction, its count under `name`."""
+    _ERASED_ELSEWHERE[name] = erase
 
 
 class NotSealedYet(RuntimeError):
@@ -65,7 +77,8 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
                 exports=list(ExportFile.objects.filter(subject_id=subject_id, deleted_at__isnull=True))
             ),
         }
-        deleted["portal_sessions"] = portal_sessions_end(subject_id=subject_id)
+        for name, erase in _ERASED_ELSEWHERE.items():
+            deleted[name] = erase(subject_id)
         subject.erased_at = timezone.now()
         subject.save(update_fields=["erased_at"])
         fact_cache.forget_subject(subject_id)

@@ -188,7 +188,7 @@ def _tables(facts: ExportFacts) -> list[tuple[str, list[Column], list[dict[str, 
 
 # --- index.html ------------------------------------------------------------------------------
 def _portal_url() -> str:
-    return getattr(settings, "HUB_PUBLIC_URL", "").rstrip("/") + "/portal/"
+    return settings.HUB_PUBLIC_URL.rstrip("/") + "/portal/"
 
 
 def _when(value: Any) -> Any:

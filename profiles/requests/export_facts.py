@@ -18,12 +18,12 @@ from django.conf import settings
 
 from audit.canonical import EventMetadata
 from audit.selectors import ReadEvent, ledger_events_for_subjects
-from consent.event_types import IDENTITY_LINKED
 from consent.models import DeliveryStatus, LawfulBasis, Purpose, Service, WebhookDelivery
 from consent.receipts import receipt_build, receipt_sign
 from hub.errors import NotFound
 from profiles.disclosure import BOOKKEEPING
 from profiles.event_types import DISCLOSED
+from profiles.identity.event_types import IDENTITY_LINKED
 from profiles.models import FieldKind, ProfileField, SegmentMembership
 from profiles.projection import BANDS, ENGAGEMENT_HALF
 from profiles.projector import engagement_weights
@@ -297,7 +297,7 @@ def _recipients(
 
 # --- registries: purposes, categories, sources -----------------------------------------------
 def _request_months() -> int:
-    return int(getattr(settings, "HUB_REQUEST_RECORD_MONTHS", 24))
+    return int(settings.HUB_REQUEST_RECORD_MONTHS)
 
 
 def _basis_label(basis: str | None) -> str | None:

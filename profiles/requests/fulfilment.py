@@ -16,18 +16,19 @@ from django.utils import timezone
 from audit.selectors import ledger_purposes_of
 from audit.services import Actor, NewEvent, ledger_append
 from consent.models import Purpose
+from consent.restriction import subject_restrict
 from consent.webhooks import webhooks_enqueue
+from profiles.collection.services import nudge_projector
 from profiles.models import FieldKind, ProfileField
 from profiles.requests import objection
 from profiles.requests.domain import RequestType
+from profiles.requests.emails import subject_notify
 from profiles.requests.erasure import erasure_certificate, subject_erase
 from profiles.requests.event_types import RECTIFIED
 from profiles.requests.export import export_build
 from profiles.requests.export_files import export_link, export_store
 from profiles.requests.models import PrivacyRequest
-from profiles.requests.notices import subject_notify
 from profiles.requests.selectors import request_details, request_subjects
-from profiles.restriction import subject_restrict
 from profiles.selectors import live_generation
 
 Result = dict[str, Any]
@@ -161,8 +162,6 @@ def _rectify(case: PrivacyRequest) -> Result:
 
 def _apply_to_profile(case: PrivacyRequest) -> Result:
     """The projector applies the corrections within a second; ask for it now."""
-    from profiles.collection import nudge_projector
-
     nudge_projector()
     return {}
 

@@ -61,6 +61,7 @@ class PrivacyRequest(models.Model):
     verification_nonce_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        db_table = "profiles_privacyrequest"  # moved from `profiles` with its rows (state-only migration)
         ordering = ("due_at",)
         indexes = [
             models.Index(fields=["status", "due_at"], name="privacy_request_due_idx"),
@@ -96,6 +97,7 @@ class RequestStep(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "profiles_requeststep"
         constraints = [models.UniqueConstraint(fields=["request", "name"], name="request_step_uniq")]
         ordering = ("id",)
 
@@ -117,6 +119,9 @@ class ExportFile(models.Model):
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "profiles_exportfile"
 
     def __str__(self) -> str:
         return f"export {self.id} of request {self.request_id}"

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from audit.selectors import StoredEvent, decrypt, ledger_events_tagged
-from profiles.contact import identifiers_linked
-from profiles.merges import subjects_absorbed_into
-from profiles.models import IdentifierKind
+from profiles.collection.contact import identifiers_linked
+from profiles.collection.stitching import subjects_absorbing
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import IdentifierKind
 from profiles.requests import deadlines
-from profiles.requests.domain import RequestType, Status
+from profiles.requests.domain import CLOSED, RequestType, Status
 from profiles.requests.models import PrivacyRequest
-from profiles.stitching import subjects_absorbing
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -115,3 +115,24 @@ def request_metrics(*, since: datetime | None = None) -> list[TypeMetrics]:
             )
         )
     return metrics
+
+
+@dataclass(frozen=True)
+class OpenCases:
+    """Open privacy requests (not fulfilled or rejected), soonest deadline first, with counts."""
+
+    first: list[PrivacyRequest]
+    open: int
+    overdue: int
+    at_risk: int
+
+
+def open_cases(*, now: datetime, limit: int) -> OpenCases:
+    """The officers' queue: the `limit` open cases due soonest, and how many are open, overdue, at risk."""
+    cases = PrivacyRequest.objects.exclude(status__in=[s.value for s in CLOSED])
+    return OpenCases(
+        first=list(cases.order_by("due_at", "received_at")[:limit]),
+        open=cases.count(),
+        overdue=cases.filter(due_at__lt=now).count(),
+        at_risk=cases.filter(due_at__gte=now, due_at__lte=now + deadlines.AT_RISK_WINDOW).count(),
+    )

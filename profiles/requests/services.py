@@ -1,7 +1,7 @@
 """A privacy request's life as a case: filing, verifying identity, officers' decisions, deadlines.
 
-Every change of state goes through `_transition`: the one table in `domain.ALLOWED` decides,
-the case row changes and a `privacy_request.<status>` event is appended in the same
+Every change of state goes through `case.case_transition`: the one table in `domain.ALLOWED`
+decides, the case row changes and a `privacy_request.<status>` event is appended in the same
 transaction. The work itself (export, erasure, …) is the workflow's (`workflow.py`), started
 on commit once a case is in progress.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
-from functools import partial
+from datetime import date, datetime
 from typing import Any, cast
 
 from django.conf import settings
@@ -20,10 +19,21 @@ from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
 from consent.models import Jurisdiction, Regime
-from hub.errors import Conflict, DomainError, NotFound
-from profiles.identity import subject_find
-from profiles.models import Subject
+from consent.restriction import subject_unrestrict
+from hub.errors import Conflict, DomainError
+from profiles.identity.links import subject_linked_by_service
+from profiles.identity.models import Subject
+from profiles.identity.subjects import subject_find
 from profiles.requests import deadlines
+from profiles.requests.case import (
+    case_locked,
+    case_notify,
+    case_start,
+    case_transition,
+    case_verification_link_send,
+    case_verified,
+    request_get,
+)
 from profiles.requests.details import details_validate
 from profiles.requests.domain import (
     AWAITING_APPROVAL,
@@ -35,9 +45,11 @@ from profiles.requests.domain import (
     request_type,
     transition_check,
 )
+from profiles.requests.emails import subject_notify
 from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
 from profiles.requests.models import PrivacyRequest
-from profiles.service_links import subject_linked_by_service
+from profiles.requests.objection import beyond_direct_marketing
+from profiles.requests.selectors import request_subjects
 
 MAX_REASON = 2000
 
@@ -54,19 +66,6 @@ class ExtensionRefused(Conflict):
     code = "request.extension_refused"
 
 
-def request_get(*, request_id: uuid.UUID | str) -> PrivacyRequest:
-    try:
-        pk = request_id if isinstance(request_id, uuid.UUID) else uuid.UUID(str(request_id))
-        return PrivacyRequest.objects.get(pk=pk)
-    except (ValueError, PrivacyRequest.DoesNotExist):
-        raise NotFound("No such privacy request.", field="id", code="request.not_found") from None
-
-
-def _locked(request_id: uuid.UUID | str) -> PrivacyRequest:
-    case = request_get(request_id=request_id)
-    return PrivacyRequest.objects.select_for_update().get(pk=case.pk)
-
-
 def holidays() -> frozenset[date]:
     return frozenset(date.fromisoformat(day) for day in settings.HUB_BUSINESS_HOLIDAYS)
 
@@ -77,48 +76,6 @@ def _regime(jurisdiction: str) -> deadlines.Regime:
     if jurisdiction and rule is None:
         raise UnknownJurisdiction("Unknown jurisdiction code.", field="jurisdiction")
     return "ccpa" if rule is not None and rule.regime == Regime.CCPA else "gdpr"
-
-
-def _transition(
-    case: PrivacyRequest, to: Status, *, actor: Actor, at: datetime, **fields: Any
-) -> PrivacyRequest:
-    """Move a locked case to `to` (if the table allows it) and append the event, atomically.
-
-    The event's message id names the case and counts its transitions: the timeline of a case
-    is readable from ledger metadata alone, also after the subject's keys are shredded.
-    """
-    previous = case.status
-    case.status = transition_check(case.status, to)
-    for name, value in fields.items():
-        setattr(case, name, value)
-    if to in (Status.FULFILLED, Status.REJECTED):
-        case.closed_at = at
-    case.transitions += 1
-    case.save()
-    payload = {"request_id": str(case.id), "type": case.type, "from": previous, "to": to.value}
-    case_event_append(
-        case, TRANSITIONS[to].name, payload=payload, message_id=f"request:{case.id}:{case.transitions}",
-        actor=actor, at=at,
-    )  # fmt: skip
-    return case
-
-
-def case_event_append(
-    case: PrivacyRequest, event_type: str, *, payload: dict[str, Any], message_id: str, actor: Actor,
-    at: datetime | None = None,
-) -> None:  # fmt: skip
-    """One event of a case on its stream. Once the subject is erased no new data key is made
-    for it: later events of the case are metadata only (the case record keeps the outcome)."""
-    erased = Subject.objects.filter(pk=case.stream_id, erased_at__isnull=False).exists()
-    event = NewEvent(
-        event_type,
-        subject_id=case.stream_id,
-        purpose=None if erased else REQUESTS_PURPOSE,
-        payload=None if erased else payload,
-        occurred_at=at,
-        message_id=message_id,
-    )
-    ledger_append(events=[event], actor=actor)
 
 
 # --- filing --------------------------------------------------------------------------------
@@ -195,12 +152,12 @@ def request_submit(
         actor=actor,
     )
     if request_kind in NO_VERIFICATION:
-        _verified(case, method="not_required", actor=actor, at=now)
+        case_verified(case, method="not_required", actor=actor, at=now)
     elif vouched and _vouching_counts(channel=channel, actor=actor, subject=subject):
-        _verified(case, method=channel.value, actor=actor, at=now)
+        case_verified(case, method=channel.value, actor=actor, at=now)
     else:
         # the person confirms it themselves; the caller's answer is the same either way
-        _send_verification_link(case)
+        case_verification_link_send(case)
     return case
 
 
@@ -216,52 +173,10 @@ def _vouching_counts(*, channel: Channel, actor: Actor, subject: Subject | None)
 
 def _needs_approval(kind: RequestType, details: Mapping[str, Any]) -> bool:
     if kind == RequestType.OBJECTION and details.get("purposes"):
-        from profiles.requests.objection import beyond_direct_marketing
-
         # Art. 21(3): direct marketing stops at once; any other objection is an officer's call
         if beyond_direct_marketing(details["purposes"]):
             return True
     return needs_approval(kind, approval_types=settings.HUB_REQUESTS_NEEDING_APPROVAL)
-
-
-def _verified(case: PrivacyRequest, *, method: str, actor: Actor, at: datetime) -> None:
-    """Identity established: acknowledge, act on what cannot wait, and start unless approval is needed."""
-    _transition(case, Status.IDENTITY_VERIFIED, actor=actor, at=at, verified_at=at, verification=method)
-    _transition(case, Status.ACKNOWLEDGED, actor=Actor.system(), at=at, acknowledged_at=at)
-    _notify_on_commit(case, "acknowledged")
-    if case.type == RequestType.OBJECTION:
-        from profiles.requests.objection import direct_marketing_stop
-
-        direct_marketing_stop(case=case, actor=actor)
-    if not case.needs_approval:
-        _start(case, actor=Actor.system(), at=at)
-
-
-def _start(case: PrivacyRequest, *, actor: Actor, at: datetime) -> None:
-    # the lease covers the wait for a worker too: a task lost on the way is resumed by beat
-    lease = at + timedelta(seconds=settings.HUB_REQUEST_LEASE_SECONDS)
-    _transition(case, Status.IN_PROGRESS, actor=actor, at=at, lease_until=lease)
-    transaction.on_commit(partial(_enqueue_run, request_id=case.id), robust=True)
-
-
-def _enqueue_run(*, request_id: uuid.UUID) -> None:
-    from tasks.requests import run_request
-
-    run_request.delay(str(request_id))
-
-
-def _notify_on_commit(case: PrivacyRequest, notice: str) -> None:
-    """Tell the subject (email where an address is known; always on the case's timeline)."""
-    from tasks.requests import notify_subject
-
-    transaction.on_commit(partial(notify_subject.delay, str(case.id), notice), robust=True)
-
-
-def _send_verification_link(case: PrivacyRequest) -> None:
-    from tasks.requests import send_verification_link
-
-    # the task mints the link and reads the address from the ledger: neither passes the broker
-    transaction.on_commit(partial(send_verification_link.delay, str(case.id)), robust=True)
 
 
 # --- officers' decisions ---------------------------------------------------------------------
@@ -278,7 +193,7 @@ def _reason(reason: object) -> str:
 def request_approve(
     *, request_id: uuid.UUID | str, actor: Actor, officer_id: int | None = None
 ) -> PrivacyRequest:
-    case = _locked(request_id)
+    case = case_locked(request_id)
     if case.status not in AWAITING_APPROVAL:
         transition_check(case.status, Status.IN_PROGRESS)  # raises the 409 for closed cases
         raise Conflict(
@@ -286,7 +201,7 @@ def request_approve(
         )
     now = timezone.now()
     case.reviewed_by_id, case.reviewed_at = officer_id, now
-    _start(case, actor=actor, at=now)
+    case_start(case, actor=actor, at=now)
     return case
 
 
@@ -296,13 +211,13 @@ def request_reject(
 ) -> PrivacyRequest:
     """Refuse with a reason; the subject is told why and how to complain (R10)."""
     text = _reason(reason)
-    case = _locked(request_id)
+    case = case_locked(request_id)
     now = timezone.now()
-    _transition(
+    case_transition(
         case, Status.REJECTED, actor=actor, at=now,
         reason=text, outcome="rejected", reviewed_by_id=officer_id, reviewed_at=now,
     )  # fmt: skip
-    _notify_on_commit(case, "rejected")
+    case_notify(case, "rejected")
     return case
 
 
@@ -312,7 +227,7 @@ def request_extend(
 ) -> PrivacyRequest:
     """Extend the deadline once, with a reason the subject is told within the first period."""
     text = _reason(reason)
-    case = _locked(request_id)
+    case = case_locked(request_id)
     now = timezone.now()
     transition_check(case.status, Status.EXTENDED)
     if case.regime == "gdpr" and months is None:
@@ -329,11 +244,11 @@ def request_extend(
         )
     except deadlines.ExtensionRefused as refused:
         raise ExtensionRefused(str(refused.message), code=refused.code) from None
-    _transition(
+    case_transition(
         case, Status.EXTENDED, actor=actor, at=now,
         due_at=new_due, extended_at=now, extension_reason=text, at_risk_alerted_at=None,
     )  # fmt: skip
-    _notify_on_commit(case, "extended")
+    case_notify(case, "extended")
     return case
 
 
@@ -341,40 +256,36 @@ def request_extend(
 def request_hold(*, request_id: uuid.UUID | str, reason: object, actor: Actor) -> PrivacyRequest:
     """A legal hold (litigation, a legal obligation to keep): the case waits, with why."""
     text = _reason(reason)
-    case = _locked(request_id)
-    return _transition(case, Status.ON_HOLD, actor=actor, at=timezone.now(), hold_reason=text)
+    case = case_locked(request_id)
+    return case_transition(case, Status.ON_HOLD, actor=actor, at=timezone.now(), hold_reason=text)
 
 
 @transaction.atomic
 def request_release(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
     """End a legal hold: the case waits for approval again (or starts, if it needs none)."""
-    case = _locked(request_id)
+    case = case_locked(request_id)
     now = timezone.now()
-    _transition(case, Status.ACKNOWLEDGED, actor=actor, at=now)
+    case_transition(case, Status.ACKNOWLEDGED, actor=actor, at=now)
     if not case.needs_approval:
-        _start(case, actor=Actor.system(), at=now)
+        case_start(case, actor=Actor.system(), at=now)
     return case
 
 
 @transaction.atomic
 def request_retry(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
     """Run a failed case again from its last checkpoint."""
-    case = _locked(request_id)
+    case = case_locked(request_id)
     if case.status != Status.FAILED:
         raise Conflict(
             f"Only a failed request can be retried; this one is {case.status}.", code="request.not_failed"
         )
     case.attempts = 0
-    _start(case, actor=actor, at=timezone.now())
+    case_start(case, actor=actor, at=timezone.now())
     return case
 
 
 def restriction_lift(*, request_id: uuid.UUID | str, actor: Actor) -> PrivacyRequest:
     """Lift a restriction (Art. 18(3)): the subject is told first, then processing resumes."""
-    from profiles.requests.notices import subject_notify
-    from profiles.requests.selectors import request_subjects
-    from profiles.restriction import subject_unrestrict
-
     case = request_get(request_id=request_id)
     if case.type != RequestType.RESTRICTION or case.status != Status.FULFILLED:
         raise Conflict(

@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from audit.services import Actor
 from hub.errors import DomainError, NotFound
-from profiles.identity import InvalidIdentifierValue, subject_find
+from profiles.identity.subjects import InvalidIdentifierValue, subject_find
+from profiles.requests.case import case_locked, case_verified, request_get
 from profiles.requests.domain import Status
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import request_received
-from profiles.requests.services import _locked, _verified, request_get
 
 VERIFY_SALT = "privacy-request.verify"
 
@@ -38,7 +38,7 @@ def _nonce_hash(nonce: str) -> str:
 @transaction.atomic
 def verification_link_issue(*, request_id: uuid.UUID) -> str | None:
     """A fresh one-time link token for a case still waiting for verification (an older one dies)."""
-    case = _locked(request_id)
+    case = case_locked(request_id)
     if case.status != Status.RECEIVED:
         return None
     nonce = secrets.token_urlsafe(24)
@@ -65,11 +65,11 @@ def verification_link_case(*, token: str) -> PrivacyRequest:
 @transaction.atomic
 def request_verify_link(*, token: str, now: datetime | None = None) -> PrivacyRequest:
     """The person followed the emailed link: identity verified (once; the link is then spent)."""
-    case = _locked(verification_link_case(token=token).id)
+    case = case_locked(verification_link_case(token=token).id)
     verification_link_case(token=token)  # re-checked under the lock: single use
     case.verification_nonce_hash = ""
     _attach(case)
-    _verified(
+    case_verified(
         case, method="email_link", actor=Actor("subject", str(case.stream_id)), at=now or timezone.now()
     )
     return case

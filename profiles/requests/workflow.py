@@ -24,11 +24,11 @@ from django.utils import timezone
 from audit.services import Actor
 from hub.errors import DomainError
 from hub.faults import fault_point
+from profiles.requests.case import case_event_append, case_transition
 from profiles.requests.domain import Status
 from profiles.requests.event_types import STEP_DONE
 from profiles.requests.fulfilment import STEPS, outcome_of
 from profiles.requests.models import PrivacyRequest, RequestStep, StepStatus
-from profiles.requests.services import _transition, case_event_append
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def _fulfil(case: PrivacyRequest, done: dict[str, Any]) -> None:
     result: dict[str, Any] = {}
     for step_result in done.values():
         result.update(step_result)
-    _transition(
+    case_transition(
         locked, Status.FULFILLED, actor=Actor.system(), at=timezone.now(),
         result=result, outcome=outcome_of(locked, result), lease_until=None,
     )  # fmt: skip
@@ -145,7 +145,7 @@ def _failed_attempt(case: PrivacyRequest, step: str, problem: Exception) -> None
         row.save()
         locked.attempts += 1
         if locked.attempts >= settings.HUB_REQUEST_MAX_ATTEMPTS:
-            _transition(
+            case_transition(
                 locked,
                 Status.FAILED,
                 actor=Actor.system(),

@@ -26,6 +26,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import keys
+from audit.consumers import consumer_lock, position_get, position_save
+from audit.errors import InvalidIdentifier
 from audit.selectors import (
     ReadEvent,
     StoredEvent,
@@ -37,7 +39,8 @@ from audit.selectors import (
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
-from profiles.models import FieldKind, ProfileField, Segment, SegmentEvidence, SegmentMembership, Subject
+from profiles.identity.models import Subject
+from profiles.models import FieldKind, ProfileField, Segment, SegmentEvidence, SegmentMembership
 from profiles.segments.rules import (
     Facts,
     Occurrence,
@@ -334,7 +337,6 @@ def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int
     Like the profile projector, it holds its consumer lock and saves its position in the same
     transaction as the evidence and memberships it changes, so events are never applied twice.
     """
-    from profiles.projector import consumer_lock, position_get, position_save
 
     if not consumer_lock(name, wait=False):
         return 0
@@ -363,7 +365,6 @@ def segments_fill_pending(*, page: int = FILL_PAGE, now: datetime | None = None)
     a deactivated segment is filled again when it comes back. Returns how many subjects this
     call evaluated (0: nothing to fill, or another worker is filling).
     """
-    from profiles.projector import consumer_lock
 
     if not consumer_lock("segments:fill", wait=False):
         return 0
@@ -449,7 +450,6 @@ def consented_members(
     With `service_id`, the disclosure of each member's membership is recorded — one ledger
     append for the whole page, not one transaction per member.
     """
-    from audit.errors import InvalidIdentifier
 
     rows = SegmentMembership.objects.filter(segment=segment).order_by("subject_id")
     if after:

@@ -8,17 +8,17 @@ import pytest
 from django.utils import timezone
 
 from audit.services import Actor
-from profiles.identity import subject_resolve
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_reject
-from tests.requests.conftest import USER_ID, file_request
+from tests.factories import USER_ID, file_request
 
 pytestmark = pytest.mark.django_db
 
 
 def test_the_index_shows_open_cases_soonest_first_with_badges_counts_and_links(shop, login, client):
     # given four cases: one closed, one overdue, one at risk, one on track
-    subject_resolve(kind="user_id", value=USER_ID, actor=Actor.system(), jurisdiction="EU")
+    subject_resolve_with_jurisdiction(kind="user_id", value=USER_ID, actor=Actor.system(), jurisdiction="EU")
     closed, late, soon, later = (file_request(shop.events, "erasure")["id"] for _ in range(4))
     now = timezone.now()
     request_reject(request_id=closed, reason="r", actor=Actor("officer", "1"))
@@ -37,8 +37,8 @@ def test_the_index_shows_open_cases_soonest_first_with_badges_counts_and_links(s
     assert "<strong>3</strong> open" in queue
     assert "<strong>1</strong> overdue" in queue and "<strong>1</strong> at risk" in queue
     for deadline in ("overdue", "at_risk", "open"):
-        assert f'href="/admin/profiles/privacyrequest/?deadline={deadline}"' in queue
-    assert f'href="/admin/profiles/privacyrequest/{late}/change/"' in queue
+        assert f'href="/admin/privacy_requests/privacyrequest/?deadline={deadline}"' in queue
+    assert f'href="/admin/privacy_requests/privacyrequest/{late}/change/"' in queue
     # and the compliance pages are linked, with the subject search box
     for url in ("/admin/subjects/", "/admin/ledger/", "/admin/analytics/", "/admin/ropa/", "/admin/ropa.csv"):
         assert f'"{url}"' in page

@@ -11,6 +11,7 @@ from audit.services import ledger_append
 from tasks.ledger import verify_ledger
 from tests.audit.factories import collected
 from tests.ledger_support import seal
+from tests.tasks_sent import SentTask, tasks_sent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,9 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def queued(monkeypatch):
     """Tasks the page sends to the broker (captured; the test runs them itself)."""
-    sent: list[dict[str, str]] = []
-    monkeypatch.setattr(verify_ledger, "delay", lambda **kwargs: sent.append(kwargs))
-    return sent
+    return tasks_sent(monkeypatch)
 
 
 def test_the_page_shows_the_signed_head_and_recent_events_metadata_only(roles, login, client, actor):
@@ -50,7 +49,7 @@ def test_verify_now_queues_the_task_and_the_page_shows_its_result(roles, login, 
     assert response.status_code == 302 and response["Location"] == "/admin/ledger/"
     # then one run is queued as a task taking its id, and the page says so and reloads itself
     run = VerificationRun.objects.get()
-    assert queued == [{"run_id": str(run.pk)}]
+    assert queued == [SentTask("ledger.verify", (str(run.pk),))]
     assert run.requested_by == officer and run.state == "queued"
     page = client.get("/admin/ledger/").content.decode()
     assert "queued…" in page and 'http-equiv="refresh"' in page
@@ -58,7 +57,7 @@ def test_verify_now_queues_the_task_and_the_page_shows_its_result(roles, login, 
     client.post("/admin/ledger/")
     assert VerificationRun.objects.count() == 1 and len(queued) == 1
     # when the worker runs the task (here, in this process), the result is stored and shown
-    verify_ledger(**queued[0])
+    verify_ledger(*queued[0].args)
     run.refresh_from_db()
     assert run.state == "ok" and run.events == 2 and run.sealed == 2 and run.checkpoints == 1
     assert run.root == bytes(head.root_hash).hex() and run.started_at <= run.finished_at
@@ -66,7 +65,7 @@ def test_verify_now_queues_the_task_and_the_page_shows_its_result(roles, login, 
     assert ">OK<" in page and 'http-equiv="refresh"' not in page
     # running the task twice changes nothing
     finished = run.finished_at
-    verify_ledger(**queued[0])
+    verify_ledger(*queued[0].args)
     run.refresh_from_db()
     assert run.finished_at == finished
 
@@ -77,7 +76,7 @@ def test_a_broken_ledger_shows_problems(roles, login, client, actor, queued, as_
     as_superuser_without_triggers("UPDATE audit_ledger_event SET purpose = 'marketing'", None)
     login("officer")
     client.post("/admin/ledger/")
-    verify_ledger(**queued[0])
+    verify_ledger(*queued[0].args)
     run = VerificationRun.objects.get()
     assert run.state == "problems" and run.first_bad_position == 0 and run.problem
     assert "PROBLEMS" in client.get("/admin/ledger/").content.decode()

@@ -9,11 +9,11 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from audit.services import Actor
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import Purpose
-from profiles.identity import subject_resolve
 from profiles.requests.models import PrivacyRequest
 from tests.admin.conftest import CUSTOM_PAGES
-from tests.requests.conftest import USER_ID, file_request
+from tests.factories import USER_ID, file_request
 
 pytestmark = pytest.mark.django_db
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>")
@@ -30,11 +30,11 @@ def test_the_migration_creates_the_three_roles_with_their_permissions(roles):
     viewer, officer, admin = _codenames("viewer"), _codenames("officer"), _codenames("admin")
     # viewer: reads only, across the hub's apps and the audit log
     assert viewer and all(c.split(".")[1].startswith("view_") for c in viewer)
-    assert {"profiles.view_subject", "profiles.view_privacyrequest", "audit.view_ledgerevent",
+    assert {"profiles.view_subject", "privacy_requests.view_privacyrequest", "audit.view_ledgerevent",
             "consent.view_consentstate", "consent.view_purpose", "auditlog.view_logentry"} <= viewer  # fmt: skip
     # officer: a viewer who decides requests, splits merges, edits consent configuration, verifies
     assert viewer < officer
-    assert {"profiles.approve_privacyrequest", "profiles.extend_privacyrequest", "profiles.split_subjectmerge",
+    assert {"privacy_requests.approve_privacyrequest", "privacy_requests.extend_privacyrequest", "profiles.split_subjectmerge",
             "consent.change_purpose", "consent.add_notice", "consent.change_minimizationpolicy",
             "profiles.change_segment", "profiles.change_trackingplanevent",
             "audit.add_verificationrun"} <= officer  # fmt: skip
@@ -82,7 +82,7 @@ def test_every_role_can_read_every_page_and_no_page_has_inline_script(shop, logi
 
 def test_a_viewer_cannot_approve_or_edit_and_an_officer_can(shop, login, client):
     # the shop linked the person itself, so its word verifies the case (a stranger's would not)
-    subject_resolve(
+    subject_resolve_with_jurisdiction(
         kind="user_id", value=USER_ID, actor=Actor("service", str(shop.service_id)), jurisdiction="EU"
     )
     case_id = file_request(shop.events, "erasure")["id"]
@@ -92,14 +92,18 @@ def test_a_viewer_cannot_approve_or_edit_and_an_officer_can(shop, login, client)
     }  # fmt: skip
     # a viewer: the approve action does nothing, the purpose form is refused
     login("viewer")
-    client.post("/admin/profiles/privacyrequest/", {"action": "approve", "_selected_action": [case_id]})
+    client.post(
+        "/admin/privacy_requests/privacyrequest/", {"action": "approve", "_selected_action": [case_id]}
+    )
     assert PrivacyRequest.objects.get(pk=case_id).status == "acknowledged"
     assert client.post("/admin/consent/purpose/analytics/change/", change_purpose).status_code == 403
     assert Purpose.objects.get(key="analytics").retention_days != 200
     # an officer: both work
     client.logout()
     login("officer")
-    client.post("/admin/profiles/privacyrequest/", {"action": "approve", "_selected_action": [case_id]})
+    client.post(
+        "/admin/privacy_requests/privacyrequest/", {"action": "approve", "_selected_action": [case_id]}
+    )
     assert PrivacyRequest.objects.get(pk=case_id).status == "in_progress"
     response = client.post("/admin/consent/purpose/analytics/change/", change_purpose)
     assert response.status_code == 302, response.content.decode()[:3000]

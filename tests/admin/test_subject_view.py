@@ -8,8 +8,8 @@ import logging
 import pytest
 
 from audit.models import LedgerEvent
-from profiles.subject_admin import identifier_mask, value_masked
-from tests.requests.conftest import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history
+from profiles.identity.masking import identifier_mask, value_masked
+from tests.factories import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history
 
 
 def _views(subject_id):

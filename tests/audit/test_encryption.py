@@ -11,10 +11,10 @@ from django.test import override_settings
 
 from audit import keys
 from audit.checkpoints import ledger_verify
-from audit.keys import new_secret
 from audit.selectors import decrypt, ledger_event_get, ledger_events_for_subject
 from audit.services import Actor, ledger_append
 from audit.shredding import kek_rotate, subject_keys_shred
+from hub.crypto import new_secret
 from tests.audit.factories import collected
 from tests.ledger_support import seal
 

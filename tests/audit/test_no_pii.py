@@ -67,11 +67,11 @@ def test_tasks_take_only_ids_never_personal_data():
             fixed = (name, param) in FIXED_VOCABULARY
             assert param.endswith("_id") or param in {"self"} or fixed, f"{name} takes {param!r}"
     # a fixed-vocabulary argument is refused when it is anything else
-    from profiles.requests.notices import NOTICES
+    from profiles.requests.emails import NOTICES
 
     assert ours["requests.notify_subject"]
     with pytest.raises(ValueError, match="unknown notice"):
-        from profiles.requests.notices import subject_notify
+        from profiles.requests.emails import subject_notify
 
         subject_notify(case=None, notice="Dear Zoë")  # type: ignore[arg-type]
     assert all(n.isidentifier() for n in NOTICES)

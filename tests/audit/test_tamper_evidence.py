@@ -123,7 +123,7 @@ def test_a_forged_tree_head_is_detected(actor, as_superuser_without_triggers):
 
 
 def test_inclusion_proof_verifies_with_only_the_published_data(actor, purposes):
-    from consent.services import service_register
+    from consent.clients import service_register
 
     ids = _ledger(actor, n=300)
     key = service_register(name="auditor", purposes=[], scopes=["ledger:read"]).secret
@@ -177,7 +177,7 @@ def test_an_empty_ledger_gets_a_signed_size_zero_head_that_later_heads_extend(ac
     assert second.tree_size == 2 and bytes(second.previous_head_hash) == bytes(empty.head_hash)
     assert ledger_verify().ok
     # and a consistency proof from the empty tree is refused cleanly (there is nothing to prove)
-    from consent.services import service_register
+    from consent.clients import service_register
 
     key = service_register(name="aud0", purposes=[], scopes=["ledger:read"]).secret
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
@@ -187,7 +187,7 @@ def test_an_empty_ledger_gets_a_signed_size_zero_head_that_later_heads_extend(ac
 
 def test_heads_signed_before_a_signing_key_rotation_verify_with_the_retired_public_key(actor, settings):
     from audit.checkpoints import public_key_bytes
-    from audit.keys import encode_secret, new_secret
+    from hub.crypto import encode_secret, new_secret
 
     ledger_append(events=[collected()], actor=actor)
     seal()

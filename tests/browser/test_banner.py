@@ -14,7 +14,7 @@ from django.core.management import call_command
 from audit.selectors import ledger_events_for_subject
 from consent.gate import decide
 from consent.models import ConsentState
-from profiles.identity import subject_find
+from profiles.identity.subjects import subject_find
 from tests.browser.conftest import accessibility_problems, screenshot
 from tests.e2e.conftest import wait_until
 

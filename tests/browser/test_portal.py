@@ -19,7 +19,7 @@ from consent.gate import decide
 from profiles.requests.models import PrivacyRequest
 from tests.browser.conftest import accessibility_problems, screenshot
 from tests.e2e.conftest import wait_until
-from tests.requests.conftest import EMAIL, NAME, person_with_history, shop_setup
+from tests.factories import EMAIL, NAME, person_with_history, shop_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -33,7 +33,7 @@ def hub(
     settings.HUB_PUBLIC_URL = live_server.url
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
-    shop = shop_setup(webhook_url=receiver.url)
+    shop = shop_services(webhook_url=receiver.url)
     zoe = person_with_history(shop)
     celery_worker_process(
         EMAIL_URL=mailbox.url, HUB_EXPORT_ROOT=str(settings.HUB_EXPORT_ROOT), HUB_PUBLIC_URL=live_server.url
@@ -98,7 +98,7 @@ def test_a_person_signs_in_controls_consent_sees_their_data_and_makes_requests(h
 
     User.objects.create_superuser("olga", "olga@hub.example", "officer-pass-123")
     officer = browser.new_context().new_page()
-    officer.goto(f"{hub['url']}/admin/login/?next=/admin/profiles/privacyrequest/")
+    officer.goto(f"{hub['url']}/admin/login/?next=/admin/privacy_requests/privacyrequest/")
     officer.fill("#id_username", "olga")
     officer.fill("#id_password", "officer-pass-123")
     officer.click("input[type=submit]")
@@ -122,7 +122,7 @@ def test_a_portal_page_shows_no_one_elses_data_and_requires_sign_in(hub, page):
 
 
 def test_a_request_filed_by_email_is_confirmed_from_the_emailed_link(hub, page, mailbox):
-    from tests.requests.conftest import file_request
+    from tests.factories import file_request
 
     body = file_request(hub["shop"].events, "access", email=EMAIL)
     message = wait_until(

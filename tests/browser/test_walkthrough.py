@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from consent.models import ConsentState
-from profiles.identity import subject_find
+from profiles.identity.subjects import subject_find
 from tests.browser.conftest import screenshot
 from tests.e2e.conftest import wait_until
 

@@ -12,17 +12,17 @@ from django.core.management import call_command
 from django.test import Client
 
 from audit.selectors import ledger_events_for_subject
-from audit.services import Actor
-from consent.browser import ANONYMOUS_ID_COOKIE, DEMO_SERVICE, PIXEL_GIF
-from consent.decisions import notice_publish
-from consent.models import ConsentState, MinimizationPolicy, PolicyField, Service
-from consent.services import (
+from consent.clients import (
     InvalidOrigin,
     allowed_origins_validate,
     service_register,
     service_site_key_issue,
 )
-from profiles.identity import subject_find
+from consent.models import ConsentState, MinimizationPolicy, Service
+from profiles.browser.apis import ANONYMOUS_ID_COOKIE, PIXEL_GIF
+from profiles.demo.views import DEMO_SERVICE
+from profiles.identity.subjects import subject_find
+from tests.factories import minimization_policy, notice_published, site_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -32,29 +32,20 @@ BEACON = "text/plain;charset=UTF-8"
 
 @pytest.fixture
 def notice(purposes):
-    return notice_publish(
-        title="How we use your data", text="We ask first.\n\nYou can change your mind.",
-        purposes=purposes, actor=Actor.system(),
-    )[0]  # fmt: skip
+    """Every purpose, with the title and text the banner shows (asserted below)."""
+    return notice_published(
+        purposes, title="How we use your data", text="We ask first.\n\nYou can change your mind."
+    )
 
 
 @pytest.fixture
 def shop(purposes, notice) -> Service:
-    service = service_register(
-        name="shop", purposes=["essential", "analytics", "advertising"], scopes=["events:write"]
-    ).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP]
-    service.save()
-    policy = MinimizationPolicy.objects.create(purpose_id="analytics", event_type="*")
-    PolicyField.objects.create(
-        policy=policy, name="properties.sku", data_category="user.behavior.browsing_history"
+    """The demo shop's site: what its beacons keep is the SKU and the page path."""
+    minimization_policy("analytics", "*", ("properties.sku", "user.behavior.browsing_history"))
+    minimization_policy("essential", "page", ("context.page.path", "user.behavior.browsing_history"))
+    return site_with_key(
+        purposes=["essential", "analytics", "advertising"], scopes=["events:write"], origins=[SHOP]
     )
-    page = MinimizationPolicy.objects.create(purpose_id="essential", event_type="page")
-    PolicyField.objects.create(
-        policy=page, name="context.page.path", data_category="user.behavior.browsing_history"
-    )
-    return service
 
 
 def _client(origin: str | None = SHOP, **headers: str) -> Client:
@@ -605,8 +596,8 @@ def test_officers_issue_site_keys_and_list_origins_in_the_admin(client, purposes
 
 def test_a_browser_names_a_user_only_with_the_site_backends_signature(shop):
     """The site key is public: an unsigned user id would let anyone merge a device into anyone."""
-    from consent.browser import user_id_signature
-    from profiles.identity import subject_find
+    from profiles.browser.apis import user_id_signature
+    from profiles.identity.subjects import subject_find
 
     client = _client()
     event = {"message_id": "u1", "type": "identify", "anonymous_id": "dev-1", "user_id": "victim-42",

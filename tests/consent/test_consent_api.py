@@ -5,30 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
-from rest_framework.test import APIClient
 
 from audit.checkpoints import public_key_bytes
-from audit.services import Actor
-from consent.decisions import notice_publish
+from consent.clients import service_register
 from consent.models import ConsentState
 from consent.receipts import receipt_verify
-from consent.services import service_register
+from tests.factories import api_client
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def notice(purposes):
-    return notice_publish(
-        title="Notice", text="How we use data", purposes=purposes[1:], actor=Actor.system()
-    )[0]
-
-
-def _client(secret: str | None = None, **headers: str) -> APIClient:
-    client = APIClient(**headers)
-    if secret:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 @pytest.fixture
@@ -45,7 +29,7 @@ def _post(client, **body):
 
 
 def test_record_then_read_state_and_ask_the_gate(banner, notice):
-    client = _client(banner)
+    client = api_client(banner)
     response = _post(
         client,
         user_id="u-42",
@@ -77,20 +61,20 @@ def test_record_then_read_state_and_ask_the_gate(banner, notice):
 
 
 def test_the_receipt_verifies_offline_with_the_public_key(banner):
-    client = _client(banner)
+    client = api_client(banner)
     decision = _post(client, user_id="u-1", decisions={"analytics": "granted"}).json()["decisions"][0]
     signed = client.get(decision["receipt_url"]).json()
     assert signed["receipt"]["event"]["status"] == "dpv:ConsentGiven"
-    public = base64.b64decode(_client().get("/api/v1/ledger/public-key").json()["public_key"])
+    public = base64.b64decode(api_client().get("/api/v1/ledger/public-key").json()["public_key"])
     assert public == public_key_bytes() and receipt_verify(signed, public)
     signed["receipt"]["event"]["status"] = "dpv:ConsentRefused"
     assert not receipt_verify(signed, public)
 
 
 def test_sec_gpc_refuses_advertising_and_leaves_analytics_as_decided(banner):
-    client = _client(banner)
+    client = api_client(banner)
     _post(client, user_id="u-7", decisions={"analytics": "granted", "advertising": "granted"})
-    gpc = _client(banner, HTTP_SEC_GPC="1")
+    gpc = api_client(banner, HTTP_SEC_GPC="1")
     assert gpc.get("/api/v1/consents/decision", {"user_id": "u-7", "purpose": "advertising"}).json() == {
         "allowed": False,
         "reason": "gpc",
@@ -110,7 +94,7 @@ def test_sec_gpc_refuses_advertising_and_leaves_analytics_as_decided(banner):
 
 
 def test_gpc_support_resource_is_served():
-    response = _client().get("/.well-known/gpc.json")
+    response = api_client().get("/.well-known/gpc.json")
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     body = response.json()
     assert body["gpc"] is True and len(body["lastUpdate"]) == 10
@@ -136,7 +120,7 @@ def test_gpc_support_resource_is_served():
 )
 def test_bad_input_is_a_400_with_a_code_and_records_nothing(banner, body, field, ledger_count):
     before = ledger_count()
-    response = _post(_client(banner), **body)
+    response = _post(api_client(banner), **body)
     assert response.status_code == 400, response.content
     error = response.json()["error"]
     assert error["code"]
@@ -146,16 +130,18 @@ def test_bad_input_is_a_400_with_a_code_and_records_nothing(banner, body, field,
 
 
 def test_auth_and_scopes(purposes, banner):
-    assert _post(_client(), user_id="a", decisions={"analytics": "granted"}).status_code == 401
-    assert _post(_client("hub_bad_key"), user_id="a", decisions={"analytics": "granted"}).status_code == 401
+    assert _post(api_client(), user_id="a", decisions={"analytics": "granted"}).status_code == 401
+    assert (
+        _post(api_client("hub_bad_key"), user_id="a", decisions={"analytics": "granted"}).status_code == 401
+    )
     reader = service_register(name="reader", purposes=["analytics"], scopes=["ledger:read"]).secret
-    assert _post(_client(reader), user_id="a", decisions={"analytics": "granted"}).status_code == 403
+    assert _post(api_client(reader), user_id="a", decisions={"analytics": "granted"}).status_code == 403
     profiles = service_register(name="recs", purposes=["analytics"], scopes=["profiles:read"]).secret
-    assert _post(_client(profiles), user_id="a", decisions={"analytics": "granted"}).status_code == 403
-    assert _client(profiles).get("/api/v1/consents", {"user_id": "a"}).status_code == 200
+    assert _post(api_client(profiles), user_id="a", decisions={"analytics": "granted"}).status_code == 403
+    assert api_client(profiles).get("/api/v1/consents", {"user_id": "a"}).status_code == 200
     # a service may record decisions only for the purposes it is registered for
     narrow = service_register(name="narrow", purposes=["analytics"], scopes=["consents:write"]).secret
-    response = _post(_client(narrow), user_id="a", decisions={"marketing": "granted"})
+    response = _post(api_client(narrow), user_id="a", decisions={"marketing": "granted"})
     assert (
         response.status_code == 403 and response.json()["error"]["code"] == "consent.purpose_not_registered"
     )
@@ -163,16 +149,18 @@ def test_auth_and_scopes(purposes, banner):
 
 def test_an_oversized_body_is_refused_cleanly(banner, ledger_count):
     huge = {"user_id": "a", "decisions": {"analytics": "granted"}, "padding": "x" * (3 * 1024 * 1024)}
-    response = _post(_client(banner), **huge)
+    response = _post(api_client(banner), **huge)
     assert response.status_code in (400, 413)
     assert response.json()["error"]["code"]
     assert ledger_count() == 0
 
 
 def test_a_service_reads_consent_and_asks_the_gate_only_for_its_own_purposes(banner, purposes):
-    client = _client(banner)
+    client = api_client(banner)
     _post(client, user_id="u-7", decisions={"analytics": "granted"})
-    narrow = _client(service_register(name="narrow", purposes=["analytics"], scopes=["profiles:read"]).secret)
+    narrow = api_client(
+        service_register(name="narrow", purposes=["analytics"], scopes=["profiles:read"]).secret
+    )
     assert [row["purpose"] for row in narrow.get("/api/v1/consents", {"user_id": "u-7"}).json()] == [
         "analytics"
     ]

@@ -24,18 +24,10 @@ from consent.decisions import (
 )
 from consent.gate import decide, fact_cache
 from consent.models import ConsentState, DecisionMethod, DecisionSource
-from consent.selectors import consent_at, consent_overview
+from tests.tasks_sent import tasks_queued
 
 pytestmark = pytest.mark.django_db
 BANNER = Context(DecisionSource.BANNER, DecisionMethod.CLICK, "en", "EU")
-
-
-@pytest.fixture
-def notice(purposes):
-    created, _ = notice_publish(
-        title="Notice", text="We use your data for …", purposes=purposes[1:], actor=Actor.system()
-    )
-    return created
 
 
 @pytest.fixture
@@ -151,28 +143,6 @@ def test_gpc_opts_out_of_sale_and_sharing_only(subject, actor, notice):
     assert gpc_apply(subject_id=subject, actor=actor) == []  # already out: nothing new
 
 
-def test_history_is_replayed_from_the_ledger(subject, actor, notice):
-    t0 = timezone.now()
-    consent_record(subject_id=subject, decisions={"analytics": True}, actor=actor, context=BANNER, at=t0)
-    consent_record(
-        subject_id=subject,
-        decisions={"analytics": False},
-        actor=actor,
-        context=BANNER,
-        at=t0 + timedelta(days=10),
-    )
-    assert consent_at(subject_id=subject, purpose="analytics", at=t0 - timedelta(seconds=1)).status is None
-    assert consent_at(subject_id=subject, purpose="analytics", at=t0 + timedelta(days=5)).status == "given"
-    assert (
-        consent_at(subject_id=subject, purpose="analytics", at=t0 + timedelta(days=11)).status == "withdrawn"
-    )
-    assert (
-        consent_at(subject_id=subject, purpose="analytics", at=t0 + timedelta(days=500)).status == "withdrawn"
-    )
-    overview = {item.purpose: item.status for item in consent_overview(subject_id=subject)}
-    assert overview["analytics"] == "withdrawn" and overview["marketing"] is None
-
-
 def test_a_cached_decision_in_another_process_is_bounded_and_fresh_reads_bypass_it(
     subject, actor, notice, settings
 ):
@@ -204,7 +174,7 @@ def test_an_opt_out_jurisdiction_allows_until_the_subject_objects(actor, notice)
         kind="user_id", value="ca-1", decisions={}, context=Context(jurisdiction="US-CA"), actor=actor,
         trusted_jurisdiction="US-CA",
     )  # fmt: skip
-    from profiles.identity import subject_find
+    from profiles.identity.subjects import subject_find
 
     subject = subject_find(kind="user_id", value="ca-1").id
     assert decide(subject, "analytics") == decide(subject, "advertising")
@@ -234,25 +204,25 @@ def test_purposes_use_only_fideslang_keys(purposes):
     assert "mind_reading" in str(caught.value) and "user.soul" in str(caught.value)
 
 
-def test_withdrawal_schedules_a_profile_rebuild_after_commit(
+def test_a_withdrawal_is_left_to_the_projector_and_schedules_no_rebuild(
     subject, actor, notice, django_capture_on_commit_callbacks
 ):
-    from consent.decisions import _rebuild_profile
-
+    """Consent does not reach into profiles: the projector applies `consent.withdrawn` like any other
+    ledger event and drops the purpose's fields (tests/profiles/test_projector.py::
+    test_withdrawal_removes_that_purpose_and_keeps_the_others); only the opt-out webhooks are sent."""
     _record(subject, actor, analytics=True)
     with django_capture_on_commit_callbacks() as callbacks:
         _record(subject, actor, analytics=False)
-    rebuilds = [c for c in callbacks if getattr(c, "func", None) is _rebuild_profile]
-    assert len(rebuilds) == 1 and rebuilds[0].keywords == {"subject_id": subject}
-    with django_capture_on_commit_callbacks() as callbacks:
-        _record(subject, actor, marketing=False)  # a refusal is not a withdrawal
-    assert not [c for c in callbacks if getattr(c, "func", None) is _rebuild_profile]
+    assert "profiles.rebuild_subject" not in {task.name for task in tasks_queued(callbacks)}
+    assert [e.stored.meta.event_type for e in ledger_events_for_subject(subject_id=subject)][
+        -1
+    ] == "consent.withdrawn"
 
 
 def test_deciding_many_at_once_agrees_with_deciding_one_by_one(actor, notice):
     from consent.gate import decide_many
-    from profiles.models import Subject
-    from profiles.restriction import subject_restrict
+    from consent.restriction import subject_restrict
+    from profiles.identity.models import Subject
 
     people = [Subject.objects.create(jurisdiction=j).id for j in ("EU", "US-CA", "", "EU")]
     consent_record(

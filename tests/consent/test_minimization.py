@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from audit.keys import decode_secret
 from consent.minimization import FieldRule, Minimized, minimize, policy_for
-from consent.models import MinimizationPolicy, PolicyField, Purpose, Transformation
+from consent.models import Purpose, Transformation
+from hub.crypto import decode_secret
+from tests.factories import minimization_policy
 
 BROWSING = "user.behavior.browsing_history"
 DEVICE = "user.device.ip_address"
@@ -201,19 +202,10 @@ def test_minimizing_twice_changes_nothing():
 
 
 # --- loading policies -------------------------------------------------------------------------
-def _policy(purpose: str, event_type: str, *fields: tuple[str, str, str]) -> MinimizationPolicy:
-    policy = MinimizationPolicy.objects.create(purpose_id=purpose, event_type=event_type)
-    for name, category, transformation in fields:
-        PolicyField.objects.create(
-            policy=policy, name=name, data_category=category, transformation=transformation
-        )
-    return policy
-
-
 @pytest.mark.django_db
 def test_policy_for_prefers_the_exact_event_type_over_the_wildcard(purposes, django_assert_num_queries):
-    _policy("analytics", "*", ("context.ip", DEVICE, Transformation.TRUNCATE_IP))
-    _policy(
+    minimization_policy("analytics", "*", ("context.ip", DEVICE, Transformation.TRUNCATE_IP))
+    minimization_policy(
         "analytics",
         "track:Product Viewed",
         ("properties.sku", "user.behavior.purchase_history", Transformation.KEEP),
@@ -233,8 +225,8 @@ def test_policy_for_prefers_the_exact_event_type_over_the_wildcard(purposes, dja
 
 @pytest.mark.django_db
 def test_an_exact_policy_with_no_fields_keeps_nothing_and_does_not_fall_back(purposes):
-    _policy("analytics", "*", ("context.ip", DEVICE, Transformation.TRUNCATE_IP))
-    _policy("analytics", "identify")
+    minimization_policy("analytics", "*", ("context.ip", DEVICE, Transformation.TRUNCATE_IP))
+    minimization_policy("analytics", "identify")
     assert policy_for(purpose="analytics", event_type="identify") == []
 
 
@@ -244,7 +236,7 @@ def test_a_purpose_without_a_policy_keeps_nothing(purposes):
     Purpose.objects.create(
         key="surveys", name="Surveys", description="Asking for feedback.", lawful_basis="consent"
     )
-    _policy("analytics", "*", ("properties.sku", BROWSING, Transformation.KEEP))
+    minimization_policy("analytics", "*", ("properties.sku", BROWSING, Transformation.KEEP))
     assert policy_for(purpose="surveys", event_type="track:Product Viewed") == []
     assert policy_for(purpose="no-such-purpose", event_type="page") == []
     rules = policy_for(purpose="surveys", event_type="page")
@@ -253,7 +245,7 @@ def test_a_purpose_without_a_policy_keeps_nothing(purposes):
 
 @pytest.mark.django_db
 def test_loaded_rules_minimize_a_document(purposes):
-    _policy(
+    minimization_policy(
         "analytics",
         "track:Signed Up",
         ("traits.email", "user.contact.email", Transformation.KEYED_HASH),

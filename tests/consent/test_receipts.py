@@ -15,9 +15,9 @@ from audit.checkpoints import LedgerTampered, public_key_bytes, public_key_id
 from audit.selectors import ledger_event_get
 from audit.services import Actor, NewEvent, ledger_append
 from audit.shredding import subject_keys_shred
+from consent.clients import service_register
 from consent.models import Notice
 from consent.receipts import receipt_build, receipt_sign, receipt_verify
-from consent.services import service_register
 from hub.errors import NotFound
 from tests.audit.factories import collected
 

@@ -9,14 +9,13 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from audit.keys import epoch_of
 from audit.selectors import ledger_events_for_subject
 from audit.services import NewEvent, ledger_append
 from consent import retention
-from consent.event_types import CONSENT_RECORDS_KEY, IDENTITY_KEY
+from consent.event_types import CONSENT_RECORDS_KEY
 from consent.models import Purpose
 from consent.retention import (
     NaiveRetentionTime,
@@ -26,27 +25,10 @@ from consent.retention import (
     retention_expired_scopes,
     retention_preview,
 )
+from profiles.identity.event_types import IDENTITY_KEY
 from tasks.consent import enforce_retention
 from tasks.schedule import beat_schedule
-
-
-def _insert_key(subject: uuid.UUID, purpose: str, epoch: str) -> None:
-    """A data key from an earlier epoch, as the ledger would have created it back then."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id, created_at) "
-            "VALUES (gen_random_uuid(), %s, %s, %s, '\\x00', 'x', now())",
-            [subject, purpose, epoch],
-        )
-
-
-def _live_keys(subject: uuid.UUID) -> set[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT purpose, epoch FROM audit_data_key WHERE subject_id = %s AND shredded_at IS NULL",
-            [subject],
-        )
-        return set(cursor.fetchall())
+from tests.ledger_support import data_key_insert, data_keys_live
 
 
 def _collected(subject: uuid.UUID, purpose: str, payload: dict) -> NewEvent:
@@ -121,7 +103,7 @@ def test_expired_keys_are_shredded_payloads_become_unreadable_and_the_shred_is_r
     # when we are 397 days later: analytics (395 days) has expired, marketing (730 days) has not
     later = timezone.now() + timedelta(days=397)
     current = epoch_of(later - timedelta(days=1))
-    _insert_key(alice, "analytics", current)  # data from yesterday, as seen from then
+    data_key_insert(alice, "analytics", current)  # data from yesterday, as seen from then
     assert list(retention_expired_scopes(now=later)) == [
         (alice, "analytics", [today]),
         (bob, "analytics", [today]),
@@ -129,8 +111,12 @@ def test_expired_keys_are_shredded_payloads_become_unreadable_and_the_shred_is_r
     report = retention_enforce(now=later)
     # then exactly the expired (subject, purpose, epoch) keys are gone
     assert report == RetentionReport(subjects=2, keys_destroyed=2, scopes=2, by_purpose={"analytics": 2})
-    assert _live_keys(alice) == {("marketing", today), ("analytics", current), (CONSENT_RECORDS_KEY, today)}
-    assert _live_keys(bob) == set()
+    assert data_keys_live(alice) == {
+        ("marketing", today),
+        ("analytics", current),
+        (CONSENT_RECORDS_KEY, today),
+    }
+    assert data_keys_live(bob) == set()
     # and their payloads cannot be read any more, while the rest still can
     events = {
         (e.stored.meta.event_type, e.stored.meta.purpose): e
@@ -161,12 +147,12 @@ def test_all_expired_epochs_of_a_subject_and_purpose_go_in_one_audited_shred(pur
     subject = uuid.uuid4()
     old = ["2020-01", "2020-W05", "2020-02-03"]
     for epoch in [*old, epoch_of(timezone.now())]:
-        _insert_key(subject, "analytics", epoch)
+        data_key_insert(subject, "analytics", epoch)
     # when retention runs now
     report = retention_enforce()
     # then the three old keys went in one shred with one ledger event; this month's stays
     assert report == RetentionReport(subjects=1, keys_destroyed=3, scopes=1, by_purpose={"analytics": 3})
-    assert _live_keys(subject) == {("analytics", epoch_of(timezone.now()))}
+    assert data_keys_live(subject) == {("analytics", epoch_of(timezone.now()))}
     assert _types(subject) == [("keys.shredded", "analytics")]
 
 
@@ -174,11 +160,11 @@ def test_all_expired_epochs_of_a_subject_and_purpose_go_in_one_audited_shred(pur
 def test_keys_of_purposes_outside_the_catalog_and_unknown_epochs_are_never_touched(purposes):
     subject = uuid.uuid4()
     for purpose in (CONSENT_RECORDS_KEY, IDENTITY_KEY, "retired-purpose"):
-        _insert_key(subject, purpose, "2000-01")
-    _insert_key(subject, "analytics", "legacy")
+        data_key_insert(subject, purpose, "2000-01")
+    data_key_insert(subject, "analytics", "legacy")
     assert list(retention_expired_scopes(now=timezone.now())) == []
     assert retention_enforce() == RetentionReport()
-    assert len(_live_keys(subject)) == 4 and _types(subject) == []
+    assert len(data_keys_live(subject)) == 4 and _types(subject) == []
 
 
 @pytest.mark.django_db
@@ -186,7 +172,7 @@ def test_retention_is_counted_from_the_end_of_the_epoch(purposes):
     # given analytics kept 10 days and a key of January 2026 (which ends on 1 February)
     Purpose.objects.filter(key="analytics").update(retention_days=10)
     subject = uuid.uuid4()
-    _insert_key(subject, "analytics", "2026-01")
+    data_key_insert(subject, "analytics", "2026-01")
     # then it is kept until 11 February 00:00 UTC and expired from then on
     assert list(retention_expired_scopes(now=datetime(2026, 2, 10, 23, 59, tzinfo=UTC))) == []
     assert list(retention_expired_scopes(now=datetime(2026, 2, 11, tzinfo=UTC))) == [
@@ -197,7 +183,7 @@ def test_retention_is_counted_from_the_end_of_the_epoch(purposes):
 @pytest.mark.django_db
 def test_a_retention_period_beyond_the_calendar_never_ends(purposes):
     Purpose.objects.filter(key="analytics").update(retention_days=2_000_000_000)
-    _insert_key(uuid.uuid4(), "analytics", "2020-01")
+    data_key_insert(uuid.uuid4(), "analytics", "2020-01")
     assert list(retention_expired_scopes(now=timezone.now())) == []
 
 
@@ -206,8 +192,8 @@ def test_every_expired_scope_is_found_once_across_pages_and_progress_is_reported
     monkeypatch.setattr(retention, "BATCH", 2)
     subjects = [uuid.uuid4() for _ in range(5)]
     for subject in subjects:
-        _insert_key(subject, "analytics", "2020-01")
-        _insert_key(subject, "marketing", "2019-06")
+        data_key_insert(subject, "analytics", "2020-01")
+        data_key_insert(subject, "marketing", "2019-06")
     assert retention_preview(now=timezone.now()) == RetentionReport(
         5, 10, 10, {"analytics": 5, "marketing": 5}
     )
@@ -215,7 +201,7 @@ def test_every_expired_scope_is_found_once_across_pages_and_progress_is_reported
     report = retention_enforce(progress=seen.append)
     assert report == RetentionReport(5, 10, 10, {"analytics": 5, "marketing": 5})
     assert seen == list(range(1, 11))
-    assert all(_live_keys(subject) == set() for subject in subjects)
+    assert all(data_keys_live(subject) == set() for subject in subjects)
 
 
 @pytest.mark.django_db
@@ -230,8 +216,8 @@ def test_a_naive_time_is_refused(purposes):
 def test_the_command_previews_with_dry_run_then_shreds_with_a_progress_bar_and_a_summary(purposes):
     subjects = [uuid.uuid4() for _ in range(3)]
     for subject in subjects:
-        _insert_key(subject, "analytics", "2020-01")
-        _insert_key(subject, "analytics", "2020-02")
+        data_key_insert(subject, "analytics", "2020-01")
+        data_key_insert(subject, "analytics", "2020-02")
     # a dry run only counts
     out = StringIO()
     call_command("enforce_retention", "--dry-run", stdout=out)
@@ -239,7 +225,8 @@ def test_the_command_previews_with_dry_run_then_shreds_with_a_progress_bar_and_a
     assert "would destroy 6 data key(s) of 3 subject(s)" in text and "analytics: 6 key(s)" in text
     assert "dry run" in text
     assert all(
-        _live_keys(subject) == {("analytics", "2020-01"), ("analytics", "2020-02")} for subject in subjects
+        data_keys_live(subject) == {("analytics", "2020-01"), ("analytics", "2020-02")}
+        for subject in subjects
     )
     # the real run draws a bar and sums up, naming no subject
     out = StringIO()
@@ -248,7 +235,7 @@ def test_the_command_previews_with_dry_run_then_shreds_with_a_progress_bar_and_a
     assert "[" + "#" * 30 + "] 3/3" in text
     assert "destroyed 6 data key(s) of 3 subject(s)" in text and "analytics: 6 key(s)" in text
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", text)
-    assert all(_live_keys(subject) == set() for subject in subjects)
+    assert all(data_keys_live(subject) == set() for subject in subjects)
     # and running it again finds nothing
     out = StringIO()
     call_command("enforce_retention", stdout=out)
@@ -258,9 +245,9 @@ def test_the_command_previews_with_dry_run_then_shreds_with_a_progress_bar_and_a
 @pytest.mark.django_db
 def test_the_task_enforces_retention_and_beat_runs_it(purposes):
     subject = uuid.uuid4()
-    _insert_key(subject, "analytics", "2020-01")
+    data_key_insert(subject, "analytics", "2020-01")
     enforce_retention()  # run in this process, as a worker would
-    assert _live_keys(subject) == set()
+    assert data_keys_live(subject) == set()
     assert (
         beat_schedule()["enforce-retention"]["task"] == enforce_retention.name == "consent.enforce_retention"
     )

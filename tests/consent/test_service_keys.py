@@ -8,8 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
+from consent.clients import service_key_revoke, service_register
 from consent.models import ServiceKey
-from consent.services import service_key_revoke, service_register
 
 pytestmark = pytest.mark.django_db
 

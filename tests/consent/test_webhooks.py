@@ -15,25 +15,24 @@ from django.utils import timezone
 from audit.selectors import ledger_events_for_subject
 from consent import webhooks
 from consent.models import DeliveryStatus, Service, WebhookDelivery
-from consent.services import service_register
 from consent.webhooks import (
     MAX_ATTEMPTS,
     webhook_deliver,
-    webhook_schedule,
     webhook_signature_valid,
     webhooks_due,
     webhooks_enqueue,
 )
 from tasks.schedule import beat_schedule
+from tests.factories import service_with_key
+from tests.tasks_sent import SentTask, tasks_queued
 
 pytestmark = pytest.mark.django_db
 
 
 def _service(name: str, url: str, purposes: list[str] | None = None) -> Service:
-    issued = service_register(
+    return service_with_key(
         name=name, purposes=purposes or ["analytics"], scopes=["events:write"], webhook_url=url
-    )
-    return issued.service
+    ).service
 
 
 def _withdrawal(subject: uuid.UUID) -> list[WebhookDelivery]:
@@ -77,9 +76,11 @@ def test_enqueue_targets_active_services_of_the_purpose_with_a_url_and_schedules
     assert set(delivery.body) == {"id", "topic", "subject_id", "purpose", "occurred_at"}
     assert delivery.body["id"] == str(delivery.id) and delivery.body["subject_id"] == str(subject)
     # and its sending is scheduled for after the commit, not run inside the transaction
-    assert len(callbacks) == 1
-    assert callbacks[0].func is webhook_schedule
-    assert callbacks[0].keywords == {"delivery_id": delivery.id}
+    assert (
+        tasks_queued(callbacks)
+        == [SentTask("webhooks.deliver", (str(delivery.id),))]
+        == [tasks_queued([c])[0] for c in callbacks]
+    )
     assert not receiver.requests
 
 

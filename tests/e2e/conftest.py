@@ -91,8 +91,13 @@ def celery_worker_process(
     yield start
     for process in started:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            process_kill(process)
+
+
+def process_kill(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started in a session of its own (with its children), and reap it."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def free_port() -> int:
@@ -173,8 +178,7 @@ def web_process(
     yield start
     for process in started:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
+            process_kill(process)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:

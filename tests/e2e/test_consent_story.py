@@ -15,12 +15,12 @@ from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
+from consent.clients import service_register
 from consent.decisions import notice_publish
 from consent.models import Service, WebhookDelivery
 from consent.receipts import receipt_verify
-from consent.services import service_register
 from consent.webhooks import webhook_signature_valid
-from profiles.identity import subject_find
+from profiles.identity.subjects import subject_find
 from tests.e2e.conftest import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

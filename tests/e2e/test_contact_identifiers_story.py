@@ -18,30 +18,14 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from audit.services import Actor
-from consent.decisions import Context, consent_record
-from profiles.identity import subject_find, subject_resolve
+from profiles.identity.subjects import subject_find
 from tests.e2e.conftest import wait_until
-from tests.requests.conftest import shop_setup
+from tests.factories import identify_sent, person_consenting, shop_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 ADDRESS = "ines.story@example.org"
 NAME, OTHER_NAME = "Inès Story-Marker", "Olaf Other-Marker"
 SIGN_IN = re.compile(r"http://hub\.test(/portal/sign-in/\S+)")
-
-
-def _consented(user_id: str) -> None:
-    subject = subject_resolve(kind="user_id", value=user_id, actor=Actor.system(), jurisdiction="EU")
-    consent_record(subject_id=subject.id, decisions={"analytics": True, "personalization": True},
-                   actor=Actor.system(), context=Context(jurisdiction="EU"))  # fmt: skip
-
-
-def _identify(shop, user_id: str, traits: dict) -> None:
-    event = {"message_id": f"{user_id}-identify", "type": "identify", "user_id": user_id,
-             "purpose": "personalization", "traits": traits}  # fmt: skip
-    assert (
-        shop.events.post("/api/v1/events", event, format="json").json()["results"][0]["status"] == "accepted"
-    )
 
 
 def _track(shop, user_id: str, message_id: str) -> dict:
@@ -59,12 +43,16 @@ def test_a_person_known_by_email_reaches_their_own_data(
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
     celery_worker_process(EMAIL_URL=mailbox.url, HUB_EXPORT_ROOT=str(settings.HUB_EXPORT_ROOT),
                           HUB_PUBLIC_URL="http://hub.test")  # fmt: skip
-    shop = shop_setup()
+    shop = shop_services()
     # given: the shop identifies two consented users, Inès with her email (never seeded, never linked by hand)
-    _consented("ines-1")
-    _consented("olaf-2")
-    _identify(shop, "ines-1", {"name": NAME, "email": ADDRESS.upper()})
-    _identify(shop, "olaf-2", {"name": OTHER_NAME, "email": "olaf.story@example.org"})
+    person_consenting("ines-1", "analytics", "personalization")
+    person_consenting("olaf-2", "analytics", "personalization")
+    ines = identify_sent(
+        shop.events, "ines-1", "ines-1-identify", traits={"name": NAME, "email": ADDRESS.upper()}
+    )
+    olaf = identify_sent(shop.events, "olaf-2", "olaf-2-identify",
+                         traits={"name": OTHER_NAME, "email": "olaf.story@example.org"})  # fmt: skip
+    assert ines["status"] == olaf["status"] == "accepted"
     assert _track(shop, "ines-1", "before")["status"] == "accepted"
 
     # when she asks the portal for a link with that address, and follows the one the worker mailed

@@ -16,29 +16,24 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.services import Actor
+from consent.clients import service_register
 from consent.decisions import notice_publish
-from consent.models import MinimizationPolicy, PolicyField
-from consent.services import service_register
-from profiles.identity import subject_find
-from profiles.models import Segment, SegmentMembership, SubjectMerge
+from profiles.collection.stitching import subject_split
+from profiles.identity.models import SubjectMerge
+from profiles.identity.subjects import subject_find
+from profiles.models import Segment, SegmentMembership
 from profiles.segments.membership import segments_expire
-from profiles.stitching import subject_split
 from tasks.profiles import project_ledger
 from tests.e2e.conftest import wait_until
+from tests.factories import minimization_policy
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-def _policy(purpose: str, event_type: str, *fields: tuple[str, str]) -> None:
-    policy = MinimizationPolicy.objects.create(purpose_id=purpose, event_type=event_type)
-    for name, category in fields:
-        PolicyField.objects.create(policy=policy, name=name, data_category=category)
-
-
 def test_the_profiles_story(purposes, receiver, celery_worker_process):
     notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())
-    _policy("personalization", "identify", ("traits.plan", "user.account"))
-    _policy("personalization", "*", ("properties.sku", "user.behavior.browsing_history"))
+    minimization_policy("personalization", "identify", ("traits.plan", "user.account"))
+    minimization_policy("personalization", "*", ("properties.sku", "user.behavior.browsing_history"))
     segment = Segment.objects.create(
         key="viewed-x", name="Viewed X", condition={"event": {"name": "Product Viewed", "within_minutes": 10,
                                                               "where": {"properties.sku": "X"}}}

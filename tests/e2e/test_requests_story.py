@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
 import time
 import uuid
 import zipfile
@@ -30,9 +28,9 @@ from consent.gate import decide
 from consent.models import WebhookDelivery
 from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep
 from tasks.requests import resume_stalled_requests
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import process_kill, wait_until
+from tests.factories import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history, shop_services
 from tests.ledger_support import seal
-from tests.requests.conftest import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history, shop_setup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -46,7 +44,7 @@ def stack(purposes, receiver, mailbox, settings, tmp_path, celery_worker_process
     settings.HUB_PUBLIC_URL = "http://hub.test"
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", mailbox.port
-    shop = shop_setup(webhook_url=receiver.url)
+    shop = shop_services(webhook_url=receiver.url)
     zoe = person_with_history(shop)
     env = {
         "EMAIL_URL": mailbox.url, "HUB_EXPORT_ROOT": str(settings.HUB_EXPORT_ROOT),
@@ -162,11 +160,6 @@ def _download_gone(link: str) -> bool:
     return APIClient().get(link.removeprefix("http://hub.test")).status_code == 410
 
 
-def _kill(process) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
-
-
 def _side_effects(case_id: str, subject_ids: list[uuid.UUID]) -> dict:
     case = PrivacyRequest.objects.get(pk=case_id)
     events = ledger_events_for_subjects(subject_ids=subject_ids, recorded_since=EPOCH)
@@ -200,7 +193,7 @@ def test_a_worker_killed_after_a_checkpoint_is_resumed_by_another_to_the_same_en
     wait_until(
         lambda: RequestStep.objects.filter(request_id=body["id"], name=pause_after, status="done").exists()
     )
-    _kill(first)  # mid-request: the step is checkpointed, the rest is not done
+    process_kill(first)  # mid-request: the step is checkpointed, the rest is not done
     assert PrivacyRequest.objects.get(pk=body["id"]).status == "in_progress"
     celery_worker_process(**env)
     time.sleep(float(LEASE_SECONDS) + 0.5)  # the dead worker's lease lapses

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.models import Checkpoint, Heartbeat
+from audit.models import Checkpoint
 from audit.services import ledger_append
+from hub.health.models import Heartbeat
 from tasks.ledger import seal_ledger
 from tasks.system import heartbeat
 from tests.audit.factories import collected

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from consent.models import MinimizationPolicy, PolicyField
-from consent.services import service_register
-from profiles.collection import ledger_message_id
+from profiles.collection.services import ledger_message_id
 from tests.e2e.conftest import celery_worker_process, wait_until, web_process
+from tests.factories import api_client, minimization_policy, service_with_key
 
 __all__ = ["celery_worker_process", "web_process"]
 
@@ -20,14 +19,13 @@ __all__ = ["celery_worker_process", "web_process"]
 @pytest.fixture
 def shop_key(purposes: list[str]) -> str:
     """A service that may send events for every purpose; identify traits.plan kept for `essential`."""
-    policy = MinimizationPolicy.objects.create(purpose_id="essential", event_type="identify")
-    PolicyField.objects.create(policy=policy, name="traits.plan", data_category="user.account")
-    return service_register(name="shop", purposes=purposes, scopes=["events:write"]).secret
+    minimization_policy("essential", "identify", ("traits.plan", "user.account"))
+    return service_with_key(name="shop", purposes=purposes, scopes=["events:write"]).secret
 
 
 @pytest.fixture
 def shop(shop_key: str) -> APIClient:
-    return APIClient(HTTP_AUTHORIZATION=f"Bearer {shop_key}")
+    return api_client(shop_key)
 
 
 def essential_events(prefix: str, *, users: int = 3, per_user: int = 10) -> list[dict[str, object]]:

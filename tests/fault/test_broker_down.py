@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from audit.consumers import position_get
 from audit.selectors import ledger_read_after
 from profiles.models import ProfileField
-from profiles.projector import position_get
 from profiles.selectors import PROJECTION
 from tasks.profiles import project_ledger
 from tests.e2e.conftest import http, wait_until

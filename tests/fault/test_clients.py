@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 
 from audit.models import LedgerEvent
-from profiles.collection import ledger_message_id
+from profiles.collection.services import ledger_message_id
 from tests.e2e.conftest import http
 from tests.fault.conftest import essential_events, in_ledger
 

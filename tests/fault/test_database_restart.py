@@ -24,7 +24,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from profiles.collection import ledger_message_id
+from profiles.collection.services import ledger_message_id
 from profiles.selectors import PROJECTION
 from tasks.profiles import project_ledger
 from tests.e2e.conftest import ROOT, http, wait_until, worker_env

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from audit.services import Actor
+from consent.clients import service_register
 from consent.decisions import notice_publish
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import MinimizationPolicy, PolicyField
-from consent.services import service_register
-from profiles.identity import identifier_link, subject_resolve
+from profiles.identity.subjects import identifier_link
 from tasks.profiles import project_ledger
 from tests.e2e.conftest import http, wait_until
 
@@ -41,7 +42,9 @@ def test_two_workers_on_separate_queues_and_two_web_processes_work_together(
     recs = service_register(name="recs", purposes=["personalization"], scopes=["profiles:read"],
                             webhook_url=receiver.url).secret  # fmt: skip
     officer = service_register(name="dpo-desk", purposes=[], scopes=["requests:approve"]).secret
-    sam = subject_resolve(kind="user_id", value="sam", actor=Actor.system(), jurisdiction="EU")
+    sam = subject_resolve_with_jurisdiction(
+        kind="user_id", value="sam", actor=Actor.system(), jurisdiction="EU"
+    )
     identifier_link(kind="email", value=EMAIL, subject_id=sam.id, actor=Actor.system())
 
     env = {

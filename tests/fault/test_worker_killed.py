@@ -9,39 +9,32 @@ and erasures lives in tests/e2e/test_requests_story.py (marked `fault` too).
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from typing import Any
 
 import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from audit.consumers import position_get
 from audit.models import LedgerEvent
 from audit.selectors import ledger_read_after
 from audit.services import Actor
+from consent.clients import service_register
 from consent.event_types import WEBHOOK_DELIVERED
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import WebhookDelivery
-from consent.services import service_register
 from consent.webhooks import webhooks_enqueue
-from profiles.identity import subject_resolve
 from profiles.models import ProfileField
-from profiles.projector import events_apply, live_generation_for, position_get
+from profiles.projector import events_apply, live_generation_for
 from profiles.selectors import PROJECTION
 from tasks.profiles import project_ledger
 from tasks.webhooks import retry_due_webhooks
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import process_kill, wait_until
 from tests.fault.conftest import essential_events
 from tests.ledger_support import settle
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 NO_CRASH_GENERATION = 999_999
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(10)
 
 
 def _profile_rows(generation: int) -> list[tuple[Any, ...]]:
@@ -71,7 +64,7 @@ def test_a_worker_killed_mid_projection_batch_leaves_nothing_and_the_next_one_pr
     project_ledger.delay()
     paused_at(0, "projector.batch_applied")
     # when it is killed there
-    _kill(first)
+    process_kill(first)
     # then the batch rolled back with its position: nothing half-applied is visible
     assert not ProfileField.objects.exists() and position_get(PROJECTION) is None
     # and a new worker projects everything, once
@@ -105,7 +98,9 @@ def test_a_worker_killed_after_a_webhook_post_sends_the_same_delivery_again_and_
     service_register(
         name="recs", purposes=["personalization"], scopes=["profiles:read"], webhook_url=receiver.url
     )
-    subject = subject_resolve(kind="user_id", value="hook-user", actor=Actor.system(), jurisdiction="EU")
+    subject = subject_resolve_with_jurisdiction(
+        kind="user_id", value="hook-user", actor=Actor.system(), jurisdiction="EU"
+    )
 
     def enqueue() -> str:
         with transaction.atomic():  # the task is sent when this commits
@@ -123,7 +118,7 @@ def test_a_worker_killed_after_a_webhook_post_sends_the_same_delivery_again_and_
     crashed = enqueue()
     paused_at(0, "webhook.posted")
     # when it is killed there
-    _kill(first)
+    process_kill(first)
     assert len(received(crashed)) == 1
     assert _delivery_state(crashed) == {
         "status": "pending",

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from audit.services import Actor
+from consent.clients import service_register, service_site_key_issue
 from consent.decisions import Context, consent_submit, notice_publish
 from consent.models import Scope
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import subject_find
+from profiles.identity.subjects import subject_find
 from profiles.models import Segment
 from profiles.requests.domain import Channel
 from profiles.requests.services import request_submit

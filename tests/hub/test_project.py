@@ -31,7 +31,7 @@ def test_healthz_reports_database_broker_and_workers():
 
 
 def test_healthz_is_ready_only_once_a_worker_has_been_seen_and_livez_always_answers():
-    from hub.health import record_heartbeat
+    from hub.health.probes import record_heartbeat
 
     client = APIClient()
     # no worker seen yet (the start of `make run`): not ready, but alive
@@ -48,7 +48,7 @@ def test_healthz_is_ready_only_once_a_worker_has_been_seen_and_livez_always_answ
 
     from django.utils import timezone
 
-    from audit.models import Heartbeat
+    from hub.health.models import Heartbeat
 
     Heartbeat.objects.update(beat_at=timezone.now() - timedelta(minutes=5))
     stale = client.get("/healthz")
@@ -56,7 +56,7 @@ def test_healthz_is_ready_only_once_a_worker_has_been_seen_and_livez_always_answ
 
 
 def test_unknown_ledger_proof_is_a_clean_4xx(purposes):
-    from consent.services import service_register
+    from consent.clients import service_register
 
     key = service_register(name="aud", purposes=[], scopes=["ledger:read"]).secret
     client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")

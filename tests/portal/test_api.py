@@ -12,20 +12,15 @@ from rest_framework.test import APIClient
 
 from audit.services import Actor
 from consent.models import Service
-from consent.services import service_register
-from profiles.identity import identifier_link
+from profiles.identity.subjects import identifier_link
 from profiles.portal.models import SignInLink
-from tests.portal.conftest import path_of
-from tests.requests.conftest import EMAIL, USER_ID
+from tests.factories import EMAIL, USER_ID, path_of, service_client
 
 pytestmark = pytest.mark.django_db
 
 
 def _client(scopes: list[str], name: str) -> APIClient:
-    issued = service_register(name=name, purposes=[], scopes=scopes)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
+    return service_client(name=name, purposes=[], scopes=scopes)
 
 
 def test_a_service_with_the_scope_mints_a_short_lived_single_use_link(zoe):

@@ -5,17 +5,18 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.portal.conftest import OTHER_EMAIL, OTHER_USER_ID, person, signed_in
-from tests.requests.conftest import NAME, PLAN, USER_ID, person_with_history, shop_setup
+from tests.factories import (
+    NAME,
+    OTHER_EMAIL,
+    OTHER_USER_ID,
+    PLAN,
+    USER_ID,
+    person,
+    person_with_history,
+    signed_in,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.HUB_PUBLIC_URL = "http://hub.test"
-    return shop_setup()
 
 
 def test_the_data_page_lists_what_is_held_why_since_when_and_the_real_recipients(shop):

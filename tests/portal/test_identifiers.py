@@ -12,12 +12,12 @@ from django.test import Client
 from audit.models import LedgerEvent
 from audit.services import Actor
 from consent.decisions import Context, consent_record
-from profiles.identity import identifier_hash, subject_find
-from profiles.models import Identifier
+from profiles.identity.models import Identifier
+from profiles.identity.subjects import identifier_hash, subject_find
 from profiles.portal.models import SignInLink
 from profiles.portal.services import sign_in_link_mint, sign_in_link_send
-from tests.portal.conftest import OTHER_EMAIL, path_of, signed_in
-from tests.requests.conftest import EMAIL, USER_ID
+from tests.factories import EMAIL, OTHER_EMAIL, USER_ID, path_of, signed_in
+from tests.tasks_sent import tasks_sent
 
 pytestmark = pytest.mark.django_db
 WORK_EMAIL = "Zoe.Work@Example.COM"
@@ -45,14 +45,11 @@ def _signed_in_by_email(client: Client, subject, address: str) -> Client:
 
 def test_an_address_a_service_linked_signs_the_person_in(client, shop, zoe, django_capture_on_commit_callbacks,
                                                          monkeypatch):  # fmt: skip
-    from tasks.portal import send_sign_in_link
-
     _identified_with(shop, WORK_EMAIL)
-    queued: list[tuple] = []
-    monkeypatch.setattr(send_sign_in_link, "delay", lambda *args: queued.append(args))
+    sent = tasks_sent(monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post("/portal/sign-in", {"email": WORK_EMAIL}).status_code == 200
-    [(link_id,)] = queued
+    [(link_id,)] = [task.args for task in sent if task.name == "portal.send_sign_in_link"]
     assert sign_in_link_send(link_id=link_id)
     assert mail.outbox[-1].to == [WORK_EMAIL.lower()]
     url = LINK.search(mail.outbox[-1].body).group(1)

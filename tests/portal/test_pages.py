@@ -13,12 +13,12 @@ from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
 from consent.decisions import Context, consent_record
 from consent.models import ConsentState
-from profiles.identity import identifier_hash
+from profiles.identity.subjects import identifier_hash
 from profiles.portal.services import sign_in_link_mint
 from profiles.requests.domain import Channel
 from profiles.requests.services import request_submit
-from tests.portal.conftest import OTHER_USER_ID, assert_no_inline_script, path_of, signed_in
-from tests.requests.conftest import USER_ID
+from tests.factories import OTHER_USER_ID, USER_ID, path_of, signed_in
+from tests.portal.conftest import assert_no_inline_script
 
 pytestmark = pytest.mark.django_db
 PAGES = ("/portal/consent", "/portal/data", "/portal/requests")

@@ -10,10 +10,12 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
-from profiles.portal.models import PortalAttempt, SignInLink
-from profiles.portal.services import rate_key, rate_limit_allow
+from hub.ratelimit.models import Attempt
+from hub.ratelimit.services import rate_key, rate_limit_allow
+from profiles.portal.models import SignInLink
 from profiles.requests.models import PrivacyRequest
-from tests.requests.conftest import EMAIL
+from tests.factories import EMAIL
+from tests.tasks_sent import tasks_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +34,8 @@ def _sign_in(email: str, ip: str = "203.0.113.7"):
 def test_too_many_sign_ins_for_one_address_get_a_429_and_nothing_is_sent(
     zoe, limit, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from tasks.portal import send_sign_in_link
 
-    queued: list[tuple] = []
-    monkeypatch.setattr(send_sign_in_link, "delay", lambda *args: queued.append(args))
+    queued = tasks_sent(monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         answers = [
             _sign_in(EMAIL, ip=f"198.51.100.{n}") for n in range(limit + 1)
@@ -54,11 +54,9 @@ def test_one_client_address_is_limited_across_email_addresses(zoe, limit):
 
 def test_counts_are_keyed_hashes_and_the_window_slides(zoe, limit):
     _sign_in(EMAIL)
-    assert all(
-        re.fullmatch(r"[0-9a-f]{64}", key) for key in PortalAttempt.objects.values_list("key", flat=True)
-    )
-    assert EMAIL not in str(list(PortalAttempt.objects.values())) and "203.0.113.7" not in str(
-        list(PortalAttempt.objects.values())
+    assert all(re.fullmatch(r"[0-9a-f]{64}", key) for key in Attempt.objects.values_list("key", flat=True))
+    assert EMAIL not in str(list(Attempt.objects.values())) and "203.0.113.7" not in str(
+        list(Attempt.objects.values())
     )
     key = rate_key(scope="test", kind="ip", value="192.0.2.9")
     start = timezone.now()

@@ -8,7 +8,7 @@ from audit.services import Actor
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
-from tests.requests.conftest import USER_ID
+from tests.factories import USER_ID
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 
 from profiles.portal.models import PortalSession, SignInLink
 from profiles.portal.services import portal_sessions_end, sign_in_link_send
-from tests.portal.conftest import OTHER_USER_ID, path_of, signed_in
-from tests.requests.conftest import EMAIL, USER_ID
+from tasks.portal import send_sign_in_link
+from tests.factories import EMAIL, OTHER_USER_ID, USER_ID, path_of, signed_in
+from tests.tasks_sent import tasks_sent
 
 pytestmark = pytest.mark.django_db
 LINK = re.compile(r"http://hub\.test(/portal/sign-in/\S+)")
@@ -24,23 +25,17 @@ LINK = re.compile(r"http://hub\.test(/portal/sign-in/\S+)")
 
 def _ask(client: Client, email: str, callbacks_fixture, monkeypatch) -> list[tuple]:
     """POST the sign-in form; return the task calls its commit queued (the task is not run)."""
-    from tasks.portal import send_sign_in_link
-
-    queued: list[tuple] = []
-    monkeypatch.setattr(send_sign_in_link, "delay", lambda *args: queued.append(args))
+    sent = tasks_sent(monkeypatch)
     with callbacks_fixture(execute=True):
         response = client.post("/portal/sign-in", {"email": email})
     assert response.status_code == 200, response.content
-    return queued
+    return [task.args for task in sent if task.name == "portal.send_sign_in_link"]
 
 
 def test_known_and_unknown_addresses_get_the_very_same_answer(
     client, zoe, django_capture_on_commit_callbacks, monkeypatch
 ):
-    from tasks.portal import send_sign_in_link
-
-    queued: list[tuple] = []
-    monkeypatch.setattr(send_sign_in_link, "delay", lambda *args: queued.append(args))
+    sent = tasks_sent(monkeypatch)
     with django_capture_on_commit_callbacks(execute=True):
         known = client.post("/portal/sign-in", {"email": EMAIL})
     with django_capture_on_commit_callbacks(execute=True):
@@ -52,12 +47,12 @@ def test_known_and_unknown_addresses_get_the_very_same_answer(
     assert sorted(known.headers) == sorted(unknown.headers) and not known.cookies and not unknown.cookies
     # and only the known address got a link (queued by id, after commit)
     [link] = SignInLink.objects.all()
-    assert link.subject_id == zoe.id and queued == [(str(link.id),)]
+    assert link.subject_id == zoe.id and [
+        task.args for task in sent if task.name == "portal.send_sign_in_link"
+    ] == [(str(link.id),)]
 
 
 def test_the_emailed_link_signs_in_once(client, zoe, django_capture_on_commit_callbacks, monkeypatch):
-    from tasks.portal import send_sign_in_link
-
     [args] = _ask(client, EMAIL.upper(), django_capture_on_commit_callbacks, monkeypatch)  # as typed
     # the task is given the link's id only: never the address, never the link
     assert all(re.fullmatch(r"[0-9a-f-]{36}", str(arg)) for arg in args)
@@ -125,7 +120,7 @@ def test_a_tampered_or_foreign_token_is_refused(zoe, django_capture_on_commit_ca
 
 
 def test_an_erased_subject_cannot_sign_in_and_its_sessions_end(zoe, bruno, zoe_client):
-    from profiles.identity import identifier_hash
+    from profiles.identity.subjects import identifier_hash
     from profiles.portal.services import sign_in_link_mint
 
     other = signed_in(Client(), zoe, USER_ID)

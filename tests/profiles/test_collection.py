@@ -11,24 +11,21 @@ from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
-from consent.decisions import Context, consent_record, notice_publish
+from consent.clients import service_register
+from consent.decisions import Context, consent_record
 from consent.models import MinimizationPolicy, PolicyField, Service
-from consent.services import service_register
-from profiles.identity import subject_find
-from profiles.models import TrackingPlanEvent
+from profiles.collection.models import TrackingPlanEvent
+from profiles.identity.subjects import subject_find
+from tests.factories import service_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def shop(purposes):
-    notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())
-    issued = service_register(
+def shop(notice):
+    return service_client(
         name="shop", purposes=["analytics", "advertising", "essential"], scopes=["events:write"]
     )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
 
 
 def _event(message_id: str, **fields):
@@ -244,7 +241,7 @@ def test_clients_without_message_ids_are_deduplicated_by_signature_when_enabled(
 
 
 def test_stored_events_nudge_the_projector_after_commit(shop, django_capture_on_commit_callbacks):
-    from profiles.collection import nudge_projector
+    from profiles.collection.services import nudge_projector
 
     with django_capture_on_commit_callbacks() as callbacks:
         _send(shop, _event("n1"))
@@ -278,7 +275,7 @@ def test_a_tcf_string_in_the_context_records_its_choices(shop):
 def test_the_ledger_keeps_only_a_keyed_hash_of_client_message_ids(shop):
     """Ledger metadata can never be erased, so a message id is stored as a keyed hash: an id a
     client built from an email address cannot outlive the person's erasure."""
-    from profiles.collection import ledger_message_id
+    from profiles.collection.services import ledger_message_id
 
     _consent_after_first = _send(shop, _event("order-for-alice@example.org"))
     subject = subject_find(kind="user_id", value="alice")

@@ -16,15 +16,13 @@ from rest_framework.test import APIClient
 from audit.models import LedgerEvent
 from audit.selectors import ledger_events_for_subjects
 from audit.services import Actor
-from consent.decisions import Context, consent_record
 from consent.gate import decide
-from consent.services import service_register
-from profiles.contact import contact_link, contact_unlink
-from profiles.identity import InvalidIdentifierValue, identifier_normalize, subject_find, subject_resolve
-from profiles.models import Identifier, SubjectMerge
+from profiles.collection.contact import contact_link, contact_unlink
+from profiles.collection.stitching import subject_split
+from profiles.identity.models import Identifier, SubjectMerge
+from profiles.identity.subjects import InvalidIdentifierValue, identifier_normalize, subject_find
 from profiles.requests.selectors import EPOCH as EPOCH_FOR_TESTS
-from profiles.stitching import subject_split
-from tests.requests.conftest import shop_setup
+from tests.factories import api_client, identify_sent, person_consenting, service_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -32,46 +30,21 @@ ADDRESS = "Ada.Contact@Example.org"
 NORMALIZED = "ada.contact@example.org"
 
 
-def _client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-@pytest.fixture
-def shop(purposes):
-    return shop_setup()
-
-
 @pytest.fixture
 def newsletter(purposes):
     """A second service of the business that records consent by email (a newsletter sign-up)."""
-    registered = service_register(
+    registered = service_with_key(
         name="newsletter", purposes=["marketing", "personalization", "essential"],
         scopes=["consents:write", "events:write"],
     )  # fmt: skip
-    return _client(registered.secret), registered.service.id
-
-
-def _consented(user_id: str, *purposes: str) -> None:
-    subject = subject_resolve(kind="user_id", value=user_id, actor=Actor.system(), jurisdiction="EU")
-    consent_record(subject_id=subject.id, decisions=dict.fromkeys(purposes, True), actor=Actor.system(),
-                   context=Context(jurisdiction="EU"))  # fmt: skip
-
-
-def _identify(client: APIClient, user_id: str, message_id: str, **parts: object) -> dict:
-    event = {"message_id": message_id, "type": "identify", "user_id": user_id, "purpose": "personalization",
-             **parts}  # fmt: skip
-    response = client.post("/api/v1/events", event, format="json")
-    assert response.status_code == 200, response.content
-    return response.json()["results"][0]
+    return api_client(registered.secret), registered.service.id
 
 
 def test_identify_with_traits_email_links_the_address_even_when_minimization_drops_it(shop):
     # given a consented user; the identify policy keeps name and plan, not email
-    _consented("ada-1", "personalization")
+    person_consenting("ada-1", "personalization")
     # when the shop identifies her with an email trait
-    outcome = _identify(shop.events, "ada-1", "i-1", traits={"name": "Ada", "email": ADDRESS})
+    outcome = identify_sent(shop.events, "ada-1", "i-1", traits={"name": "Ada", "email": ADDRESS})
     # then the address finds her subject, and the ledger holds it only sealed, linked by the shop
     assert outcome["status"] == "accepted"
     subject = subject_find(kind="user_id", value="ada-1")
@@ -93,8 +66,8 @@ def test_identify_with_traits_email_links_the_address_even_when_minimization_dro
 
 
 def test_context_traits_email_and_a_phone_are_linked_too(shop):
-    _consented("ada-2", "personalization")
-    _identify(
+    person_consenting("ada-2", "personalization")
+    identify_sent(
         shop.events, "ada-2", "i-2", context={"traits": {"email": ADDRESS, "phone": "+44 20 7946-0958"}}
     )
     subject = subject_find(kind="user_id", value="ada-2")
@@ -103,24 +76,24 @@ def test_context_traits_email_and_a_phone_are_linked_too(shop):
 
 
 def test_repeating_the_identify_links_once(shop):
-    _consented("ada-3", "personalization")
+    person_consenting("ada-3", "personalization")
     for n in range(3):
-        _identify(shop.events, "ada-3", f"i-3-{n}", traits={"email": ADDRESS})
+        identify_sent(shop.events, "ada-3", f"i-3-{n}", traits={"email": ADDRESS})
     subject = subject_find(kind="user_id", value="ada-3")
     assert LedgerEvent.objects.filter(stream_id=subject.id, event_type="identity.linked").count() == 2
 
 
 def test_a_refused_identify_links_nothing(shop):
     # given a user who never consented to personalization: nothing of a refused event is kept
-    outcome = _identify(shop.events, "ada-4", "i-4", traits={"email": ADDRESS})
+    outcome = identify_sent(shop.events, "ada-4", "i-4", traits={"email": ADDRESS})
     assert outcome["status"] == "refused"
     assert subject_find(kind="email", value=ADDRESS) is None
 
 
 def test_a_malformed_email_trait_does_not_sink_the_event(shop):
-    _consented("ada-5", "personalization")
+    person_consenting("ada-5", "personalization")
     assert (
-        _identify(shop.events, "ada-5", "i-5", traits={"email": "n/a", "phone": "call me"})["status"]
+        identify_sent(shop.events, "ada-5", "i-5", traits={"email": "n/a", "phone": "call me"})["status"]
         == "accepted"
     )
     assert not Identifier.objects.filter(kind__in=["email", "phone"]).exists()
@@ -141,9 +114,9 @@ def test_phone_numbers_without_a_country_code_or_malformed_are_refused(raw):
 
 
 def test_the_events_api_accepts_email_as_the_identifier(shop):
-    _identify(shop.events, "ada-6", "i-6", traits={"email": ADDRESS})  # refused, but the user exists
-    _consented("ada-6", "personalization", "analytics")
-    _identify(shop.events, "ada-6", "i-6b", traits={"email": ADDRESS})
+    identify_sent(shop.events, "ada-6", "i-6", traits={"email": ADDRESS})  # refused, but the user exists
+    person_consenting("ada-6", "personalization", "analytics")
+    identify_sent(shop.events, "ada-6", "i-6b", traits={"email": ADDRESS})
     event = {"message_id": "t-6", "type": "track", "event": "Product Viewed", "email": ADDRESS,
              "purpose": "analytics", "properties": {"sku": "SKU-6"}}  # fmt: skip
     result = shop.events.post("/api/v1/events", event, format="json").json()["results"][0]
@@ -191,8 +164,8 @@ def test_the_consent_api_accepts_email_and_phone(newsletter):
 
 # --- the explicit identity API ------------------------------------------------------------------
 def test_a_service_links_an_address_to_a_user_it_identified(shop):
-    _consented("ada-8", "personalization")
-    _identify(shop.events, "ada-8", "i-8", traits={"name": "Ada"})
+    person_consenting("ada-8", "personalization")
+    identify_sent(shop.events, "ada-8", "i-8", traits={"name": "Ada"})
     body = {"user_id": "ada-8", "kind": "email", "value": ADDRESS}
     first = shop.events.post("/api/v1/identity/links", body, format="json")
     again = shop.events.post("/api/v1/identity/links", body, format="json")
@@ -203,8 +176,8 @@ def test_a_service_links_an_address_to_a_user_it_identified(shop):
 
 
 def test_the_identity_api_refuses_bad_input_with_a_stable_code(shop):
-    _consented("ada-9", "personalization")
-    _identify(shop.events, "ada-9", "i-9")
+    person_consenting("ada-9", "personalization")
+    identify_sent(shop.events, "ada-9", "i-9")
     for body, code in [
         ({"user_id": "ada-9", "kind": "user_id", "value": "x"}, "invalid"),
         ({"user_id": "ada-9", "kind": "email", "value": "nobody"}, "identity.invalid_identifier"),
@@ -222,11 +195,11 @@ def test_an_address_shared_by_two_subjects_merges_them_and_the_refusal_wins(news
     _subscriber(client, "sub-10", {"marketing": "denied"}, email=ADDRESS)
     contact_only = subject_find(kind="email", value=ADDRESS)
     # and the same service's account user said yes to marketing and personalization
-    _consented("ada-10", "marketing", "personalization")
+    person_consenting("ada-10", "marketing", "personalization")
     user = subject_find(kind="user_id", value="ada-10")
     assert decide(user.id, "marketing", fresh=True).allowed
     # when it identifies the user with that address
-    _identify(client, "ada-10", "i-10", traits={"email": ADDRESS})
+    identify_sent(client, "ada-10", "i-10", traits={"email": ADDRESS})
     # then one person: the address resolves to the user's subject, and the refusal wins
     merge = SubjectMerge.objects.get(survivor_id=user.id, absorbed_id=contact_only.id)
     assert subject_find(kind="email", value=ADDRESS) == user
@@ -243,8 +216,8 @@ def test_a_service_cannot_pull_someone_elses_address_into_its_user(shop, newslet
     _subscriber(client, "sub-11", {"marketing": "granted"}, email=ADDRESS)
     holder = subject_find(kind="email", value=ADDRESS)
     # when the shop, which never linked that subject, claims the address for one of its users
-    _consented("mallory-1", "personalization")
-    _identify(shop.events, "mallory-1", "i-11", traits={"email": ADDRESS})
+    person_consenting("mallory-1", "personalization")
+    identify_sent(shop.events, "mallory-1", "i-11", traits={"email": ADDRESS})
     answer = shop.events.post("/api/v1/identity/links", {"user_id": "mallory-1", "kind": "email", "value": ADDRESS},
                               format="json")  # fmt: skip
     # then nothing merged, the address still belongs to its holder, and the answer is the neutral one
@@ -255,8 +228,8 @@ def test_a_service_cannot_pull_someone_elses_address_into_its_user(shop, newslet
 
 # --- unlinking ----------------------------------------------------------------------------------
 def test_unlinking_removes_the_identifier_records_it_and_services_do_not_relink_it(shop):
-    _consented("ada-12", "personalization")
-    _identify(shop.events, "ada-12", "i-12", traits={"email": ADDRESS})
+    person_consenting("ada-12", "personalization")
+    identify_sent(shop.events, "ada-12", "i-12", traits={"email": ADDRESS})
     subject = subject_find(kind="user_id", value="ada-12")
     identifier = Identifier.objects.get(subject=subject, kind="email")
     # when the person unlinks it
@@ -268,7 +241,7 @@ def test_unlinking_removes_the_identifier_records_it_and_services_do_not_relink_
     assert subject_find(kind="email", value=ADDRESS) is None
     unlinked = LedgerEvent.objects.get(stream_id=subject.id, event_type="identity.unlinked")
     assert unlinked.actor_kind == "subject" and NORMALIZED not in str(unlinked.message_id)
-    _identify(shop.events, "ada-12", "i-12b", traits={"email": ADDRESS})
+    identify_sent(shop.events, "ada-12", "i-12b", traits={"email": ADDRESS})
     outcome = contact_link(
         subject_id=subject.id, kind="email", value=ADDRESS, actor=Actor("service", str(shop.service_id))
     )
@@ -277,9 +250,9 @@ def test_unlinking_removes_the_identifier_records_it_and_services_do_not_relink_
 
 
 def test_unlinking_someone_elses_identifier_is_refused(shop):
-    _consented("ada-13", "personalization")
-    _consented("bob-13", "personalization")
-    _identify(shop.events, "bob-13", "i-13", traits={"email": "bob@example.org"})
+    person_consenting("ada-13", "personalization")
+    person_consenting("bob-13", "personalization")
+    identify_sent(shop.events, "bob-13", "i-13", traits={"email": "bob@example.org"})
     ada = subject_find(kind="user_id", value="ada-13")
     bobs = Identifier.objects.get(kind="email")
     from hub.errors import NotFound

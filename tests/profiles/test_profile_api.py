@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
 from consent.decisions import Context, consent_record
-from consent.services import service_register
-from profiles.identity import subject_resolve
+from profiles.identity.subjects import subject_resolve
 from profiles.models import FieldKind, ProfileField
+from tests.factories import api_client, service_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -39,10 +39,8 @@ def carol(purposes):
 
 
 def _client(*purposes: str, scopes=("profiles:read",)) -> tuple[APIClient, uuid.UUID]:
-    issued = service_register(
-        name=f"svc-{uuid.uuid4().hex[:6]}", purposes=list(purposes), scopes=list(scopes)
-    )
-    return APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}"), issued.service.id
+    issued = service_with_key(purposes=purposes, scopes=scopes)
+    return api_client(issued.secret), issued.service.id
 
 
 def test_a_service_sees_only_consented_fields_of_its_purposes_and_the_read_is_recorded(carol):

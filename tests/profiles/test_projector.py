@@ -9,13 +9,15 @@ import uuid
 import pytest
 from django.db import connection, transaction
 
+from audit.consumers import consumer_lock
 from audit.models import ConsumerPosition
 from audit.services import Actor
 from audit.shredding import subject_keys_shred
 from consent.decisions import Context, consent_record
 from profiles import projector
-from profiles.models import ProfileField, Subject
-from profiles.projector import consumer_lock, project_pending
+from profiles.identity.models import Subject
+from profiles.models import ProfileField
+from profiles.projector import project_pending
 from profiles.selectors import profile_fields
 from tests.profiles.projection_support import T0, append, collected, drain, snapshot, values
 

@@ -12,7 +12,8 @@ from audit.selectors import ledger_head_position
 from audit.services import Actor
 from audit.shredding import subject_keys_shred
 from consent.decisions import Context, consent_record
-from profiles.models import ProfileField, ProjectionState, Subject
+from profiles.identity.models import Subject
+from profiles.models import ProfileField, ProjectionState
 from profiles.projector import project_pending
 from profiles.rebuild import RebuildSuperseded, _rebuild_start, _rebuild_switch, rebuild_all, rebuild_subject
 from profiles.selectors import live_generation
@@ -172,7 +173,7 @@ def test_the_tasks_project_and_rebuild_and_beat_runs_the_projector(actor):
 
 
 def test_a_merged_subjects_history_joins_the_survivors_profile_and_a_split_gives_it_back(actor, purposes):
-    from profiles.stitching import subject_split, subjects_merge
+    from profiles.collection.stitching import subject_split, subjects_merge
 
     alice, device = Subject.objects.create(), Subject.objects.create()
     append(actor, collected(alice.id, "page", minutes=0), collected(device.id, "page", minutes=1),

@@ -7,11 +7,11 @@ from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
+from consent.clients import service_register
 from consent.decisions import Context, consent_record, notice_publish
 from consent.gate import decide
-from consent.services import service_register
-from profiles.identity import subject_resolve
-from profiles.restriction import subject_restrict, subject_unrestrict
+from consent.restriction import subject_restrict, subject_unrestrict
+from profiles.identity.subjects import subject_resolve
 
 pytestmark = pytest.mark.django_db
 

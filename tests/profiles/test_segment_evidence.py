@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from audit.services import Actor, NewEvent, ledger_append
 from audit.shredding import subject_keys_shred
 from consent.decisions import Context, consent_record
-from profiles.models import Segment, SegmentEvidence, SegmentMembership, Subject
+from profiles.identity.models import Subject
+from profiles.models import Segment, SegmentEvidence, SegmentMembership
 from profiles.segments import membership
 from profiles.segments.membership import (
     segment_fill_state,

@@ -12,9 +12,10 @@ from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor, NewEvent, ledger_append
+from consent.clients import service_register
 from consent.decisions import Context, consent_record
-from consent.services import service_register
-from profiles.models import Segment, SegmentMembership, Subject
+from profiles.identity.models import Subject
+from profiles.models import Segment, SegmentMembership
 from profiles.segments.membership import segments_expire, segments_refresh
 from tests.ledger_support import settle
 

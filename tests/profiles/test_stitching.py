@@ -7,34 +7,24 @@ import threading
 import uuid
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from audit.models import LedgerEvent
 from audit.services import Actor
-from consent.decisions import Context, consent_record, notice_publish
+from consent.decisions import Context, consent_record
 from consent.models import ConsentState, ConsentStatus, DecisionMethod, DecisionSource
-from consent.services import service_register
-from profiles.collection import ledger_message_id
-from profiles.identity import subject_find, subject_resolve
-from profiles.merges import subjects_absorbed_into
-from profiles.models import Identifier, Subject, SubjectMerge
-from profiles.stitching import (
-    SubjectsNotMergeable,
-    subject_split,
-    subjects_merge,
-)
+from profiles.collection.services import ledger_message_id
+from profiles.collection.stitching import SubjectsNotMergeable, subject_split, subjects_merge
+from profiles.identity.merges import subjects_absorbed_into
+from profiles.identity.models import Identifier, Subject, SubjectMerge
+from profiles.identity.subjects import subject_find, subject_resolve
+from tests.factories import events_sent, officer, service_client
+from tests.tasks_sent import tasks_queued
 
 pytestmark = pytest.mark.django_db
 
 NO = {"refused", "withdrawn", "expired", "invalidated"}
-
-
-@pytest.fixture
-def notice(purposes):
-    notice, _ = notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())
-    return notice
 
 
 def _subject(kind: str, value: str) -> uuid.UUID:
@@ -246,12 +236,12 @@ def test_a_choice_sent_while_its_device_is_being_merged_reaches_the_person(notic
     (who absorbed the device), not on the absorbed subject where no gate would ever read it."""
     from django.db import connection
 
-    import profiles.identity
+    from consent import decisions
     from consent.decisions import consent_submit
 
     alice, device = _subject("user_id", "alice"), _subject("anonymous_id", "device-1")
     resolved, merged = threading.Event(), threading.Event()
-    resolve = profiles.identity.subject_resolve
+    resolve = decisions.subject_resolve_with_jurisdiction
 
     def resolve_then_wait_for_the_merge(**kwargs):
         subject = resolve(**kwargs)
@@ -259,7 +249,7 @@ def test_a_choice_sent_while_its_device_is_being_merged_reaches_the_person(notic
         merged.wait(10)
         return subject
 
-    monkeypatch.setattr(profiles.identity, "subject_resolve", resolve_then_wait_for_the_merge)
+    monkeypatch.setattr(decisions, "subject_resolve_with_jurisdiction", resolve_then_wait_for_the_merge)
     failures: list[BaseException] = []
 
     def choose() -> None:
@@ -287,10 +277,8 @@ def test_a_choice_sent_while_its_device_is_being_merged_reaches_the_person(notic
 
 
 def test_profiles_are_rebuilt_after_commit(pair, django_capture_on_commit_callbacks):
-    from tasks.profiles import rebuild_subject
-
     def asked(callbacks) -> list[str]:
-        return [c.args[0] for c in callbacks if getattr(c, "func", None) == rebuild_subject.delay]
+        return [task.args[0] for task in tasks_queued(callbacks) if task.name == "profiles.rebuild_subject"]
 
     alice, device = pair
     # the rebuilds are scheduled for after the commit, never run inside the transaction
@@ -307,16 +295,11 @@ def test_profiles_are_rebuilt_after_commit(pair, django_capture_on_commit_callba
 
 @pytest.fixture
 def shop(notice):
-    issued = service_register(name="shop", purposes=["analytics"], scopes=["events:write"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
+    return service_client(name="shop", purposes=["analytics"], scopes=["events:write"])
 
 
 def _send(client, *events):
-    response = client.post("/api/v1/events", {"batch": list(events)}, format="json")
-    assert response.status_code == 200, response.content
-    return [r["status"] for r in response.json()["results"]]
+    return [status for status, _ in events_sent(client, *events)]
 
 
 def _event(message_id: str, kind: str = "page", **ids: str):
@@ -399,11 +382,7 @@ def test_two_known_users_on_one_device_are_not_merged(shop):
 
 
 def _staff(*codenames: str) -> User:
-    user = User.objects.create_user("officer", password="unused-in-force-login", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="profiles", codename__in=codenames)
-    )
-    return user
+    return officer("officer", permissions=[f"profiles.{c}" for c in codenames])
 
 
 def test_an_officer_splits_a_merge_from_the_admin(client, pair):

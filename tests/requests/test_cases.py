@@ -11,28 +11,19 @@ from django.utils import timezone
 
 from audit.selectors import ledger_events_tagged
 from audit.services import Actor
-from profiles.identity import identifier_link, subject_resolve
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_extend, request_submit
-from tests.requests.conftest import EMAIL, USER_ID, file_request, shop_setup
+from tests.factories import EMAIL, USER_ID, file_request, person
+from tests.tasks_sent import SentTask, tasks_queued
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    return shop_setup()
-
-
-@pytest.fixture
 def zoe(shop):
     # the shop's own user: it linked her user id under its key, so its word verifies her
-    shop_actor = Actor("service", str(shop.service_id))
-    subject = subject_resolve(kind="user_id", value=USER_ID, actor=shop_actor, jurisdiction="EU")
-    identifier_link(kind="email", value=EMAIL, subject_id=subject.id, actor=Actor.system())
-    return subject
+    return person(USER_ID, EMAIL, linked_by=shop)
 
 
 def _case(body) -> PrivacyRequest:
@@ -60,11 +51,9 @@ def test_a_vouched_access_request_is_verified_acknowledged_and_started_each_step
         "privacy_request.acknowledged", "privacy_request.in_progress",
     ]  # fmt: skip
     # the acknowledgement notice and the run are queued after commit, with ids only
-    queued = [getattr(c, "func", c) for c in callbacks]
-    from profiles.requests.services import _enqueue_run
-    from tasks.requests import notify_subject
-
-    assert notify_subject.delay in queued and _enqueue_run in queued
+    queued = tasks_queued(callbacks)
+    assert SentTask("requests.notify_subject", (str(case.id), "acknowledged")) in queued
+    assert SentTask("requests.run", (str(case.id),)) in queued
     # the case record names nobody: no identifier, no address
     assert USER_ID not in str(case.__dict__) and EMAIL not in str(case.__dict__)
 
@@ -99,7 +88,7 @@ def test_an_email_request_waits_for_the_one_time_link_which_works_once(
     case = _case(body)
     assert body["status"] == "received"
     # what the commit queued: the case id, never the address or the link
-    [queued] = [c for c in callbacks if getattr(c, "func", None) == send_verification_link.delay]
+    [queued] = [task for task in tasks_queued(callbacks) if task.name == "requests.send_verification_link"]
     assert EMAIL not in str(queued.args).lower()
     send_verification_link(*queued.args)  # the task: reads the address from the encrypted request
     [message] = mail.outbox
@@ -154,7 +143,7 @@ def test_erasure_waits_for_an_officer_who_approves_or_rejects_with_a_reason(shop
 
 
 def test_the_rejection_notice_says_why_and_how_to_complain(shop, zoe, settings):
-    from profiles.requests.notices import subject_notify
+    from profiles.requests.emails import subject_notify
 
     body = file_request(shop.events, "erasure")
     shop.officer.post(
@@ -221,7 +210,7 @@ def test_bad_requests_get_a_clear_4xx_and_change_nothing(shop, zoe, body, status
 def test_scopes_and_visibility(shop, zoe, purposes):
     from rest_framework.test import APIClient
 
-    from consent.services import service_register
+    from consent.clients import service_register
 
     body = file_request(shop.events, "access")
     assert (

@@ -5,33 +5,24 @@ from __future__ import annotations
 import pytest
 
 from audit.services import Actor
-from consent.decisions import Context, consent_record
-from profiles.contact import contact_unlink
-from profiles.identity import subject_find, subject_resolve
-from profiles.models import Identifier
+from profiles.collection.contact import contact_unlink
+from profiles.identity.models import Identifier
+from profiles.identity.subjects import subject_find
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import contact_email
 from profiles.requests.verification import request_verify_link, verification_link_issue
-from tests.requests.conftest import file_request, shop_setup
+from tests.factories import file_request, identify_sent, person_consenting
 
 pytestmark = pytest.mark.django_db
 ADDRESS = "lee.contact@example.net"
 
 
-@pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    return shop_setup()
-
-
 def _identify(shop, user_id: str, address: str) -> None:
-    subject = subject_resolve(kind="user_id", value=user_id, actor=Actor.system(), jurisdiction="EU")
-    consent_record(subject_id=subject.id, decisions={"personalization": True}, actor=Actor.system(),
-                   context=Context(jurisdiction="EU"))  # fmt: skip
-    event = {"message_id": f"{user_id}-id", "type": "identify", "user_id": user_id, "purpose": "personalization",
-             "traits": {"email": address}}  # fmt: skip
+    """A consenting user the shop identifies with `address` (which links it to them)."""
+    person_consenting(user_id, "personalization")
     assert (
-        shop.events.post("/api/v1/events", event, format="json").json()["results"][0]["status"] == "accepted"
+        identify_sent(shop.events, user_id, f"{user_id}-id", traits={"email": address})["status"]
+        == "accepted"
     )
 
 
@@ -88,14 +79,14 @@ def test_officers_see_which_cases_found_nobody(shop, client):
     client.force_login(officer)
 
     def listed(query: str) -> set[str]:
-        page = client.get(f"/admin/profiles/privacyrequest/{query}")
+        page = client.get(f"/admin/privacy_requests/privacyrequest/{query}")
         assert page.status_code == 200
         return {row.pk.hex for row in page.context["cl"].result_list}
 
     assert listed("?identity=not_found") == {PrivacyRequest.objects.get(pk=nobody).pk.hex}
     assert listed("?identity=unconfirmed") == {PrivacyRequest.objects.get(pk=pending).pk.hex}
     assert listed("?identity=found") == {PrivacyRequest.objects.get(pk=found).pk.hex}
-    page = client.get("/admin/profiles/privacyrequest/").content.decode()
+    page = client.get("/admin/privacy_requests/privacyrequest/").content.decode()
     assert page.count('<td class="field-identity">identity not found</td>') == 1
     assert page.count('<td class="field-identity">awaiting confirmation</td>') == 1
     assert "nobody@example.net" not in page  # the address is never shown

@@ -23,15 +23,15 @@ from audit.checkpoints import public_key_bytes
 from audit.models import LedgerEvent
 from audit.services import Actor, ledger_append
 from audit.shredding import subject_keys_shred
+from consent.clients import service_register
 from consent.decisions import Context, consent_record
 from consent.models import DeliveryStatus, Service, WebhookDelivery
 from consent.receipts import receipt_verify
-from consent.services import service_register
-from profiles.identity import identifier_link, subject_resolve
+from profiles.collection.stitching import subjects_merge
+from profiles.identity.subjects import identifier_link, subject_resolve
 from profiles.models import Segment
 from profiles.requests.export import csv_cell, export_build
 from profiles.segments.membership import segments_refresh
-from profiles.stitching import subjects_merge
 from tests.profiles.projection_support import append, collected, drain
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -21,15 +21,16 @@ from audit.services import Actor
 from consent.gate import decide
 from consent.models import ConsentState, WebhookDelivery
 from consent.receipts import receipt_verify
-from profiles.identity import subject_resolve
-from profiles.models import Identifier, ProfileField, SegmentMembership, Subject
+from profiles.collection.stitching import subjects_merge
+from profiles.identity.models import Identifier, Subject
+from profiles.identity.subjects import subject_resolve
+from profiles.models import ProfileField, SegmentMembership
 from profiles.portal.services import portal_session_open
 from profiles.requests.export_files import export_link
 from profiles.requests.models import ExportFile, PrivacyRequest
-from profiles.stitching import subjects_merge
+from tests.factories import EMAIL, NAME, PLAN, USER_ID, file_request, shop_services
 from tests.ledger_support import seal, settle
 from tests.profiles.projection_support import drain
-from tests.requests.conftest import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history, shop_setup
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DEVICE = "zoe-device-marker-55"
@@ -37,15 +38,9 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def shop(purposes, settings, tmp_path, receiver):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.HUB_EXPORT_ROOT = tmp_path / "exports"
-    return shop_setup(webhook_url=receiver.url)
-
-
-@pytest.fixture
-def zoe(shop):
-    return person_with_history(shop)
+def shop(purposes, hub_settings, receiver):
+    """The shared shop, its recommender's webhooks going to a real local receiver."""
+    return shop_services(webhook_url=receiver.url)
 
 
 def _approved(shop, body) -> str:

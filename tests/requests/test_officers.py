@@ -7,37 +7,31 @@ import io
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core import mail
 from django.utils import timezone
 
 from audit.services import Actor
-from profiles.identity import subject_resolve
+from profiles.requests.emails import deadline_alerts
 from profiles.requests.models import PrivacyRequest
-from profiles.requests.notices import deadline_alerts
 from profiles.requests.records import request_records_purge
-from tests.requests.conftest import USER_ID, file_request, shop_setup
+from tests.factories import USER_ID, file_request, officer, person
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    shop = shop_setup()
-    # the shop's own user (linked under its key), so the shop's word verifies her
-    subject_resolve(
-        kind="user_id", value=USER_ID, actor=Actor("service", str(shop.service_id)), jurisdiction="EU"
-    )
+def shop(shop):
+    """The shared shop, with its own user (linked under its key, so the shop's word verifies her)."""
+    person(USER_ID, None, linked_by=shop)
     return shop
 
 
 def _officer(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, f"{username}@hub.example", "pw-officer-123", is_staff=True)
-    perms = Permission.objects.filter(content_type__app_label="profiles", codename__in=[
-        "view_privacyrequest", *codenames])  # fmt: skip
-    user.user_permissions.set(perms)
-    return user
+    codenames = ("view_privacyrequest", *codenames)
+    return officer(
+        username, email=f"{username}@hub.example", permissions=[f"privacy_requests.{c}" for c in codenames]
+    )
 
 
 def test_the_queue_shows_open_cases_first_soonest_deadline_first_with_badges(shop, client):
@@ -50,20 +44,22 @@ def test_the_queue_shows_open_cases_first_soonest_deadline_first_with_badges(sho
     PrivacyRequest.objects.filter(pk=late).update(due_at=now - timedelta(days=1))
     PrivacyRequest.objects.filter(pk=soon).update(due_at=now + timedelta(days=3))
     client.force_login(_officer("olga", "approve_privacyrequest"))
-    page = client.get("/admin/profiles/privacyrequest/").content.decode()
+    page = client.get("/admin/privacy_requests/privacyrequest/").content.decode()
     assert page.index(late) < page.index(soon) < page.index(later) < page.index(closed)
     assert ">overdue<" in page and ">at risk<" in page and ">on track<" in page
-    overdue_only = client.get("/admin/profiles/privacyrequest/?deadline=overdue").content.decode()
+    overdue_only = client.get("/admin/privacy_requests/privacyrequest/?deadline=overdue").content.decode()
     assert late in overdue_only and soon not in overdue_only
 
 
 def test_rejecting_in_the_admin_asks_for_a_reason_first(shop, client):
     case_id = file_request(shop.events, "erasure")["id"]
     client.force_login(_officer("olga", "approve_privacyrequest"))
-    form = client.post("/admin/profiles/privacyrequest/", {"action": "reject", "_selected_action": [case_id]})
+    form = client.post(
+        "/admin/privacy_requests/privacyrequest/", {"action": "reject", "_selected_action": [case_id]}
+    )
     assert form.status_code == 200 and b"reason" in form.content
     assert PrivacyRequest.objects.get(pk=case_id).status == "acknowledged"  # nothing yet
-    client.post("/admin/profiles/privacyrequest/", {"action": "reject", "_selected_action": [case_id], "apply": "1",
+    client.post("/admin/privacy_requests/privacyrequest/", {"action": "reject", "_selected_action": [case_id], "apply": "1",
                                                     "reason": "Identity could not be confirmed"})  # fmt: skip
     case = PrivacyRequest.objects.get(pk=case_id)
     assert case.status == "rejected" and case.reason == "Identity could not be confirmed"
@@ -73,7 +69,9 @@ def test_rejecting_in_the_admin_asks_for_a_reason_first(shop, client):
 def test_a_viewer_cannot_approve(shop, client):
     case_id = file_request(shop.events, "erasure")["id"]
     client.force_login(_officer("victor"))
-    client.post("/admin/profiles/privacyrequest/", {"action": "approve", "_selected_action": [case_id]})
+    client.post(
+        "/admin/privacy_requests/privacyrequest/", {"action": "approve", "_selected_action": [case_id]}
+    )
     assert PrivacyRequest.objects.get(pk=case_id).status == "acknowledged"
 
 
@@ -103,7 +101,7 @@ def test_metrics_count_by_type_with_median_days_and_share_on_time(shop, client):
     PrivacyRequest.objects.filter(pk=late).update(received_at=received, due_at=received + timedelta(days=30))
     file_request(shop.events, "access")
     client.force_login(_officer("olga"))
-    response = client.get("/admin/profiles/privacyrequest/metrics.csv")
+    response = client.get("/admin/privacy_requests/privacyrequest/metrics.csv")
     rows = {row["type"]: row for row in csv.DictReader(io.StringIO(response.content.decode()))}
     assert rows["erasure"]["received"] == "2" and rows["erasure"]["rejected"] == "2"
     assert rows["erasure"]["share_on_time"] == "0.5"
@@ -138,8 +136,8 @@ def test_a_ccpa_case_not_acknowledged_in_10_business_days_is_flagged(shop):
 
 def test_an_officer_files_a_request_received_by_letter(shop, client):
     client.force_login(_officer("olga", "add_privacyrequest"))
-    assert b"File a request" in client.get("/admin/profiles/privacyrequest/").content
-    response = client.post("/admin/profiles/privacyrequest/file/", {
+    assert b"File a request" in client.get("/admin/privacy_requests/privacyrequest/").content
+    response = client.post("/admin/privacy_requests/privacyrequest/file/", {
         "type": "access", "identifier_kind": "user_id", "identifier": USER_ID, "identity_verified": "on",
         "message": "Sent by post"})  # fmt: skip
     assert response.status_code == 302
@@ -147,4 +145,4 @@ def test_an_officer_files_a_request_received_by_letter(shop, client):
     assert case.channel == "officer" and case.verification == "officer" and case.status == "in_progress"
     assert USER_ID not in str(case.__dict__)
     client.force_login(_officer("victor"))
-    assert client.get("/admin/profiles/privacyrequest/file/").status_code == 403
+    assert client.get("/admin/privacy_requests/privacyrequest/file/").status_code == 403

@@ -20,21 +20,13 @@ from rest_framework.test import APIClient
 
 from audit.models import LedgerEvent
 from consent.models import ConsentState, Service
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import subject_find
-from profiles.models import Identifier, Subject
-from profiles.service_links import subject_linked_by_service
-from tests.requests.conftest import EMAIL, shop_setup
-from tests.security.linked_people import person_known_to
+from profiles.identity.links import subject_linked_by_service
+from profiles.identity.models import Identifier, Subject
+from profiles.identity.subjects import subject_find
+from tests.factories import EMAIL, person_known_to, service_client, shop_services, site_key_for
 
 pytestmark = pytest.mark.django_db
 SHOP_ORIGIN = "https://shop.example"
-
-
-def _client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
 
 
 def _event(**identifiers: str) -> dict:
@@ -54,16 +46,14 @@ def _stream_size(subject: Subject) -> int:
 @pytest.fixture
 def stranger() -> APIClient:
     """A registered service that never heard of Zoë, holding every write scope for people."""
-    return _client(
-        service_register(
-            name="stranger", purposes=["essential", "analytics", "marketing"],
-            scopes=["events:write", "consents:write", "profiles:read", "portal:links", "requests:write"],
-        ).secret
+    return service_client(
+        name="stranger", purposes=["essential", "analytics", "marketing"],
+        scopes=["events:write", "consents:write", "profiles:read", "portal:links", "requests:write"],
     )  # fmt: skip
 
 
 def test_a_service_that_never_linked_a_person_cannot_write_or_read_them_by_their_address(purposes, stranger):
-    shop = shop_setup()
+    shop = shop_services()
     zoe = person_known_to(shop)
     before = _stream_size(zoe)
     # events addressed by her address: refused one by one, the same as an address nobody has
@@ -97,7 +87,7 @@ def test_a_service_that_never_linked_a_person_cannot_write_or_read_them_by_their
 
 
 def test_the_service_that_linked_a_person_may_address_them_by_their_address(purposes):
-    shop = shop_setup()
+    shop = shop_services()
     zoe = person_known_to(shop)
     response = shop.events.post("/api/v1/events", {"batch": [_event(email=EMAIL)]}, format="json")
     assert [r["status"] for r in response.json()["results"]] == ["accepted"]
@@ -105,7 +95,7 @@ def test_the_service_that_linked_a_person_may_address_them_by_their_address(purp
 
 
 def test_an_address_never_creates_a_person(purposes):
-    shop = shop_setup()
+    shop = shop_services()
     response = shop.events.post(
         "/api/v1/events", {"batch": [_event(email="fresh@example.org")]}, format="json"
     )
@@ -116,12 +106,8 @@ def test_an_address_never_creates_a_person(purposes):
 @pytest.fixture
 def site(purposes: list[str]):
     """The shop's public site key, as every visitor's browser holds it."""
-    shop = shop_setup()
-    service = Service.objects.get(id=shop.service_id)
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP_ORIGIN]
-    service.save()
-    return shop, service
+    shop = shop_services()
+    return shop, site_key_for(Service.objects.get(id=shop.service_id), origins=[SHOP_ORIGIN])
 
 
 def _from_a_page(service, *events: dict):

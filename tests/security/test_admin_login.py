@@ -13,19 +13,18 @@ import os
 import re
 import subprocess
 import sys
-from importlib import import_module
 from typing import Any
 
 import pytest
-from django.apps import apps as django_apps
 from django.conf import settings as django_settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.contrib.sessions.models import Session
 from django.test import Client
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from consent.models import Service
+from tests.factories import officer
 from tests.security.test_deploy_check import PRODUCTION_ENV
 
 pytestmark = pytest.mark.django_db
@@ -34,18 +33,8 @@ PASSWORD = "correct-horse-battery-9"
 LIMIT = getattr(django_settings, "AXES_FAILURE_LIMIT", 5)
 
 
-@pytest.fixture
-def roles() -> None:
-    import_module("audit.migrations.0004_roles").install(django_apps, None)
-
-
 def _staff(username: str, *, group: str | None = None, superuser: bool = False) -> User:
-    if superuser:
-        return User.objects.create_superuser(username, password=PASSWORD)
-    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
-    if group:
-        user.groups.add(Group.objects.get(name=group))
-    return user
+    return officer(username, role=group, superuser=superuser, password=PASSWORD)
 
 
 def _login(client: Client, username: str, password: str, address: str = "198.51.100.7", **extra: str) -> Any:

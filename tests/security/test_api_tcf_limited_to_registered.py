@@ -9,10 +9,10 @@ from rest_framework.test import APIClient
 
 from audit.models import LedgerEvent
 from audit.services import Actor
-from consent.decisions import Context, consent_record, notice_publish
+from consent.decisions import Context, consent_record
 from consent.models import ConsentState
-from consent.services import service_register
-from profiles.identity import subject_find, subject_resolve
+from profiles.identity.subjects import subject_find, subject_resolve
+from tests.factories import service_client
 
 pytestmark = pytest.mark.django_db
 # consents TCF purposes 1-4, 7, 9, 10: the default mapping grants advertising, refuses analytics
@@ -22,12 +22,8 @@ USER = "tcf-user-1"
 
 
 @pytest.fixture
-def analytics_only(purposes):
-    notice_publish(title="Notice", text="How we use data", purposes=purposes[1:], actor=Actor.system())
-    issued = service_register(name="measurer", purposes=["analytics"], scopes=["consents:write"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
+def analytics_only(notice):
+    return service_client(name="measurer", purposes=["analytics"], scopes=["consents:write"])
 
 
 def _post(client: APIClient, **body):
@@ -73,12 +69,9 @@ def test_an_explicit_decision_for_an_unregistered_purpose_is_still_refused(analy
     assert ledger_count() == before and subject_find(kind="user_id", value=USER) is None
 
 
-def test_a_string_with_nothing_for_the_callers_purposes_records_nothing(purposes):
+def test_a_string_with_nothing_for_the_callers_purposes_records_nothing(notice):
     # given a service registered for marketing only (no TCF purpose maps to it by default)
-    notice_publish(title="Notice", text="How we use data", purposes=purposes[1:], actor=Actor.system())
-    issued = service_register(name="mailer", purposes=["marketing"], scopes=["consents:write"])
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    client = service_client(name="mailer", purposes=["marketing"], scopes=["consents:write"])
 
     # when it sends a TCF string
     response = _post(client, tcf_string=TCF)

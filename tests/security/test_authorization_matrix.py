@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -37,19 +37,31 @@ from rest_framework.test import APIClient
 
 from audit.models import Checkpoint, LedgerEvent
 from audit.services import Actor
+from consent.clients import service_register, service_site_key_issue
 from consent.decisions import Context, consent_record
 from consent.models import Scope, Service, WebhookDelivery
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import identifier_hash, subject_resolve
-from profiles.models import Segment, TrackingPlanEvent
+from profiles.collection.models import TrackingPlanEvent
+from profiles.collection.stitching import subjects_merge
+from profiles.identity.subjects import identifier_hash, subject_resolve
+from profiles.models import Segment
 from profiles.portal.services import sign_in_link_mint
 from profiles.requests.export_files import export_link
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.verification import verification_link_issue
-from profiles.stitching import subjects_merge
+from tests.factories import (
+    OTHER_EMAIL,
+    OTHER_USER_ID,
+    USER_ID,
+    file_request,
+    officer,
+    officer_client,
+    path_of,
+    person_with_history,
+    service_client,
+    shop_services,
+    signed_in,
+)
 from tests.ledger_support import seal
-from tests.portal.conftest import OTHER_EMAIL, OTHER_USER_ID, path_of, signed_in
-from tests.requests.conftest import USER_ID, file_request, person_with_history, shop_setup
 
 CALLERS = ("anon", "subj_a", "subj_b", "noscope", "scoped", "viewer", "officer")
 LOGIN = "LOGIN"  # 302 to /admin/login/
@@ -349,13 +361,16 @@ ROUTES: dict[str, Route] = {
     "admin/r/<path:content_type_id>/<path:object_id>/": admin(
         get("/admin/r/{purpose_type}/analytics/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404))
     ),
-    "admin/profiles/privacyrequest/metrics.csv": admin(
-        get("/admin/profiles/privacyrequest/metrics.csv", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
+    "admin/privacy_requests/privacyrequest/metrics.csv": admin(
+        get(
+            "/admin/privacy_requests/privacyrequest/metrics.csv",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200),
+        )
     ),
-    "admin/profiles/privacyrequest/file/": admin(  # filing a request for a person: officers only
-        get("/admin/profiles/privacyrequest/file/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
+    "admin/privacy_requests/privacyrequest/file/": admin(  # filing a request for a person: officers only
+        get("/admin/privacy_requests/privacyrequest/file/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
-    "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles)/$": admin(
+    "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles|privacy_requests)/$": admin(
         get("/admin/consent/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200)),
         get("/admin/auth/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404)),  # no permission there at all
     ),
@@ -389,7 +404,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "consent/webhookdelivery": ("v", "v"),
     "consent/service": ("v", "vac"),  # registering a service decides who receives data
     "consent/servicekey": ("v", "vc"),  # revoking a key (new keys come from the service's page)
-    "profiles/privacyrequest": ("v", "v"),  # decided through actions and the API, never edited
+    "privacy_requests/privacyrequest": ("v", "v"),  # decided through actions and the API, never edited
     "profiles/subjectmerge": ("v", "v"),
     "profiles/segment": ("v", "vacd"),
     "profiles/trackingplanevent": ("v", "vacd"),
@@ -492,23 +507,6 @@ def _sign_in_records() -> None:
     AccessFailureLog.objects.create(**seen)
 
 
-def _staff_client(role: str) -> Client:
-    user = User.objects.create_user(f"matrix-{role}", password="pw-matrix-123", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def roles(purposes: list[str]) -> None:
-    from importlib import import_module
-
-    from django.apps import apps
-
-    import_module("audit.migrations.0004_roles").install(apps, None)
-
-
 @pytest.fixture
 def world(purposes, settings, roles, tmp_path) -> World:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -517,7 +515,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
     from profiles.requests.workflow import request_run
 
     settings.HUB_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the reader's webhook is local
-    shop = shop_setup(webhook_url="http://127.0.0.1:9/hooks")
+    shop = shop_services(webhook_url="http://127.0.0.1:9/hooks")
     subject_a = person_with_history(shop)
     first_head = seal()  # sealing reads committed events only: this test commits (transaction=True)
     assert first_head is not None
@@ -551,7 +549,8 @@ def world(purposes, settings, roles, tmp_path) -> World:
         subject_id=subject_a.id, identifier_hash=identifier_hash("user_id", USER_ID), issued_by="test"
     )
     seal()
-    viewer, officer = _staff_client("viewer"), _staff_client("officer")
+    viewer_browser = officer_client(officer("matrix-viewer", role="viewer"))
+    officer_browser = officer_client(officer("matrix-officer", role="officer"))
     _sign_in_records()
     assert Checkpoint.objects.exists() and WebhookDelivery.objects.exists()
     values = {
@@ -571,8 +570,8 @@ def world(purposes, settings, roles, tmp_path) -> World:
         "anon": Client(),
         "subj_a": signed_in(Client(), subject_a, USER_ID),
         "subj_b": signed_in(Client(), subject_b, OTHER_USER_ID),
-        "viewer": viewer,
-        "officer": officer,
+        "viewer": viewer_browser,
+        "officer": officer_browser,
     }
     made: dict[tuple[tuple[str, ...], tuple[str, ...]], tuple[APIClient, APIClient]] = {}
     counter = itertools.count()
@@ -582,10 +581,9 @@ def world(purposes, settings, roles, tmp_path) -> World:
         if (scopes, needs) not in made:
             pair = []
             for held in (sorted(set(Scope.values) - set(needs)), list(scopes)):
-                issued = service_register(
-                    name=f"matrix-{next(counter)}", purposes=["advertising"], scopes=held
+                pair.append(
+                    service_client(name=f"matrix-{next(counter)}", purposes=["advertising"], scopes=held)
                 )
-                pair.append(APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}"))
             made[scopes, needs] = (pair[0], pair[1])
         return made[scopes, needs]
 
@@ -629,9 +627,7 @@ def test_every_caller_gets_exactly_the_expected_status_on_every_route(world):
 
 # --- ownership beyond status codes --------------------------------------------------------------
 @pytest.fixture
-def two_people(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    shop = shop_setup()
+def two_people(shop):
     a = person_with_history(shop)
     b = person_with_history(shop, user_id=OTHER_USER_ID, email=OTHER_EMAIL, name="Bruno Other")
     return shop, a, b
@@ -697,15 +693,6 @@ def test_a_service_sees_only_the_cases_it_filed(two_people):
 
 
 # --- issue 12: a service's word, export links and provenance ------------------------------------
-@pytest.fixture
-def stranger(two_people) -> APIClient:
-    """Registered only for essential, holding requests:write and portal:links: it never saw A or B."""
-    issued = service_register(
-        name="stranger", purposes=["essential"], scopes=["requests:write", "portal:links"]
-    )
-    return APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_service_that_did_not_link_the_subject_cannot_vouch_or_mint_a_portal_link(two_people, stranger):
     shop, a, _ = two_people

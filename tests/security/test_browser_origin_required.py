@@ -14,12 +14,10 @@ import uuid
 import pytest
 from django.test import Client
 
-from audit.services import Actor
-from consent.browser import ANONYMOUS_ID_COOKIE, PIXEL_GIF
-from consent.decisions import notice_publish
 from consent.models import Service
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import subject_find
+from profiles.browser.apis import ANONYMOUS_ID_COOKIE, PIXEL_GIF
+from profiles.identity.subjects import subject_find
+from tests.factories import notice_published, site_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -28,12 +26,8 @@ SHOP = "https://shop.example"
 
 @pytest.fixture
 def shop(purposes: list[str]) -> Service:
-    notice_publish(title="Notice", text="We ask first.", purposes=purposes, actor=Actor.system())
-    service = service_register(name="shop", purposes=["essential", "analytics"], scopes=[]).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP]
-    service.save()
-    return service
+    notice_published(purposes, text="We ask first.")
+    return site_with_key(origins=[SHOP])
 
 
 def _consent(client: Client, shop: Service, aid: str):

@@ -17,13 +17,11 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from audit.services import Actor
-from consent.browser import ANONYMOUS_ID_COOKIE, PIXEL_GIF
-from consent.decisions import notice_publish
 from consent.models import Service
-from consent.services import service_register, service_site_key_issue
 from hub.throttling import CollectThrottle
-from profiles.identity import subject_find
+from profiles.browser.apis import ANONYMOUS_ID_COOKIE, PIXEL_GIF
+from profiles.identity.subjects import subject_find
+from tests.factories import notice_published, site_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -44,23 +42,15 @@ def frozen_counters(monkeypatch: pytest.MonkeyPatch, settings) -> Iterator[None]
     cache.clear()
 
 
-def _site(name: str, origin: str) -> Service:
-    service = service_register(name=name, purposes=["essential", "analytics"], scopes=[]).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [origin]
-    service.save()
-    return service
-
-
 @pytest.fixture
 def shop(purposes: list[str]) -> Service:
-    notice_publish(title="Notice", text="We ask first.", purposes=purposes, actor=Actor.system())
-    return _site("shop", SHOP)
+    notice_published(purposes, text="We ask first.")
+    return site_with_key(origins=[SHOP])
 
 
 @pytest.fixture
 def blog(shop: Service) -> Service:
-    return _site("blog", BLOG)
+    return site_with_key(name="blog", origins=[BLOG])
 
 
 def _page(n: int = 1) -> list[dict[str, object]]:

@@ -12,55 +12,33 @@ from __future__ import annotations
 import logging
 
 import pytest
-from celery.app.task import Task
 from rest_framework.test import APIClient
 
 from audit.pii_scan import pii_scan
-from audit.services import Actor
-from consent.decisions import Context, consent_record
-from consent.services import service_register
-from profiles import collection
-from profiles.identity import subject_find, subject_resolve
-from profiles.models import SubjectMerge
+from consent.clients import service_register
+from profiles.collection import services
+from profiles.identity.models import SubjectMerge
+from profiles.identity.subjects import subject_find
+from tests.factories import api_client, identify_sent, person_consenting, shop_services
 from tests.profiles.projection_support import drain
-from tests.requests.conftest import shop_setup
+from tests.tasks_sent import tasks_sent
 
 ADDRESS = "quintessa.marker@example.org"
 PHONE = "+447700900461"
 VISIBLE = "Quinta Visible-Name"
 
 
-def _client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-def _consented(user_id: str, *purposes: str):
-    subject = subject_resolve(kind="user_id", value=user_id, actor=Actor.system(), jurisdiction="EU")
-    consent_record(subject_id=subject.id, decisions=dict.fromkeys(purposes, True), actor=Actor.system(),
-                   context=Context(jurisdiction="EU"))  # fmt: skip
-    return subject
-
-
 def _identify(client: APIClient, user_id: str, message_id: str, traits: dict) -> str:
-    event = {"message_id": message_id, "type": "identify", "user_id": user_id, "purpose": "personalization",
-             "traits": traits}  # fmt: skip
-    return client.post("/api/v1/events", event, format="json").json()["results"][0]["status"]
+    return identify_sent(client, user_id, message_id, traits=traits)["status"]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_linked_address_is_nowhere_in_clear(purposes, caplog, monkeypatch):
-    sent: list[tuple] = []
-
-    def record(self, args=None, kwargs=None, **options):  # every task enqueued, as the broker would see it
-        sent.append((self.name, args, kwargs))
-
-    monkeypatch.setattr(Task, "apply_async", record)
-    monkeypatch.setattr(collection, "_last_nudge", 0.0)  # an earlier test's nudge must not hold this one back
+    sent = tasks_sent(monkeypatch)  # every task enqueued, as the broker would see it
+    monkeypatch.setattr(services, "_last_nudge", 0.0)  # an earlier test's nudge must not hold this one back
     caplog.set_level(logging.DEBUG)
-    shop = shop_setup()
-    _consented("quin-1", "personalization")
+    shop = shop_services()
+    person_consenting("quin-1", "personalization")
     # when the shop identifies her with an email and a phone, and links another address explicitly
     assert (
         _identify(shop.events, "quin-1", "q-1", {"email": ADDRESS, "phone": PHONE, "name": VISIBLE})
@@ -84,11 +62,11 @@ def test_a_linked_address_is_nowhere_in_clear(purposes, caplog, monkeypatch):
 
 @pytest.mark.django_db
 def test_the_identity_api_speaks_only_for_users_the_service_identified(purposes):
-    shop = shop_setup()
-    _consented("quin-2", "personalization")
+    shop = shop_services()
+    person_consenting("quin-2", "personalization")
     assert _identify(shop.events, "quin-2", "q-2", {"name": "Q"}) == "accepted"  # the shop knows her
     other = service_register(name="other", purposes=["personalization"], scopes=["events:write"])
-    stranger = _client(other.secret)
+    stranger = api_client(other.secret)
     known = stranger.post("/api/v1/identity/links", {"user_id": "quin-2", "kind": "email", "value": ADDRESS},
                           format="json")  # fmt: skip
     unknown = stranger.post("/api/v1/identity/links", {"user_id": "nobody-x", "kind": "email", "value": ADDRESS},
@@ -97,7 +75,7 @@ def test_the_identity_api_speaks_only_for_users_the_service_identified(purposes)
     assert known.json() == unknown.json() and known.json()["error"]["code"] == "identity.unknown_subject"
     assert subject_find(kind="email", value=ADDRESS) is None
     # reading is not knowing: a profiles:read key gets 403, not a way in
-    reader = _client(
+    reader = api_client(
         service_register(name="reader", purposes=["personalization"], scopes=["profiles:read"]).secret
     )
     assert reader.post("/api/v1/identity/links", {"user_id": "quin-2", "kind": "email", "value": ADDRESS},
@@ -107,16 +85,16 @@ def test_the_identity_api_speaks_only_for_users_the_service_identified(purposes)
 @pytest.mark.django_db(transaction=True)  # the projector reads committed events only
 def test_claiming_someone_elses_address_does_not_bring_their_profile_along(purposes):
     # given: the shop knows Quin by user id and email, with a personalization trait
-    shop = shop_setup()
-    _consented("quin-3", "personalization")
+    shop = shop_services()
+    person_consenting("quin-3", "personalization")
     assert _identify(shop.events, "quin-3", "q-3", {"email": ADDRESS, "name": "Quin Private"}) == "accepted"
     drain()
     # when another service (registered for personalization too) claims her address for its user
     issued = service_register(
         name="mallory", purposes=["personalization"], scopes=["events:write", "profiles:read"]
     )
-    mallory = _client(issued.secret)
-    _consented("mallory-3", "personalization")
+    mallory = api_client(issued.secret)
+    person_consenting("mallory-3", "personalization")
     assert _identify(mallory, "mallory-3", "m-3", {"email": ADDRESS}) == "accepted"
     mallory.post(
         "/api/v1/identity/links", {"user_id": "mallory-3", "kind": "email", "value": ADDRESS}, format="json"

@@ -21,11 +21,11 @@ from django.core.management.base import SystemCheckError
 from django.db import DatabaseError, connection, transaction
 
 from audit import keys
-from audit.keys import new_secret
 from audit.models import VerificationRun
 from audit.selectors import decrypt, ledger_event_get
 from audit.services import ledger_append
 from audit.shredding import kek_rotate, subject_keys_shred
+from hub.crypto import new_secret
 from hub.dbrole import DatabaseRoleCheck, DatabaseRoleRefused, database_role_problems, refuse_celery_start
 from tasks.ledger import verify_ledger
 from tests.audit.factories import collected

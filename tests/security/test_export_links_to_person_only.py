@@ -8,7 +8,6 @@ key alike — carries status, dates and timeline only: no download url, no expir
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import pytest
 from django.core import mail
@@ -18,36 +17,10 @@ from audit.services import Actor
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
-from profiles.requests.workflow import request_run
-from tests.portal.conftest import signed_in
-from tests.requests.conftest import EMAIL, USER_ID, file_request, person_with_history, shop_setup
+from tests.factories import EMAIL, USER_ID, file_request, signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HIDDEN = {"download_url", "download_expires_at", "certificate"}
-
-
-@pytest.fixture
-def shop(purposes, settings, tmp_path):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.HUB_PUBLIC_URL = "http://hub.test"
-    settings.HUB_EXPORT_ROOT = tmp_path / "exports"
-    return shop_setup()
-
-
-@pytest.fixture
-def zoe(shop):
-    return person_with_history(shop)
-
-
-@pytest.fixture
-def run() -> Callable[[str], PrivacyRequest]:
-    """Carry a case out in this process, as the worker's task does, and reload it."""
-
-    def go(request_id: str) -> PrivacyRequest:
-        request_run(request_id=uuid.UUID(str(request_id)))
-        return PrivacyRequest.objects.get(pk=request_id)
-
-    return go
 
 
 def _no_link_in(document: dict) -> None:

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
-from consent.decisions import Context, consent_record, consent_submit, gpc_apply, notice_publish
+from consent.decisions import Context, consent_record, consent_submit, gpc_apply
 from consent.domain import PurposeRule, Signals, StateView, evaluate
 from consent.gate import decide
 from consent.models import (
@@ -28,8 +28,8 @@ from consent.models import (
     Service,
     WebhookDelivery,
 )
-from consent.services import service_register
-from profiles.identity import subject_find, subject_resolve
+from profiles.identity.subjects import subject_find, subject_resolve
+from tests.factories import api_client, service_with_key
 
 pytestmark = pytest.mark.django_db
 TCF_GRANTING_ADVERTISING = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"
@@ -39,22 +39,15 @@ API = Context(DecisionSource.API, DecisionMethod.API)
 
 
 @pytest.fixture
-def notice(purposes):
-    return notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())[0]
-
-
-@pytest.fixture
 def ads_service(notice) -> APIClient:
-    issued = service_register(
+    issued = service_with_key(
         name="ads",
         purposes=["essential", "advertising", "analytics"],
         scopes=["consents:write", "events:write"],
     )
     # set directly: registration resolves webhook hosts, and this one need never be reached
     Service.objects.filter(pk=issued.service.pk).update(webhook_url="https://ads.example/hooks")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
+    return api_client(issued.secret)
 
 
 def _state(subject_id: uuid.UUID, purpose: str = "advertising") -> tuple[str, str]:

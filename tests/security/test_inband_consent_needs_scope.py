@@ -12,14 +12,13 @@ import uuid
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
-from consent.decisions import Context, consent_record, notice_publish
-from consent.models import ConsentState, DecisionMethod, DecisionSource, Service
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import subject_find, subject_resolve
+from consent.decisions import Context, consent_record
+from consent.models import ConsentState, DecisionMethod, DecisionSource
+from profiles.identity.subjects import subject_find, subject_resolve
+from tests.factories import events_sent, service_client, site_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -29,29 +28,11 @@ TCF = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"
 SHOP = "https://shop.example"
 
 
-@pytest.fixture
-def notice(purposes):
-    return notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())[0]
-
-
-def _service(*, scopes: list[str], purposes: list[str]) -> APIClient:
-    issued = service_register(name=f"svc-{uuid.uuid4().hex[:8]}", purposes=purposes, scopes=scopes)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
-
-
 def _event(user_id: str, message_id: str, purpose: str = "essential", **fields: object) -> dict[str, object]:
     event = {"message_id": message_id, "type": "track", "event": "Product Viewed", "user_id": user_id,
              "purpose": purpose, "context": {"consent": TCF}}  # fmt: skip
     event.update(fields)
     return event
-
-
-def _send(client: APIClient, *events: dict[str, object]) -> list[tuple[str, str]]:
-    response = client.post("/api/v1/events", {"batch": list(events)}, format="json")
-    assert response.status_code == 200, response.content
-    return [(r["status"], r["reason"]) for r in response.json()["results"]]
 
 
 def _states(user_id: str, kind: str = "user_id") -> dict[str, tuple[str, str]]:
@@ -73,12 +54,9 @@ def _consent_events(user_id: str, kind: str = "user_id") -> list[str]:
 
 def test_a_site_key_cannot_record_consent_through_a_tcf_string_in_an_event(notice):
     # given a shop's public site key, held by every page (and so by a hostile one)
-    service: Service = service_register(
-        name="shop", purposes=["essential", "analytics", "advertising"], scopes=["events:write"]
-    ).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP]
-    service.save()
+    service = site_with_key(
+        purposes=["essential", "analytics", "advertising"], scopes=["events:write"], origins=[SHOP]
+    )
     aid = str(uuid.uuid4())
     event = {"message_id": "b1", "type": "page", "anonymous_id": aid, "purpose": "essential",
              "context": {"consent": TCF}}  # fmt: skip
@@ -97,9 +75,9 @@ def test_a_site_key_cannot_record_consent_through_a_tcf_string_in_an_event(notic
 
 def test_a_service_without_consents_write_cannot_record_consent_in_events(notice):
     # given a service that may send events but not record consent
-    events_only = _service(scopes=["events:write"], purposes=["essential", "analytics", "advertising"])
+    events_only = service_client(scopes=["events:write"], purposes=["essential", "analytics", "advertising"])
     # when its events carry a TCF string
-    assert _send(events_only, _event("u-1", "m1"), _event("u-1", "m2", purpose="advertising")) == [
+    assert events_sent(events_only, _event("u-1", "m1"), _event("u-1", "m2", purpose="advertising")) == [
         ("accepted", "consent_signal_ignored"),
         ("refused", "no_decision"),
     ]
@@ -110,19 +88,19 @@ def test_a_service_without_consents_write_cannot_record_consent_in_events(notice
 
 def test_with_consents_write_only_the_callers_registered_purposes_are_recorded(notice):
     # given a service that may record consent, registered for analytics (and essential) only
-    service = _service(scopes=["events:write", "consents:write"], purposes=["essential", "analytics"])
+    service = service_client(scopes=["events:write", "consents:write"], purposes=["essential", "analytics"])
     # when its event carries a TCF string speaking for advertising, analytics and personalization
-    assert _send(service, _event("u-2", "m1")) == [("accepted", "consent_signal_ignored")]
+    assert events_sent(service, _event("u-2", "m1")) == [("accepted", "consent_signal_ignored")]
     # then only analytics is recorded (as the TCF string says: refused), nothing for the others
     assert _states("u-2") == {"analytics": ("refused", "tcf")}
 
 
 def test_with_consents_write_for_every_purpose_the_string_is_recorded_as_it_says(notice):
-    service = _service(
+    service = service_client(
         scopes=["events:write", "consents:write"],
         purposes=["essential", "analytics", "advertising", "personalization"],
     )
-    assert _send(service, _event("u-3", "m1")) == [("accepted", "")]
+    assert events_sent(service, _event("u-3", "m1")) == [("accepted", "")]
     assert _states("u-3") == {
         "advertising": ("given", "tcf"),
         "analytics": ("refused", "tcf"),
@@ -138,11 +116,11 @@ def test_a_tcf_grant_does_not_overturn_the_persons_own_earlier_refusal(notice, s
         subject_id=subject.id, decisions={"advertising": False}, actor=Actor("subject", str(subject.id)),
         context=Context(source, DecisionMethod.CLICK),
     )  # fmt: skip
-    service = _service(
+    service = service_client(
         scopes=["events:write", "consents:write"], purposes=["essential", "advertising", "analytics"]
     )
     # when a service with every right sends a TCF string granting advertising
-    assert _send(service, _event("u-4", "m1"), _event("u-4", "m2", purpose="advertising")) == [
+    assert events_sent(service, _event("u-4", "m1"), _event("u-4", "m2", purpose="advertising")) == [
         ("accepted", "consent_signal_ignored"),
         ("refused", "refused"),
     ]

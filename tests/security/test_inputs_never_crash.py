@@ -14,11 +14,11 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from consent.browser import user_id_signature
 from consent.models import Service
-from consent.services import service_register, service_site_key_issue
 from hub.api import MAX_JSON_DEPTH
-from profiles.identity import subject_find
+from profiles.browser.apis import user_id_signature
+from profiles.identity.subjects import subject_find
+from tests.factories import api_client, service_with_key, site_with_key
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +27,15 @@ SHOP = "https://shop.example"
 
 @pytest.fixture
 def api(purposes: list[str]) -> APIClient:
-    issued = service_register(
+    issued = service_with_key(
         name="server", purposes=["essential", "analytics"], scopes=["events:write", "consents:write"]
     )
-    return APIClient(HTTP_AUTHORIZATION=f"Bearer {issued.secret}", raise_request_exception=False)
+    return api_client(issued.secret, raise_request_exception=False)
 
 
 @pytest.fixture
 def site(purposes: list[str]) -> Service:
-    service = service_register(name="shop", purposes=["essential", "analytics"], scopes=[]).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP]
-    service.save()
-    return service
+    return site_with_key(origins=[SHOP])
 
 
 def _nested(depth: int) -> str:

@@ -14,49 +14,36 @@ from importlib import import_module
 
 import pytest
 from django.apps import apps as django_apps
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
-from consent.decisions import Context, consent_record, notice_publish
+from consent.decisions import Context, consent_record
 from consent.gate import decide
+from consent.jurisdiction import subject_jurisdiction_establish, subject_resolve_with_jurisdiction
 from consent.models import Service
-from consent.services import service_register, service_site_key_issue
-from profiles.identity import subject_find, subject_resolve
-from profiles.models import Subject
+from profiles.identity.models import Subject
+from profiles.identity.subjects import subject_find
+from tests.factories import officer, officer_client, service_client, site_with_key
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example"
 
 
 @pytest.fixture
-def notice(purposes):
-    return notice_publish(title="Notice", text="v1", purposes=purposes[1:], actor=Actor.system())[0]
-
-
-@pytest.fixture
 def service(notice) -> APIClient:
-    issued = service_register(
+    return service_client(
         name="shop",
         purposes=["essential", "analytics", "marketing"],
         scopes=["consents:write", "events:write"],
     )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
 
 
 @pytest.fixture
 def site(notice) -> Service:
-    service = service_register(
-        name="site", purposes=["essential", "analytics"], scopes=["events:write"]
-    ).service
-    service_site_key_issue(service=service)
-    service.allowed_origins = [SHOP]
-    service.save()
-    return service
+    return site_with_key(name="site", scopes=["events:write"], origins=[SHOP])
 
 
 def _claim(client: APIClient, user_id: str, jurisdiction: str) -> None:
@@ -101,7 +88,9 @@ def test_a_claim_on_a_new_subject_is_never_laxer_than_the_default(service):
 
 
 def test_a_claim_can_make_the_regime_stricter(service):
-    subject = subject_resolve(kind="user_id", value="j-3", actor=Actor.system(), trusted_jurisdiction="US-CA")
+    subject = subject_resolve_with_jurisdiction(
+        kind="user_id", value="j-3", actor=Actor.system(), trusted_jurisdiction="US-CA"
+    )
     assert subject.jurisdiction == "US-CA"
     _claim(service, "j-3", "EU")
     assert subject_find(kind="user_id", value="j-3").jurisdiction == "EU"
@@ -129,11 +118,8 @@ def test_the_operators_trusted_header_can_establish_a_laxer_regime(site, setting
 def _staff(role: str) -> tuple[Client, User]:
     import_module("audit.migrations.0004_roles").install(django_apps, None)
     import_module("profiles.migrations.0009_subject_jurisdiction").grant(django_apps, None)
-    user = User.objects.create_user(f"{role}-user", password="pw-role-123", is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client, user
+    user = officer(f"{role}-user", role=role)
+    return officer_client(user), user
 
 
 def test_an_officer_can_establish_a_laxer_regime_and_the_ledger_records_who(service):
@@ -161,9 +147,10 @@ def test_an_officer_can_establish_a_laxer_regime_and_the_ledger_records_who(serv
 
 def test_a_known_minor_needs_opt_in_under_an_opt_out_regime(service):
     # given a Californian consumer (established by the trusted header), known to be under 16
-    subject = subject_resolve(kind="user_id", value="j-5", actor=Actor.system(), trusted_jurisdiction="US-CA")
+    subject = subject_resolve_with_jurisdiction(
+        kind="user_id", value="j-5", actor=Actor.system(), trusted_jurisdiction="US-CA"
+    )
     assert decide(subject.id, "analytics").reason == "not_opted_out"
-    from profiles.jurisdiction import subject_jurisdiction_establish
 
     subject_jurisdiction_establish(
         subject_id=subject.id, code="US-CA", known_minor=True, basis="officer", actor=Actor("officer", "7")

@@ -14,20 +14,17 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.services import Actor
-from consent import services as key_services
+from consent import clients as key_services
+from consent.clients import service_key_revoke, service_register
 from consent.decisions import Context, consent_submit
 from consent.models import Service, ServiceKey
-from consent.services import service_key_revoke, service_register
+from hub.ratelimit.models import Attempt
 from hub.throttling import rate_parse
-from profiles.identity import subject_resolve
-from profiles.portal.models import PortalAttempt
+from profiles.identity.subjects import subject_resolve
+from tests.factories import api_client
 
 pytestmark = pytest.mark.django_db
 PROOF_URL = "/api/v1/ledger/consistency?first=1&second=1"  # ledger:read; 404 until sealed
-
-
-def _client(secret: str) -> APIClient:
-    return APIClient(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
 
 def test_keys_are_stored_as_sha256_only_and_nowhere_in_clear(purposes):
@@ -52,8 +49,8 @@ def test_keys_are_compared_in_constant_time(purposes, monkeypatch):
 
     monkeypatch.setattr(key_services.hmac, "compare_digest", spy)
     wrong = issued.secret[:-4] + "AAAA"  # same prefix, wrong secret
-    assert _client(wrong).get(PROOF_URL).status_code == 401
-    assert _client(issued.secret).get(PROOF_URL).status_code == 404  # authenticated
+    assert api_client(wrong).get(PROOF_URL).status_code == 401
+    assert api_client(issued.secret).get(PROOF_URL).status_code == 404  # authenticated
     stored = ServiceKey.objects.get(pk=issued.key.pk).key_hash
     assert compared == [(stored, hashlib.sha256(wrong.encode()).hexdigest()), (stored, stored)]
 
@@ -61,18 +58,18 @@ def test_keys_are_compared_in_constant_time(purposes, monkeypatch):
 def test_a_revoked_key_is_refused_on_the_very_next_request(purposes):
     issued = service_register(name="reader", purposes=[], scopes=["ledger:read"])
     spare = key_services.service_key_issue(service=issued.service)
-    client = _client(issued.secret)
+    client = api_client(issued.secret)
     assert client.get(PROOF_URL).status_code == 404  # in use
     service_key_revoke(key=issued.key)
     refused = client.get(PROOF_URL)
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "authentication_failed"
-    assert _client(spare.secret).get(PROOF_URL).status_code == 404  # the service's other key still works
+    assert api_client(spare.secret).get(PROOF_URL).status_code == 404  # the service's other key still works
 
 
 def test_an_officer_revoking_a_key_in_the_admin_takes_effect_at_once(purposes):
     import_module("audit.migrations.0004_roles").install(apps, None)
     issued = service_register(name="reader", purposes=[], scopes=["ledger:read"])
-    client = _client(issued.secret)
+    client = api_client(issued.secret)
     assert client.get(PROOF_URL).status_code == 404
     officer = User.objects.create_user("officer-keys", password="pw-keys-123", is_staff=True)
     officer.groups.add(Group.objects.get(name="officer"))
@@ -87,7 +84,7 @@ def test_an_officer_revoking_a_key_in_the_admin_takes_effect_at_once(purposes):
 
 def test_a_deactivated_service_is_refused_at_once(purposes):
     issued = service_register(name="reader", purposes=[], scopes=["ledger:read"])
-    client = _client(issued.secret)
+    client = api_client(issued.secret)
     assert client.get(PROOF_URL).status_code == 404
     Service.objects.filter(pk=issued.service.pk).update(active=False)
     assert client.get(PROOF_URL).status_code == 401
@@ -108,7 +105,7 @@ def filer(purposes, settings):
         # each service knows u-1 itself (a decision under its key): only then may it mint links for u-1
         consent_submit(kind="user_id", value="u-1", decisions={"analytics": True}, context=Context(),
                        actor=Actor("service", str(issued.service.id)))  # fmt: skip
-        return _client(issued.secret)
+        return api_client(issued.secret)
 
     return client
 
@@ -121,7 +118,7 @@ def test_filing_privacy_requests_is_throttled_per_service(filer):
     assert answers[-1].json()["error"]["code"] == "throttled" and answers[-1]["Retry-After"] == "60"
     assert other.post("/api/v1/privacy-requests", body, format="json").status_code == 201  # its own budget
     # counted under keyed hashes: no service id in the table
-    keys = list(PortalAttempt.objects.values_list("key", flat=True))
+    keys = list(Attempt.objects.values_list("key", flat=True))
     assert keys and not [k for k in keys if str(Service.objects.get(name="shop").id) in k]
 
 
@@ -135,7 +132,7 @@ def test_minting_portal_links_is_throttled_per_service(filer):
 def test_an_unauthorised_caller_is_refused_before_it_is_counted(filer):
     for _ in range(3):
         assert APIClient().post("/api/v1/privacy-requests", {}, format="json").status_code == 401
-    assert not PortalAttempt.objects.exists()
+    assert not Attempt.objects.exists()
 
 
 @pytest.mark.parametrize(

@@ -14,44 +14,35 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from audit.services import Actor
-from consent.services import service_register
-from profiles.identity import subject_find
+from profiles.identity.subjects import subject_find
 from profiles.portal.models import SignInLink
 from profiles.requests.erasure import subject_erase
-from tests.portal.conftest import path_of
-from tests.requests.conftest import EMAIL, USER_ID, shop_setup
-from tests.security.linked_people import person_known_to
+from tests.factories import (
+    EMAIL,
+    USER_ID,
+    api_client,
+    path_of,
+    person_known_to,
+    service_client,
+    service_with_key,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def _client(secret: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    return client
-
-
-@pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.HUB_PUBLIC_URL = "http://hub.test"
-    return shop_setup()
 
 
 @pytest.fixture
 def stranger(shop) -> APIClient:
     """Registered only for `essential`, holding portal:links: it never saw Zoë."""
-    issued = service_register(name="stranger", purposes=["essential"], scopes=["portal:links"])
-    return _client(issued.secret)
+    return service_client(name="stranger", purposes=["essential"], scopes=["portal:links"])
 
 
 @pytest.fixture
 def linker(shop) -> tuple[APIClient, str]:
     """A service with portal:links that will link its own user."""
-    issued = service_register(
+    issued = service_with_key(
         name="linker", purposes=["analytics"], scopes=["portal:links", "consents:write"]
     )
-    return _client(issued.secret), str(issued.service.id)
+    return api_client(issued.secret), str(issued.service.id)
 
 
 def _mint(client: APIClient, user_id: str):

@@ -18,29 +18,23 @@ from rest_framework.test import APIClient
 from audit.models import LedgerEvent
 from audit.selectors import decrypt, ledger_event_get
 from audit.services import Actor, NewEvent, ledger_append
-from consent.decisions import notice_publish
 from consent.models import ConsentState
 from consent.receipts import receipt_build
-from consent.services import service_register
-from profiles.identity import subject_find
-from tests.portal.conftest import signed_in
-from tests.requests.conftest import USER_ID
+from profiles.identity.subjects import subject_find
+from tests.factories import USER_ID, api_client, service_with_key, signed_in
 
 pytestmark = pytest.mark.django_db
 TCF_ADVERTISING = "CPzEX8APzEX8AAMABBENAUEEAPLAAAAAAAAAABEAAAAA.IABE"  # grants advertising only
 
 
 @pytest.fixture
-def shop(purposes):
-    notice_publish(title="Notice", text="How we use data", purposes=purposes[1:], actor=Actor.system())
-    issued = service_register(
+def shop(notice):
+    issued = service_with_key(
         name="Forger Shop",
         purposes=["analytics", "advertising", "personalization"],
         scopes=["consents:write"],
     )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client, issued.service
+    return api_client(issued.secret), issued.service
 
 
 def _post(client: APIClient, **body):

@@ -13,37 +13,18 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
+from consent.restriction import subject_restrict, subject_unrestrict
 from consent.retention import RetentionReport, retention_enforce, retention_expired_scopes, retention_preview
-from profiles.models import Subject
-from profiles.restriction import subject_restrict, subject_unrestrict
+from profiles.identity.models import Subject
+from tests.ledger_support import data_key_insert, data_keys_live
 
 pytestmark = pytest.mark.django_db
 
 OFFICER = Actor("officer", "7")
-
-
-def _insert_key(subject: uuid.UUID, purpose: str, epoch: str) -> None:
-    """A data key of a long-past epoch, as the ledger would have created it back then."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO audit_data_key (key_id, subject_id, purpose, epoch, wrapped_key, kek_id, created_at) "
-            "VALUES (gen_random_uuid(), %s, %s, %s, '\\x00', 'x', now())",
-            [subject, purpose, epoch],
-        )
-
-
-def _live_keys(subject: uuid.UUID) -> set[tuple[str, str]]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT purpose, epoch FROM audit_data_key WHERE subject_id = %s AND shredded_at IS NULL",
-            [subject],
-        )
-        return set(cursor.fetchall())
 
 
 def _events(subject: uuid.UUID, event_type: str) -> list:
@@ -54,9 +35,9 @@ def _events(subject: uuid.UUID, event_type: str) -> list:
 
 def _restricted_subject_with_expired_keys() -> uuid.UUID:
     subject = Subject.objects.create().id
-    _insert_key(subject, "analytics", "2020-01")
-    _insert_key(subject, "analytics", "2020-02")
-    _insert_key(subject, "marketing", "2019-06")
+    data_key_insert(subject, "analytics", "2020-01")
+    data_key_insert(subject, "analytics", "2020-02")
+    data_key_insert(subject, "marketing", "2019-06")
     assert subject_restrict(subject_id=subject, actor=OFFICER)
     return subject
 
@@ -65,16 +46,16 @@ def test_retention_does_not_shred_the_keys_of_a_restricted_subject(purposes):
     # given a restricted subject and an unrestricted one, both with keys long past retention
     restricted = _restricted_subject_with_expired_keys()
     free = Subject.objects.create().id
-    _insert_key(free, "analytics", "2020-01")
+    data_key_insert(free, "analytics", "2020-01")
     # when the retention job runs
     report = retention_enforce()
     # then only the unrestricted subject's keys are destroyed
-    assert _live_keys(restricted) == {
+    assert data_keys_live(restricted) == {
         ("analytics", "2020-01"),
         ("analytics", "2020-02"),
         ("marketing", "2019-06"),
     }
-    assert _live_keys(free) == set()
+    assert data_keys_live(free) == set()
     assert (report.subjects, report.keys_destroyed, report.keys_deferred) == (1, 1, 3)
     assert _events(restricted, "keys.shredded") == []
     # and the preview (what the command's dry run prints) does not count the kept keys as due
@@ -108,7 +89,7 @@ def test_retention_resumes_when_the_restriction_is_lifted(purposes):
     assert subject_unrestrict(subject_id=subject, actor=OFFICER)
     report = retention_enforce()
     # then everything that was due is shredded, each purpose in one audited shred
-    assert _live_keys(subject) == set()
+    assert data_keys_live(subject) == set()
     assert (report.subjects, report.keys_destroyed, report.keys_deferred) == (1, 3, 0)
     assert sorted(e.stored.meta.purpose for e in _events(subject, "keys.shredded")) == [
         "analytics",
@@ -125,7 +106,7 @@ def test_a_new_restriction_is_recorded_again(purposes):
     subject_restrict(subject_id=subject, actor=OFFICER)
     retention_enforce()
     # then the keys are still kept and the new restriction's deferrals are recorded too
-    assert len(_live_keys(subject)) == 3
+    assert len(data_keys_live(subject)) == 3
     assert len(_events(subject, "retention.deferred")) == 6
 
 
@@ -134,7 +115,7 @@ def test_a_subject_restricted_after_the_scan_is_not_shredded(purposes, monkeypat
     from consent import retention
 
     subject = Subject.objects.create().id
-    _insert_key(subject, "analytics", "2020-01")
+    data_key_insert(subject, "analytics", "2020-01")
     scan = retention._due_scopes
 
     def scan_then_restrict(*, now):
@@ -146,7 +127,7 @@ def test_a_subject_restricted_after_the_scan_is_not_shredded(purposes, monkeypat
     # when it comes to shred them
     report = retention_enforce()
     # then it sees the restriction (checked under a lock on the subject) and keeps them
-    assert _live_keys(subject) == {("analytics", "2020-01")}
+    assert data_keys_live(subject) == {("analytics", "2020-01")}
     assert (report.keys_destroyed, report.keys_deferred) == (0, 1)
 
 

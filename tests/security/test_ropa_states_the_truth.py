@@ -18,7 +18,8 @@ from django.test import Client
 from django.utils import timezone
 
 from consent.ropa import NOT_STATED, ropa_build, ropa_csv
-from profiles.models import FieldKind, ProfileField, Subject
+from profiles.identity.models import Subject
+from profiles.models import FieldKind, ProfileField
 
 pytestmark = pytest.mark.django_db
 

@@ -13,39 +13,19 @@ import uuid
 
 import pytest
 from django.core import mail
-from rest_framework.test import APIClient
 
 from audit.services import Actor, NewEvent, ledger_append
 from consent.decisions import Context, consent_record
-from consent.services import service_register
-from profiles.identity import subject_resolve
+from profiles.identity.links import subject_linked_by_service
+from profiles.identity.subjects import subject_resolve
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
-from profiles.service_links import subject_linked_by_service
 from tasks.requests import send_verification_link
-from tests.requests.conftest import EMAIL, USER_ID, file_request, shop_setup
-from tests.security.linked_people import person_known_to
+from tests.factories import EMAIL, USER_ID, file_request, person_known_to, service_with_key
+from tests.tasks_sent import tasks_queued
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def shop(purposes, settings):
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.HUB_PUBLIC_URL = "http://hub.test"
-    return shop_setup()
-
-
-@pytest.fixture
-def stranger(shop):
-    """A service registered only for `essential`, holding requests:write and portal:links."""
-    issued = service_register(
-        name="stranger", purposes=["essential"], scopes=["requests:write", "portal:links"]
-    )
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
-    return client
 
 
 def _verify_path(body: str) -> str:
@@ -56,9 +36,9 @@ def _verify_path(body: str) -> str:
 
 def _run_mail_tasks(callbacks) -> None:
     """What the worker does with the verification link queued after commit (ids only)."""
-    for callback in callbacks:
-        if getattr(callback, "func", None) == send_verification_link.delay:
-            send_verification_link(*callback.args)
+    for task in tasks_queued(callbacks):
+        if task.name == "requests.send_verification_link":
+            send_verification_link(*task.args)
 
 
 def test_a_service_that_never_linked_the_person_cannot_vouch_for_them(
@@ -133,9 +113,7 @@ def test_the_person_verifies_a_case_the_service_could_not(
 
 # --- the selector ----------------------------------------------------------------------------------
 def _service() -> str:
-    return str(
-        service_register(name=f"s-{uuid.uuid4().hex[:6]}", purposes=["analytics"], scopes=[]).service.id
-    )
+    return str(service_with_key(purposes=["analytics"], scopes=[]).service.id)
 
 
 def test_identity_links_collected_events_and_consents_under_the_services_key_count(purposes):

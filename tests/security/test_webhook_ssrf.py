@@ -26,9 +26,9 @@ from django.utils import timezone
 
 from consent import webhooks
 from consent.models import DeliveryStatus, Service, WebhookDelivery
-from consent.services import service_register
 from consent.webhooks import webhook_deliver, webhooks_enqueue
 from hub.errors import DomainError
+from tests.factories import service_with_key
 from tests.receiver import running_receiver
 from tests.security.test_deploy_check import PRODUCTION_ENV
 
@@ -111,7 +111,7 @@ def local_receiver() -> Iterator[Any]:
 
 
 def _register(url: str, name: str = "crm") -> Service:
-    return service_register(
+    return service_with_key(
         name=name, purposes=["analytics"], scopes=["events:write"], webhook_url=url
     ).service
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from consent.services import service_register
+from consent.clients import service_register
 from hub.errors import DomainError
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from audit.selectors import ledger_head_position
-from profiles.models import Subject
+from profiles.identity.models import Subject
 from profiles.rebuild import RebuildSuperseded, rebuild_all, rebuild_subject
 
 

@@ -18,14 +18,17 @@ from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from consent.browser import DEMO_CUSTOMER, DEMO_CUSTOMER_EMAIL, DEMO_SERVICE
-from consent.models import MinimizationPolicy, Notice, PolicyField, Purpose, Scope, Service, ServiceKey
-from consent.services import (
+from audit.services import Actor
+from consent.clients import (
     allowed_origins_validate,
     origin_normalize,
     service_key_issue,
     service_site_key_issue,
 )
+from consent.jurisdiction import subject_resolve_with_jurisdiction
+from consent.models import MinimizationPolicy, Notice, PolicyField, Purpose, Scope, Service, ServiceKey
+from profiles.demo.views import DEMO_CUSTOMER, DEMO_CUSTOMER_EMAIL, DEMO_SERVICE
+from profiles.identity.subjects import identifier_link, subject_find
 
 DEMO_NOTICE = (
     "We collect what you do on our site and apps to run the service (essential), to measure "
@@ -34,7 +37,7 @@ DEMO_NOTICE = (
     "processing, each purpose is your choice, and you can change it at any time in the "
     "privacy portal."
 )
-OFFICER_APPS = ("consent", "audit", "profiles", "auditlog")
+OFFICER_APPS = ("consent", "audit", "profiles", "privacy_requests", "portal", "ratelimit", "auditlog")
 # (purpose, event type) → the fields the demo keeps; "*" is any event type of the purpose.
 DEMO_POLICIES = {
     ("analytics", "*"): [
@@ -85,12 +88,9 @@ class Command(BaseCommand):
 
     def _customer(self) -> None:
         """A customer the demo shop can sign in as, known by an email the portal accepts."""
-        from audit.services import Actor
-        from profiles.identity import identifier_link, subject_find, subject_resolve
-
         if subject_find(kind="user_id", value=DEMO_CUSTOMER) is not None:
             return
-        subject = subject_resolve(
+        subject = subject_resolve_with_jurisdiction(
             kind="user_id", value=DEMO_CUSTOMER, actor=Actor.system(), jurisdiction="EU"
         )
         identifier_link(kind="email", value=DEMO_CUSTOMER_EMAIL, subject_id=subject.id, actor=Actor.system())

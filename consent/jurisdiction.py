@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -21,12 +22,12 @@ from rest_framework.request import Request
 
 from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import JurisdictionRule, jurisdiction_after_claim
-from consent.event_types import CONSENT_RECORDS_KEY
+from consent.event_types import CONSENT_RECORDS_KEY, SUBJECT_JURISDICTION_ESTABLISHED
 from consent.gate import fact_cache, jurisdiction_rule
 from consent.models import Jurisdiction
 from hub.errors import DomainError
-from profiles.event_types import SUBJECT_JURISDICTION_ESTABLISHED
-from profiles.models import JurisdictionBasis, Subject
+from profiles.identity.models import JurisdictionBasis, Subject
+from profiles.identity.subjects import NewSubject, subject_resolve_or_create
 
 DEFAULT = "default"
 # when no rule is configured at all: fail closed (opt-in, GPC honoured)
@@ -144,6 +145,36 @@ def subject_jurisdiction_establish(
     ledger_append(events=[event], actor=actor)
     _forget(subject_id)
     return True
+
+
+def subject_resolve_with_jurisdiction(
+    *, kind: str, value: object, actor: Actor, jurisdiction: str = "", trusted_jurisdiction: str = ""
+) -> Subject:
+    """The subject an identifier belongs to (`profiles.identity.subjects.subject_resolve`), under the
+    jurisdiction rules.
+
+    `jurisdiction` is a client's claim: it can only make the subject's regime stricter.
+    `trusted_jurisdiction` comes from the operator's proxy (`trusted_jurisdiction`) and establishes
+    the regime, laxer or not; the claim may then still make it stricter.
+    """
+
+    def new_subject() -> NewSubject:
+        code, basis = jurisdiction_initial(claim=jurisdiction, trusted=trusted_jurisdiction)
+        if basis != JurisdictionBasis.TRUSTED:
+            return NewSubject(code, basis)
+        # what may be laxer than a claim could make it is recorded
+        established = partial(established_event, code=code, previous="", basis=basis, known_minor=False)
+        return NewSubject(code, basis, lambda subject_id: [established(subject_id=subject_id)])
+
+    subject, created = subject_resolve_or_create(kind=kind, value=value, actor=actor, new_subject=new_subject)
+    if created:
+        return subject
+    if trusted_jurisdiction and trusted_jurisdiction != subject.jurisdiction:
+        subject_jurisdiction_establish(
+            subject_id=subject.id, code=trusted_jurisdiction, basis=JurisdictionBasis.TRUSTED, actor=actor
+        )
+        subject.refresh_from_db(fields=["jurisdiction", "jurisdiction_basis", "known_minor"])
+    return subject_jurisdiction_claim(subject=subject, claim=jurisdiction)
 
 
 @transaction.atomic

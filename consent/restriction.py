@@ -13,9 +13,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
+from consent.event_types import SUBJECT_RESTRICTED, SUBJECT_UNRESTRICTED
 from consent.gate import fact_cache
-from profiles.event_types import SUBJECT_RESTRICTED, SUBJECT_UNRESTRICTED
-from profiles.models import Subject
+from profiles.identity.models import Subject
 
 
 @transaction.atomic

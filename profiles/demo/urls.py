@@ -1,0 +1,7 @@
+"""The demo shop's route."""
+
+from django.urls import URLPattern, path
+
+from profiles.demo.views import demo_shop
+
+urlpatterns: list[URLPattern] = [path("demo/", demo_shop, name="demo-shop")]

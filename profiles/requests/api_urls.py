@@ -1,0 +1,16 @@
+"""API routes of privacy requests (mounted under /api/v1/)."""
+
+from django.urls import path
+
+from profiles.requests import apis
+
+urlpatterns = [
+    path("privacy-requests", apis.PrivacyRequestsApi.as_view(), name="privacy-requests"),
+    path("privacy-requests/exports/<str:token>", apis.ExportDownloadApi.as_view(), name="privacy-export"),
+    path("privacy-requests/<str:request_id>", apis.PrivacyRequestApi.as_view(), name="privacy-request"),
+    path(
+        "privacy-requests/<str:request_id>/approve", apis.ApproveApi.as_view(), name="privacy-request-approve"
+    ),
+    path("privacy-requests/<str:request_id>/reject", apis.RejectApi.as_view(), name="privacy-request-reject"),
+    path("privacy-requests/<str:request_id>/extend", apis.ExtendApi.as_view(), name="privacy-request-extend"),
+]

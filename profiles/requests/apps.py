@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+
+
+class PrivacyRequestsConfig(AppConfig):
+    """Privacy requests (GDPR Art. 12-22, CCPA): cases against legal deadlines, and their execution.
+
+    Its own app (label `privacy_requests`) since the tables moved out of `profiles` with state-only
+    migrations: the tables keep their `profiles_*` names and their rows (migrations/0001_initial).
+    """
+
+    name = "profiles.requests"
+    label = "privacy_requests"
+    verbose_name = "Privacy requests"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from profiles.requests import event_types  # noqa: F401  (registers the cases' ledger event types)
