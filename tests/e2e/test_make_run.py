@@ -104,6 +104,13 @@ class Stack:
         return [top, *top.children(recursive=True)]
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT's default action in the started stack, as in a terminal, whatever this test run
+    inherited: a CI job started in the background has SIGINT ignored, an ignored signal stays ignored
+    across exec, and a make that starts with SIGINT ignored never catches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[callable]:
     stacks: list[Stack] = []
@@ -137,7 +144,14 @@ def stack(tmp_path: Path) -> Iterator[callable]:
             else [sys.executable, "-m", "hub.devstack", "run"]
         )
         with log.open("wb") as handle:
-            process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(  # preexec_fn: only resets a signal disposition
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_as_from_a_terminal,
+            )
         stack = Stack(process, f"http://127.0.0.1:{port}", log, state, database)
         stacks.append(stack)
         wait_until(
