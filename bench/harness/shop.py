@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-SCOPES = ["events:write", "consents:write", "profiles:read", "segments:read"]
+SCOPES = ["events:write", "consents:write", "profiles:read", "segments:read", "requests:write"]
 KEPT_FIELDS = ("properties.sku", "properties.price")
 EVENT_NAME = "Product Viewed"
 PURPOSE = "analytics"

@@ -27,7 +27,8 @@ is not needed for a fixed mix). Each mix client picks, per request, with fixed w
   15 % POST /api/v1/events (one event)
   10 % GET  /api/v1/profiles?user_id=...            (each read appends its disclosure event)
    5 % POST /api/v1/consents (grant or withdraw analytics for a "churn" pool of subjects)
-and one more process files access requests, POST /api/v1/privacy-requests (type access, vouched),
+and one more process files access requests, POST /api/v1/privacy-requests (type access, vouched by the
+shop, which linked those users),
 `--privacy-per-minute` (default 4) through the whole run. Events are "Product Viewed" tracks
 (the shop's `track_event`): 85 % for consented subjects, 10 % for the churn pool (accepted or
 refused depending on their latest consent change), 5 % for users who never consented (refused at
@@ -161,22 +162,15 @@ class Plan:
 
 
 def prepare(subjects: int, batch_size: int) -> dict[str, Any]:
-    """Migrate and seed: the shop, a service that files privacy requests, the clients' user pools."""
+    """Migrate and seed: the shop (which also files its users' privacy requests) and the clients' user pools."""
     from django.db import connections
 
     import hub.celery  # noqa: F401  (the Celery app the tasks send through)
-    from consent.clients import service_register
-    from consent.models import Purpose
 
     seconds = migrate()
     print(f"  migrated in {seconds:.1f}s; seeding {subjects:,} subjects ...", end=" ", flush=True)
     started = time.perf_counter()
     seeded = seed(subjects)
-    requester = service_register(
-        name="bench-load-requests",
-        purposes=list(Purpose.objects.values_list("key", flat=True)),
-        scopes=["requests:write"],
-    )
     seed_seconds = time.perf_counter() - started
     print(f"{seed_seconds:.1f}s", flush=True)
     connections.close_all()
@@ -190,7 +184,9 @@ def prepare(subjects: int, batch_size: int) -> dict[str, Any]:
         "never": [f"never-{tag}-{i:04d}" for i in range(200)],
         "batch_size": batch_size,
         "tag": tag,
-        "privacy_key": requester.secret,
+        # the shop files its own users' requests: only a service that linked a person may vouch for
+        # them (docs/SECURITY.md), so another service's requests would wait for the person forever
+        "privacy_key": seeded["key"],
     }
     return {"common": common, "churn_n": churn_n, "seed_seconds": seed_seconds}
 
