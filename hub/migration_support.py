@@ -14,6 +14,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.db import migrations
+
+
+def content_types_moved(*, old_label: str, new_label: str, models: Mapping[str, str]) -> migrations.RunPython:
+    """The migration operation that relabels the content types of `models` ({old model name: new
+    model name}) from `old_label` to `new_label`, and back when the migration is reversed."""
+    back = {new: old for old, new in models.items()}
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        content_types_move(
+            apps, schema_editor.connection.alias, old_label=old_label, new_label=new_label, models=models
+        )
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        content_types_move(
+            apps, schema_editor.connection.alias, old_label=new_label, new_label=old_label, models=back
+        )
+
+    return migrations.RunPython(forward, backward)
+
 
 def content_types_move(
     apps: Any, using: str, *, old_label: str, new_label: str, models: Mapping[str, str]

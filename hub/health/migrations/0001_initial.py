@@ -6,17 +6,9 @@ in place (hub/migration_support.py).
 
 from django.db import migrations, models
 
-from hub.migration_support import content_types_move
+from hub.migration_support import content_types_moved
 
 MODELS = {"heartbeat": "heartbeat"}
-
-
-def content_types_forward(apps, schema_editor):
-    content_types_move(apps, schema_editor.connection.alias, old_label="audit", new_label="health", models=MODELS)
-
-
-def content_types_back(apps, schema_editor):
-    content_types_move(apps, schema_editor.connection.alias, old_label="health", new_label="audit", models=MODELS)
 
 
 class Migration(migrations.Migration):
@@ -42,5 +34,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_forward, content_types_back),
+        content_types_moved(old_label="audit", new_label="health", models=MODELS),
     ]

@@ -6,26 +6,10 @@ relabelled and renamed in place, with its permissions (hub/migration_support.py)
 
 from django.db import migrations, models
 
-from hub.migration_support import content_types_move
+from hub.migration_support import content_types_moved
 
 
 MODELS = {"portalattempt": "attempt"}
-
-
-def content_types_forward(apps, schema_editor):
-    content_types_move(
-        apps, schema_editor.connection.alias, old_label="profiles", new_label="ratelimit", models=MODELS
-    )
-
-
-def content_types_back(apps, schema_editor):
-    content_types_move(
-        apps,
-        schema_editor.connection.alias,
-        old_label="ratelimit",
-        new_label="profiles",
-        models={v: k for k, v in MODELS.items()},
-    )
 
 
 class Migration(migrations.Migration):
@@ -65,5 +49,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_forward, content_types_back),
+        content_types_moved(old_label="profiles", new_label="ratelimit", models=MODELS),
     ]

@@ -7,26 +7,10 @@ in place (hub/migration_support.py).
 import uuid
 from django.db import migrations, models
 
-from hub.migration_support import content_types_move
+from hub.migration_support import content_types_moved
 
 
 MODELS = {"signinlink": "signinlink", "portalsession": "portalsession"}
-
-
-def content_types_forward(apps, schema_editor):
-    content_types_move(
-        apps, schema_editor.connection.alias, old_label="profiles", new_label="portal", models=MODELS
-    )
-
-
-def content_types_back(apps, schema_editor):
-    content_types_move(
-        apps,
-        schema_editor.connection.alias,
-        old_label="portal",
-        new_label="profiles",
-        models={v: k for k, v in MODELS.items()},
-    )
 
 
 class Migration(migrations.Migration):
@@ -101,5 +85,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_forward, content_types_back),
+        content_types_moved(old_label="profiles", new_label="portal", models=MODELS),
     ]

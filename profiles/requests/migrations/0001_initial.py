@@ -11,30 +11,10 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
-from hub.migration_support import content_types_move
+from hub.migration_support import content_types_moved
 
 
 MODELS = {"privacyrequest": "privacyrequest", "requeststep": "requeststep", "exportfile": "exportfile"}
-
-
-def content_types_forward(apps, schema_editor):
-    content_types_move(
-        apps,
-        schema_editor.connection.alias,
-        old_label="profiles",
-        new_label="privacy_requests",
-        models=MODELS,
-    )
-
-
-def content_types_back(apps, schema_editor):
-    content_types_move(
-        apps,
-        schema_editor.connection.alias,
-        old_label="privacy_requests",
-        new_label="profiles",
-        models={v: k for k, v in MODELS.items()},
-    )
 
 
 class Migration(migrations.Migration):
@@ -268,5 +248,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_forward, content_types_back),
+        content_types_moved(old_label="profiles", new_label="privacy_requests", models=MODELS),
     ]
