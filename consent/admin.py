@@ -25,6 +25,7 @@ from consent.clients import (
 )
 from consent.decisions import notice_invalidate_older
 from consent.models import (
+    ConsentCategory,
     ConsentState,
     Jurisdiction,
     MinimizationPolicy,
@@ -109,6 +110,15 @@ class TcfPurposeMappingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("tcf_purpose", "purpose")
 
 
+@admin.register(ConsentCategory)
+class ConsentCategoryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Which purpose a consent manager's category decides, for `context.consent.categoryPreferences`
+    on Segment-format events. A category with no row matches a purpose by key or name."""
+
+    list_display = ("name", "purpose")
+    search_fields = ("name",)
+
+
 @admin.register(ConsentState)
 class ConsentStateAdmin(ReadOnlyAdmin):
     """Decisions are read-only here: they change only through recorded decisions (ledger events)."""
@@ -130,15 +140,33 @@ class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
     scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
     webhook_url = forms.URLField(required=False, assume_scheme="https")
 
+    stream_url = forms.URLField(required=False, assume_scheme="https")
+
     class Meta:
         model = Service
-        fields = ("name", "purposes", "scopes", "webhook_url", "active", "allowed_origins")
+        fields = (
+            "name", "purposes", "default_purpose", "scopes", "webhook_url", "stream_url", "active",
+            "allowed_origins",
+        )  # fmt: skip
 
     def clean_webhook_url(self) -> str:
         try:
             return webhook_url_validate(self.cleaned_data.get("webhook_url") or "")
         except InvalidWebhookUrl as error:
             raise forms.ValidationError(error.message) from None
+
+    def clean_stream_url(self) -> str:
+        try:
+            return webhook_url_validate(self.cleaned_data.get("stream_url") or "")
+        except InvalidWebhookUrl as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        default, purposes = cleaned.get("default_purpose"), cleaned.get("purposes")
+        if default is not None and purposes is not None and default not in purposes:
+            self.add_error("default_purpose", "The default purpose must be one of the service's purposes.")
+        return cleaned
 
     def clean_allowed_origins(self) -> list[str]:
         try:

@@ -43,17 +43,21 @@ class ServiceKeyAuthentication(authentication.BaseAuthentication):
         key = service_key_authenticate(secret)
         if key is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        service = key.service
-        principal = ServicePrincipal(
-            service=service,
-            key=key,
-            scopes=frozenset(service.scopes),
-            purposes=frozenset(service.purposes.values_list("key", flat=True)),
-        )
-        return principal, key
+        return principal_for_key(key), key
 
     def authenticate_header(self, request: Request) -> str:
         return self.keyword
+
+
+def principal_for_key(key: ServiceKey) -> ServicePrincipal:
+    """The caller a live key stands for: its service, scopes and registered purposes."""
+    service = key.service
+    return ServicePrincipal(
+        service=service,
+        key=key,
+        scopes=frozenset(service.scopes),
+        purposes=frozenset(service.purposes.values_list("key", flat=True)),
+    )
 
 
 def service_principal(request: Request) -> ServicePrincipal:

@@ -89,16 +89,24 @@ def service_register(
     purposes: Sequence[str],
     scopes: Sequence[str],
     webhook_url: str = "",
+    default_purpose: str | None = None,
 ) -> IssuedKey:
+    """Register a service and issue its first key. `default_purpose`: the purpose of its events
+    when neither they nor the tracking plan name one (one of `purposes`)."""
     if Service.objects.filter(name=name).exists():
         raise DuplicateService("A service with this name exists.", field="name")
     checked_scopes = _validated_scopes(scopes)
     checked_purposes = _validated_purposes(purposes)
+    if default_purpose is not None and default_purpose not in purposes:
+        raise UnknownPurpose(
+            "The default purpose must be one of the service's purposes.", field="default_purpose"
+        )
     service = Service.objects.create(
         name=name,
         scopes=checked_scopes,
         webhook_url=webhook_url_validate(webhook_url),
         webhook_secret=secrets.token_urlsafe(32),
+        default_purpose_id=default_purpose,
     )
     service.purposes.set(checked_purposes)
     return service_key_issue(service=service)

@@ -106,10 +106,10 @@ def decision_status(*, granted: bool, current: str | None) -> str:
 # The person's own choice, signed in to the portal (or an officer acting on their request), stands
 # highest: CCPA regs §7025(c)(3) let a business ask the consumer to opt back in after a GPC opt-out.
 # Then the GPC signal, then a click on the banner, then what a service relays (its API call, a TCF
-# string). An unknown source has no standing; an unknown source of the current "no" is taken as the
+# string, a consent manager's category preferences on an event). An unknown source has no standing; an unknown source of the current "no" is taken as the
 # highest (fail closed: nothing replaces a "no" whose origin is in doubt).
 SOURCE_STANDING: Mapping[str, int] = {
-    "portal": 4, "officer": 4, "gpc": 3, "banner": 2, "api": 1, "tcf": 1, "system": 0,
+    "portal": 4, "officer": 4, "gpc": 3, "banner": 2, "api": 1, "tcf": 1, "cmp": 1, "system": 0,
 }  # fmt: skip
 _HIGHEST = max(SOURCE_STANDING.values())
 

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -120,3 +120,13 @@ class StorableJSONParser(JSONParser):
         if problem is not None:
             raise exceptions.ParseError(problem)
         return data
+
+
+class TextField(serializers.CharField):
+    """A CharField that takes text only: DRF's turns 0 into "0", hiding a client's bug (and
+    accepting what the schema says is refused)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return str(super().to_internal_value(data))

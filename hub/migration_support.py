@@ -1,4 +1,5 @@
-"""Helpers for migrations that move models between apps without touching their tables.
+"""Helpers for migrations: moving models between apps without touching their tables, and granting
+the officers' roles the permissions of models added after the roles migration.
 
 A model moved from one app to another keeps its table (a pinned `db_table`) and its rows; only
 Django's state changes (`SeparateDatabaseAndState`). What must follow it in the database is its
@@ -12,6 +13,7 @@ Migrations import this module by name; keep what it does stable.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from importlib import import_module
 from typing import Any
 
 from django.db import migrations
@@ -87,3 +89,38 @@ def _unused_duplicate_delete(apps: Any, using: str, duplicate: Any, *, name: str
         )
     own.delete()
     duplicate.delete()
+
+
+def permissions_granted(*, app_label: str, grants: Mapping[str, tuple[str, ...]]) -> migrations.RunPython:
+    """The migration operation that grants the officers' roles permissions of models added after
+    the roles migration (audit/0004_roles, which only covers permissions that existed when it ran):
+    `grants` is {permission codename: role names}. Reversed, it takes them back."""
+
+    def permissions(apps: Any, using: str) -> dict[str, Any]:
+        found = apps.get_model("auth", "Permission").objects.using(using)
+        return {
+            p.codename: p for p in found.filter(content_type__app_label=app_label, codename__in=list(grants))
+        }
+
+    def forward(apps: Any, schema_editor: Any) -> None:
+        using = schema_editor.connection.alias
+        import_module("audit.migrations.0004_roles").permissions_ensure(apps, using)
+        _grants_apply(apps, using, permissions(apps, using), grants, add=True)
+
+    def backward(apps: Any, schema_editor: Any) -> None:
+        using = schema_editor.connection.alias
+        _grants_apply(apps, using, permissions(apps, using), grants, add=False)
+
+    return migrations.RunPython(forward, backward)
+
+
+def _grants_apply(
+    apps: Any, using: str, permissions: Mapping[str, Any], grants: Mapping[str, tuple[str, ...]], *, add: bool
+) -> None:
+    groups = apps.get_model("auth", "Group").objects.using(using)
+    for codename, roles in grants.items():
+        permission = permissions.get(codename)
+        if permission is None:  # not created yet (a fresh database creates it after migrate)
+            continue
+        for group in groups.filter(name__in=roles):
+            (group.permissions.add if add else group.permissions.remove)(permission)

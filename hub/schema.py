@@ -26,6 +26,21 @@ class ServiceKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "description": "A service API key with scopes."}
 
 
+class WriteKeyScheme(OpenApiAuthenticationExtension):
+    """Segment's write key: HTTP Basic with a service API key as user name
+    (profiles.collection.segment_api.WriteKeyAuthentication; Bearer and the body's writeKey work too)."""
+
+    target_class = "profiles.collection.segment_api.WriteKeyAuthentication"
+    name = "WriteKey"
+
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "A service API key with events:write as the user name, an empty password.",
+        }
+
+
 class ErrorDetailOutput(serializers.Serializer):  # type: ignore[type-arg]
     code = serializers.CharField(help_text="stable, documented refusal code")
     message = serializers.CharField()

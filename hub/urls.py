@@ -19,6 +19,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("", include("profiles.collection.segment_urls")),  # Segment's tracking API: /v1/batch, ...
     path(
         "api/schema/",
         SpectacularAPIView.as_view(permission_classes=[], authentication_classes=[]),

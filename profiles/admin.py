@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
-from profiles.collection.models import TrackingPlanEvent
+from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent
 from profiles.collection.stitching import subject_split
 from profiles.identity.models import SubjectMerge
 from profiles.models import Segment
@@ -70,3 +70,21 @@ class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class TrackingPlanEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ("event_type", "name", "active", "description")
     list_filter = ("event_type", "active")
+
+
+@admin.register(EventPurpose)
+class EventPurposeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The tracking plan's word on the purpose of events that name none (Segment-format events)."""
+
+    list_display = ("event_type", "name", "service", "purpose")
+    list_filter = ("event_type", "purpose", "service")
+    search_fields = ("name",)
+
+
+@admin.register(OutcomeCount)
+class OutcomeCountAdmin(ReadOnlyAdmin):
+    """What became of each service's events, counted by day: accepted, duplicate, refused (why), invalid."""
+
+    list_display = ("day", "service", "channel", "status", "reason", "count")
+    list_filter = ("channel", "status", "reason", "service")
+    date_hierarchy = "day"

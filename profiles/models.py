@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from profiles.collection.models import TrackingPlanEvent
+from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent, UnstoredOutcome
 from profiles.identity.models import Identifier, IdentifierKind, JurisdictionBasis, Subject, SubjectMerge
 from profiles.segments.rules import InvalidCondition, check
 
@@ -136,5 +136,6 @@ class SegmentEvidence(models.Model):
 
 __all__ = [
     "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "ProfileField", "ProjectionState", "Segment",
-    "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent",
+    "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent", "EventPurpose",
+    "OutcomeCount", "UnstoredOutcome",
 ]  # fmt: skip

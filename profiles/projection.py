@@ -18,6 +18,9 @@ from typing import Any
 TRAIT, AGGREGATE, SCORE = "trait", "aggregate", "score"
 
 TRACK, PAGE, IDENTIFY = "collection.track", "collection.page", "collection.identify"
+# a screen is a mobile app's page view; a group call's traits (group_id) are the person's traits
+SCREEN, GROUP = "collection.screen", "collection.group"
+PAGE_VIEWS = frozenset({PAGE, SCREEN})
 # Events after which a purpose's data may no longer be in the profile. keys.shredded clears
 # the whole purpose even when only an old epoch was shredded: see `profile_apply`.
 PURPOSE_ENDED = frozenset(
@@ -26,7 +29,8 @@ PURPOSE_ENDED = frozenset(
 SUBJECT_ERASED = "subject.erased"
 # a rectification (GDPR Art. 16, see profiles.requests) carries corrected traits like an identify
 RECTIFIED = "profile.rectified"
-NEEDS_PAYLOAD = frozenset({TRACK, PAGE, IDENTIFY, RECTIFIED})
+CARRY_TRAITS = frozenset({IDENTIFY, GROUP, RECTIFIED})
+NEEDS_PAYLOAD = frozenset({TRACK, PAGE, SCREEN, IDENTIFY, GROUP, RECTIFIED})
 # collection.alias links identifiers (identity's concern) and carries nothing for the profile
 PROJECTED = NEEDS_PAYLOAD | PURPOSE_ENDED | {SUBJECT_ERASED}
 
@@ -103,12 +107,12 @@ def profile_apply(
     if event.event_type not in NEEDS_PAYLOAD or not isinstance(payload, Mapping):
         return
     at = event.occurred_at.astimezone(UTC)
-    if event.event_type in (IDENTIFY, RECTIFIED):
+    if event.event_type in CARRY_TRAITS:
         _apply_traits(profile, purpose, at, payload)
         return
     name = payload.get("event") if event.event_type == TRACK else None
     name = name if isinstance(name, str) and name else None
-    _apply_activity(profile, purpose, at, name=name, page=event.event_type == PAGE)
+    _apply_activity(profile, purpose, at, name=name, page=event.event_type in PAGE_VIEWS)
     if name == ORDER_COMPLETED:
         _apply_order(profile, purpose, at, payload)
     _refresh_recency(profile, purpose, at)

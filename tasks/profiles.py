@@ -1,11 +1,14 @@
-"""Profile tasks: the projector's catch-up (scheduled every second) and single-subject rebuilds."""
+"""Profile tasks: the projector's catch-up (scheduled every second), single-subject rebuilds, and
+forgetting collection's outcomes of events the ledger does not keep."""
 
 import logging
 import time
 from uuid import UUID
 
 from celery import shared_task
+from django.utils import timezone
 
+from profiles.collection.services import unstored_purge
 from profiles.projector import project_pending
 from profiles.rebuild import rebuild_subject as subject_rebuild
 from profiles.segments.membership import segments_expire, segments_fill_pending, segments_project_pending
@@ -51,3 +54,11 @@ def expire_segment_windows() -> None:
 def rebuild_subject(subject_id: str) -> None:
     subject_rebuild(subject_id=UUID(subject_id))
     logger.info("profile rebuilt subject=%s", subject_id)
+
+
+@shared_task(name="collection.purge_outcomes", ignore_result=True, time_limit=120, soft_time_limit=100)
+def purge_unstored_outcomes() -> None:
+    """Outcomes of invalid or purposeless events, looked up by message id, are kept a few days."""
+    forgotten = unstored_purge(now=timezone.now())
+    if forgotten:
+        logger.info("collection outcomes forgotten count=%s", forgotten)

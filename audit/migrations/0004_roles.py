@@ -36,6 +36,9 @@ OFFICER_EXTRA = {
         "add_trackingplanevent",
         "change_trackingplanevent",
         "delete_trackingplanevent",
+        "add_eventpurpose",  # granted on migrated databases by profiles/0012
+        "change_eventpurpose",
+        "delete_eventpurpose",
     ],
     "consent": [
         "add_purpose",
@@ -52,6 +55,9 @@ OFFICER_EXTRA = {
         "change_jurisdiction",
         "add_tcfpurposemapping",
         "change_tcfpurposemapping",
+        "add_consentcategory",  # granted on migrated databases by consent/0007
+        "change_consentcategory",
+        "delete_consentcategory",
         # registering a downstream service is deciding who receives data: an officer's call
         "add_service",
         "change_service",

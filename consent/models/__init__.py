@@ -1,5 +1,6 @@
 """Consent's models, one module per concern."""
 
+from consent.models.categories import ConsentCategory
 from consent.models.decisions import (
     ConsentState,
     ConsentStatus,
@@ -14,6 +15,7 @@ from consent.models.services import Scope, Service, ServiceKey
 from consent.models.webhooks import DeliveryStatus, WebhookDelivery
 
 __all__ = [
+    "ConsentCategory",
     "ConsentMechanism",
     "ConsentState",
     "ConsentStatus",

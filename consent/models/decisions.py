@@ -27,6 +27,7 @@ class DecisionSource(models.TextChoices):
     API = "api", "Service API"
     GPC = "gpc", "Global Privacy Control"
     TCF = "tcf", "IAB TCF string"
+    CMP = "cmp", "Consent manager, relayed by a service"
     OFFICER = "officer", "Compliance officer"
     SYSTEM = "system", "System (expiry, notice change)"
 
@@ -36,6 +37,7 @@ class DecisionMethod(models.TextChoices):
     API = "api", "Recorded by a service"
     GPC = "gpc", "Browser signal"
     TCF = "tcf", "TCF consent string"
+    CMP_CATEGORIES = "cmp_categories", "Consent manager's category preferences"
     AUTOMATIC = "automatic", "Automatic (expiry, invalidation)"
 
 

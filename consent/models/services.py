@@ -18,6 +18,7 @@ class Scope(models.TextChoices):
     REQUESTS_APPROVE = "requests:approve"
     LEDGER_READ = "ledger:read"
     PORTAL_LINKS = "portal:links"
+    EVENTS_READ = "events:read"
 
 
 class Service(models.Model):
@@ -29,6 +30,24 @@ class Service(models.Model):
     scopes = models.JSONField(default=list)
     webhook_url = models.URLField(blank=True)
     webhook_secret = models.CharField(max_length=128, blank=True)
+    default_purpose = models.ForeignKey(
+        Purpose,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=(
+            "The purpose of this service's events when neither the event nor the tracking plan names "
+            "one (Segment-format events carry none). One of the service's registered purposes."
+        ),
+    )
+    stream_url = models.URLField(
+        blank=True,
+        help_text=(
+            "Where the hub sends this service the accepted events it may use (consent-filtered, signed "
+            "with the webhook secret); needs the events:read scope. Empty: no stream."
+        ),
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     # Browsers cannot keep a secret: the banner and snippet name the service by a public site key,

@@ -208,6 +208,9 @@ HUB_MAX_BATCH_EVENTS = env.int("HUB_MAX_BATCH_EVENTS", default=1000)
 # Clients that cannot send message ids: dedup resends by a keyed hash of the event within this
 # window (seconds). 0 (the default) requires a message id on every event.
 HUB_SIGNATURE_DEDUP_SECONDS = env.int("HUB_SIGNATURE_DEDUP_SECONDS", default=0)
+# How long the outcome of an event the ledger does not keep (invalid, no purpose) can be looked up
+# by its message id (GET /api/v1/events/outcomes); counts (OutcomeCount) are kept regardless.
+HUB_UNSTORED_OUTCOME_DAYS = env.int("HUB_UNSTORED_OUTCOME_DAYS", default=7)
 # How long a consent decision may be served from a process's gate cache (seconds).
 HUB_GATE_CACHE_SECONDS = env.float("HUB_GATE_CACHE_SECONDS", default=2.0)
 HUB_TRUSTED_JURISDICTION_HEADER = env.str("HUB_TRUSTED_JURISDICTION_HEADER", default="")

@@ -44,6 +44,7 @@ from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
 from profiles.collection.apis import MAX_BODY_BYTES
+from profiles.collection.purposes import PurposeRules
 from profiles.collection.services import Outcome, events_collect
 
 logger = logging.getLogger(__name__)
@@ -440,6 +441,8 @@ class EventsApi(BrowserApi):
                 actor=_actor(service),
                 registered_purposes=_registered(service),
                 gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+                purposes=PurposeRules.for_service(service),
+                channel="browser",
             )
         )
         merged = [refused.get(index) or next(outcomes) for index in range(len(events))]
@@ -530,6 +533,7 @@ def _pixel_record(request: HttpRequest, response: HttpResponse) -> None:
         actor=_actor(service),
         registered_purposes=frozenset({purpose}),  # nothing but the essential purpose, whatever is sent
         gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+        channel="browser",
     )
     if fresh:
         # first-party when the hub serves the page's own site (the demo, or a proxied path)

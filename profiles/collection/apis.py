@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,9 +14,12 @@ from audit.services import Actor
 from consent.authentication import service_principal
 from consent.domain import gpc_header_opts_out
 from consent.inband import InbandPolicy
+from hub.api import TextField
 from hub.errors import DomainError, PayloadTooLarge
 from hub.schema import error_response
 from profiles.collection.contact import CONTACT_KINDS, contact_link
+from profiles.collection.purposes import PurposeRules
+from profiles.collection.selectors import outcome_counts, outcomes_of
 from profiles.collection.services import events_collect
 from profiles.identity.subjects import UnknownSubject, subject_known_to
 
@@ -32,7 +35,9 @@ EVENTS_DESCRIPTION = """Each event is answered in order with `status` and `reaso
   always honoured.
 - `refused`: the consent gate said no; `reason` says why (`no_decision`, `refused`, `withdrawn`,
   `expired`, `invalidated`, `gpc`, `restricted`, `objected`, `not_registered`, ...). Nothing of the
-  event is kept but a metadata-only record of the refusal.
+  event is kept but a metadata-only record of the refusal. `no_purpose`: the event named no
+  `purpose` and neither the tracking plan nor the service's default purpose gives one; nothing is
+  recorded, so the message id may be sent again once configuration names a purpose.
 - `invalid`: the event could not be read; `reason` names the problem. Nothing is stored.
 - `duplicate`: this message id was accepted before; it is stored once.
 
@@ -92,6 +97,8 @@ class EventsApi(APIView):
             gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
             consent_policy=InbandPolicy.for_caller(scopes=principal.scopes, purposes=principal.purposes),
             contacts=True,  # a service's back end may name people by email or phone (profiles.identity)
+            purposes=PurposeRules.for_service(principal.service),
+            channel="hub",
         )
         return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
 
@@ -144,3 +151,88 @@ class IdentityLinksApi(APIView):
             raise UnknownSubject(UNKNOWN_USER, field="user_id")
         contact_link(subject_id=subject.id, kind=data["kind"], value=data["value"], actor=actor)
         return Response(self.Output({"status": "accepted"}).data)
+
+
+MAX_LOOKUP = 1000
+
+
+class OutcomesApi(APIView):
+    """What became of a service's messages, by message id (in the body: ids may hold anything)."""
+
+    required_scopes = ("events:write",)
+
+    @extend_schema_serializer(component_name="OutcomesLookup")
+    class Input(serializers.Serializer):  # type: ignore[type-arg]
+        message_ids = serializers.ListField(
+            child=TextField(max_length=100, trim_whitespace=False),
+            min_length=1,
+            max_length=MAX_LOOKUP,
+        )
+
+    @extend_schema_serializer(component_name="StoredOutcome")
+    class Result(serializers.Serializer):  # type: ignore[type-arg]
+        message_id = serializers.CharField()
+        status = serializers.ChoiceField(choices=["accepted", "refused", "invalid", "unknown"])
+        reason = serializers.CharField(allow_blank=True)
+
+    @extend_schema_serializer(component_name="StoredOutcomes")
+    class Output(serializers.Serializer):  # type: ignore[type-arg]
+        results = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        request=Input,
+        responses=Output,
+        summary="The outcome of messages this service sent, by message id (up to 1,000)",
+        description=(
+            "For the Segment-compatible API, whose answer cannot say what became of each message, and for "
+            "any client that lost an answer. `accepted`: stored (a later repeat was a `duplicate`); "
+            "`refused` with the reason (`no_decision`, `refused`, `withdrawn`, ..., `no_purpose`); "
+            "`invalid` with the reason (kept for HUB_UNSTORED_OUTCOME_DAYS, 7 by default); `unknown`: "
+            "nothing under that id from this service — never received, or an invalid one forgotten. "
+            "`invalid`, `no_purpose` and `unknown` messages may be sent again. Only this service's own "
+            "messages are visible."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        principal = service_principal(request)
+        outcomes = outcomes_of(service_id=principal.id, message_ids=serializer.validated_data["message_ids"])
+        return Response({"results": [self.Result(outcome.__dict__).data for outcome in outcomes]})
+
+
+class OutcomeReportApi(APIView):
+    """A service's outcome counts per day, channel, status and reason."""
+
+    required_scopes = ("events:write",)
+
+    @extend_schema_serializer(component_name="OutcomeCount")
+    class Count(serializers.Serializer):  # type: ignore[type-arg]
+        day = serializers.DateField()
+        channel = serializers.ChoiceField(choices=["hub", "segment", "browser"])
+        status = serializers.ChoiceField(choices=["accepted", "duplicate", "refused", "invalid"])
+        reason = serializers.CharField(allow_blank=True)
+        count = serializers.IntegerField()
+
+    @extend_schema_serializer(component_name="OutcomeReport")
+    class Output(serializers.Serializer):  # type: ignore[type-arg]
+        counts = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("days", int, description="How many days back, today included (1-90; 7).")
+        ],
+        responses=Output,
+        summary="How many of this service's events were accepted, refused (why) or invalid, per day",
+        description=(
+            "Counts only: no message ids, no people. `channel`: `hub` (/api/v1/events), `segment` "
+            "(/v1/...), `browser` (the snippet and pixel under this service's site key)."
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        raw = request.query_params.get("days", "7")
+        if not raw.isdigit() or not 1 <= int(raw) <= 90:
+            raise DomainError("days is a whole number from 1 to 90.", field="days", code="invalid")
+        principal = service_principal(request)
+        counts = outcome_counts(service_id=principal.id, days=int(raw))
+        return Response({"counts": [self.Count(count.__dict__).data for count in counts]})

@@ -9,7 +9,7 @@ COLLECTED = {
         f"A {kind} event collected for a purpose (minimized, encrypted).",
         links_subject=True,
     )
-    for kind in ("track", "identify", "page", "alias")
+    for kind in ("track", "identify", "page", "screen", "group", "alias")
 }
 # refusals keep no payload: the reason is part of the type (a fixed list, no personal data)
 REFUSAL_REASONS = (

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,12 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import Signals
 from consent.gate import decide_many
-from consent.inband import NO_INBAND_CONSENT, InbandPolicy, inband_consent_record
+from consent.inband import (
+    NO_INBAND_CONSENT,
+    InbandPolicy,
+    InvalidCategoryPreferences,
+    inband_consent_record,
+)
 from consent.minimization import FieldRule, minimize, policy_for
 from consent.models import Purpose
 from consent.tcf import InvalidTcfString
@@ -35,6 +41,9 @@ from hub import enqueue
 from hub.crypto import keyed_hash
 from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_values_in
 from profiles.collection.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
+from profiles.collection.models import EVENT_TYPES, UnstoredOutcome
+from profiles.collection.purposes import NO_PURPOSE, NO_RULES, PurposeRules
+from profiles.collection.selectors import ledger_message_id, stored_event_types
 from profiles.collection.stitching import subjects_stitch
 from profiles.collection.tracking_plan import TrackingPlan
 from profiles.identity.subjects import (
@@ -45,9 +54,10 @@ from profiles.identity.subjects import (
     subject_resolve,
 )
 
-EVENT_TYPES = ("track", "identify", "page", "alias")
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", *CONTACT_KINDS)
 MAX_MESSAGE_ID = 100
+MAX_NAME = 120
+MAX_GROUP_ID = 200
 MAX_DEPTH = 8
 # an accepted event whose consent signal was not (wholly) recorded: the caller may not record
 # consent in-band for those purposes, or the person's own earlier "no" stands
@@ -62,9 +72,20 @@ class Outcome:
 
 
 class _Invalid(Exception):
+    status = "invalid"
+
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class _NoPurpose(_Invalid):
+    """Neither the event nor configuration names its purpose: refused, and nothing of it kept."""
+
+    status = "refused"
+
+    def __init__(self) -> None:
+        super().__init__(NO_PURPOSE)
 
 
 @dataclass
@@ -140,7 +161,7 @@ def signature_message_id(raw: Mapping[str, Any], now: datetime) -> str | None:
     return "sig:" + keyed_hash(f"{bucket}:{encoded}")[:64]
 
 
-def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
+def _parse(index: int, raw: Any, now: datetime, header_gpc: bool, purposes: PurposeRules) -> _Event:
     if not isinstance(raw, Mapping):
         raise _Invalid("not_an_object")
     message_id = raw.get("message_id")
@@ -152,17 +173,19 @@ def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
     if kind not in EVENT_TYPES:
         raise _Invalid("invalid_type")
     name = raw.get("event")
-    if kind == "track" and (not isinstance(name, str) or not 0 < len(name) <= 120):
+    if kind == "track" and (not isinstance(name, str) or not 0 < len(name) <= MAX_NAME):
         raise _Invalid("missing_event_name")
-    purpose = raw.get("purpose")
-    if not isinstance(purpose, str) or not purpose:
-        raise _Invalid("missing_purpose")
     document = {}
     for part in ("properties", "traits", "context"):
         value = raw.get(part) or {}
         if not isinstance(value, Mapping):
             raise _Invalid(f"invalid_{part}")
         document[part] = dict(value)
+    if kind in ("page", "screen"):
+        _name_kept(raw.get("name"), document)
+    if kind == "group":
+        _group_as_trait(raw.get("group_id"), document)
+    purpose = _purpose(raw, kind, name if kind == "track" else None, purposes)
     if _depth(document) > MAX_DEPTH:
         raise _Invalid("too_deep")
     context_gpc = document["context"].get("gpc") is True
@@ -173,22 +196,36 @@ def _parse(index: int, raw: Any, now: datetime, header_gpc: bool) -> _Event:
     )  # fmt: skip
 
 
-def ledger_message_id(client_message_id: str) -> str:
-    """What the ledger keeps of a client's message id: a keyed hash. Ledger metadata can never
-    be erased, and clients put what they like in message ids (an email, an order number)."""
-    return "m:" + keyed_hash(f"message_id:{client_message_id}")
+def _purpose(raw: Mapping[str, Any], kind: str, name: str | None, purposes: PurposeRules) -> str:
+    """The event's own `purpose`, else what configuration says (`profiles.collection.purposes`)."""
+    purpose = raw.get("purpose")
+    if purpose is None:
+        purpose = purposes.resolve(kind, name)
+        if purpose is None:
+            raise _NoPurpose()
+    if not isinstance(purpose, str) or not purpose:
+        raise _Invalid("invalid_purpose")
+    return purpose
 
 
-def _originals(source: str, message_ids: list[str]) -> dict[str, str]:
-    """Stored message id → the event type stored under it, in one query (the ingest hot path)."""
-    if not message_ids:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT message_id, event_type FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
-            [source, message_ids],
-        )
-        return {row[0]: row[1] for row in cursor.fetchall()}
+def _name_kept(name: Any, document: dict[str, Any]) -> None:
+    """A page's or screen's name is one of its properties (as Segment's own libraries send it)."""
+    if name is None:
+        return
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise _Invalid("invalid_name")
+    document["properties"].setdefault("name", name)
+
+
+def _group_as_trait(group_id: Any, document: dict[str, Any]) -> None:
+    """A group call records the person's group as a trait: `traits.group_id`, and the group's own
+    traits under `traits.group` (each kept only if the purpose's minimization policy names it)."""
+    if isinstance(group_id, int) and not isinstance(group_id, bool):
+        group_id = str(group_id)
+    if not isinstance(group_id, str) or not 0 < len(group_id) <= MAX_GROUP_ID:
+        raise _Invalid("missing_group_id")
+    group_traits = document["traits"]
+    document["traits"] = {"group_id": group_id, **({"group": group_traits} if group_traits else {})}
 
 
 def _repeat(message_id: str, event_type: str) -> Outcome:
@@ -210,7 +247,7 @@ class _Batch:
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
         self.purposes = set(Purpose.objects.values_list("key", flat=True))
         self.gpc_done: set[uuid.UUID] = set()
-        self.tcf_done: dict[tuple[uuid.UUID, str], bool] = {}  # → whether the string was ignored
+        self.tcf_done: dict[tuple[uuid.UUID, str], bool] = {}  # → whether the signal was ignored
         self.consent_ignored: set[int] = set()  # indexes of events whose consent signal was ignored
         self.plan = TrackingPlan.load()
 
@@ -283,25 +320,41 @@ def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
     if event.gpc and subject_id not in batch.gpc_done:
         inband_consent_record(subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, gpc=True)
         batch.gpc_done.add(subject_id)
-    tcf_string = event.document["context"].get("consent")
-    if tcf_string is not None:
+    signal = event.document["context"].get("consent")
+    if signal is not None:
         try:
-            ignored = _record_tcf(subject_id, tcf_string, batch)
+            ignored = _record_signal(subject_id, signal, batch)
         except InvalidTcfString:
             return Outcome(event.message_id, "invalid", "invalid_tcf")
+        except InvalidCategoryPreferences:
+            return Outcome(event.message_id, "invalid", "invalid_category_preferences")
         if ignored:
             batch.consent_ignored.add(event.index)
     return subject_id
 
 
-def _record_tcf(subject_id: uuid.UUID, tcf_string: Any, batch: _Batch) -> bool:
-    """A TCF string in `context.consent`, once per request; True if it was (partly) ignored."""
-    key = (subject_id, tcf_string if isinstance(tcf_string, str) else repr(tcf_string))
+def _record_signal(subject_id: uuid.UUID, signal: Any, batch: _Batch) -> bool:
+    """`context.consent`, once per subject and value per request; True if it was (partly) ignored.
+
+    A string is a TCF string (the hub's format); an object is Segment's consent object, whose
+    `categoryPreferences` a consent manager fills (anything else in it decides nothing).
+    """
+    key = (subject_id, json.dumps(signal, sort_keys=True, default=str))
     if key not in batch.tcf_done:
-        outcome = inband_consent_record(
-            subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, tcf_string=tcf_string
-        )
-        batch.tcf_done[key] = outcome.ignored
+        if isinstance(signal, Mapping):
+            preferences = signal.get("categoryPreferences")
+            outcome = inband_consent_record(
+                subject_id=subject_id,
+                actor=batch.actor,
+                policy=batch.consent_policy,
+                category_preferences=preferences,
+            )
+            batch.tcf_done[key] = outcome.ignored if preferences is not None else False
+        else:
+            outcome = inband_consent_record(
+                subject_id=subject_id, actor=batch.actor, policy=batch.consent_policy, tcf_string=signal
+            )
+            batch.tcf_done[key] = outcome.ignored
     return batch.tcf_done[key]
 
 
@@ -399,6 +452,8 @@ def events_collect(
     gpc: bool = False,
     consent_policy: InbandPolicy = NO_INBAND_CONSENT,
     contacts: bool = False,
+    purposes: PurposeRules = NO_RULES,
+    channel: str | None = None,
 ) -> list[Outcome]:
     """Collect a request's events; returns each one's outcome, in order.
 
@@ -407,6 +462,9 @@ def events_collect(
     `contacts`: whether the caller may name people by email or phone and link the addresses an
     identify carries — a service's own back end (the events API) may; a page holding a public
     site key never may (anyone can write any address into a page's request).
+    `purposes`: the purpose of an event that names none (the caller's `PurposeRules`; none by default).
+    `channel`: where the events came from ("hub", "segment", "browser"), for the service's outcome
+    counts (`OutcomeCount`; the actor must be a service); None counts nothing.
     """
     now = timezone.now()
     source = f"{actor.kind}:{actor.id}"
@@ -414,17 +472,17 @@ def events_collect(
     parsed: list[_Event] = []
     for index, raw in enumerate(events):
         try:
-            parsed.append(_parse(index, raw, now, gpc))
+            parsed.append(_parse(index, raw, now, gpc, purposes))
             if not contacts and any(kind in CONTACT_KINDS for kind, _ in parsed[-1].identifiers):
                 parsed.pop()
                 raise _Invalid("contact_not_allowed")
         except _Invalid as problem:
             message_id = raw.get("message_id") if isinstance(raw, Mapping) else None
             outcomes[index] = Outcome(
-                message_id if isinstance(message_id, str) else None, "invalid", problem.reason
+                message_id if isinstance(message_id, str) else None, problem.status, problem.reason
             )
     with transaction.atomic():
-        stored = _originals(source, [e.stored_id for e in parsed])
+        stored = stored_event_types(source, [e.stored_id for e in parsed])
         batch = _Batch(actor, registered_purposes, consent_policy, contacts)
         admitted: list[tuple[_Event, uuid.UUID]] = []
         first: dict[str, int] = {}  # stored id → index of its first event in this request
@@ -455,7 +513,61 @@ def events_collect(
                     outcomes[index] = Outcome(event_ids[index], "duplicate")
         for repeat, original in repeats:
             outcomes[repeat.index] = _repeated_in_request(outcomes[original], repeat.message_id)
-    return [outcome for outcome in outcomes if outcome is not None]
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    if channel is not None and actor.kind == "service":
+        outcomes_count(service_id=actor.id, channel=channel, outcomes=answered, day=now.date())
+        unstored_record(service_id=actor.id, outcomes=answered, now=now)
+    return answered
+
+
+def unstored_record(*, service_id: str, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Keep, for a few days, the outcome of each message the ledger will not hold (invalid, or no
+    purpose), so the service can look it up by message id; a later attempt's outcome replaces it."""
+    unstored = {
+        ledger_message_id(o.message_id): o
+        for o in outcomes
+        if o.message_id is not None and (o.status == "invalid" or o.reason == NO_PURPOSE)
+    }
+    if not unstored:
+        return
+    UnstoredOutcome.objects.bulk_create(
+        [
+            UnstoredOutcome(
+                service_id=service_id, message_id=key, status=o.status, reason=o.reason, recorded_at=now
+            )
+            for key, o in sorted(unstored.items())
+        ],
+        update_conflicts=True,
+        unique_fields=["service", "message_id"],
+        update_fields=["status", "reason", "recorded_at"],
+    )
+
+
+def unstored_purge(*, now: datetime) -> int:
+    """Forget unstored outcomes older than HUB_UNSTORED_OUTCOME_DAYS (beat, daily)."""
+    horizon = now - timedelta(days=settings.HUB_UNSTORED_OUTCOME_DAYS)
+    deleted, _ = UnstoredOutcome.objects.filter(recorded_at__lt=horizon).delete()
+    return deleted
+
+
+def outcomes_count(*, service_id: str, channel: str, outcomes: Sequence[Outcome], day: Any) -> None:
+    """Add a request's outcomes to the service's daily counts: one statement, after the events' own
+    transaction, so concurrent requests of one service hold the counter rows only for a moment."""
+    counts = Counter((outcome.status, outcome.reason) for outcome in outcomes)
+    if not counts:
+        return
+    rows = sorted(counts.items())  # one lock order for every request: no deadlock between them
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    params: list[Any] = []
+    for (status, reason), count in rows:
+        params += [service_id, day, channel, status, reason, count]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO profiles_outcomecount (service_id, day, channel, status, reason, count) "
+            f"VALUES {values} ON CONFLICT (service_id, day, channel, status, reason) "  # noqa: S608 (placeholders only)
+            "DO UPDATE SET count = profiles_outcomecount.count + EXCLUDED.count",
+            params,
+        )
 
 
 def _repeated_in_request(original: Outcome | None, message_id: str) -> Outcome:

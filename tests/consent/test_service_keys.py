@@ -71,3 +71,14 @@ def test_scopes_revocation_and_bad_keys_are_enforced(purposes):
     service_key_revoke(key=issued.key)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
     assert client.get(url).json()["error"]["code"] == "authentication_failed"
+
+
+def test_create_service_sets_a_default_purpose_only_among_its_purposes(purposes):
+    args = ["--name", "app", "--purpose", "analytics", "--purpose", "essential", "--scope", "events:write"]
+    call_command("create_service", *args, "--default-purpose", "analytics", stdout=io.StringIO())
+    assert ServiceKey.objects.get(service__name="app").service.default_purpose_id == "analytics"
+    with pytest.raises(CommandError, match="service.unknown_purpose"):
+        call_command(
+            "create_service", *args[:-2], "--name", "other", "--scope", "events:write",
+            "--default-purpose", "marketing", stdout=io.StringIO(),
+        )  # fmt: skip

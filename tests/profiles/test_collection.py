@@ -151,7 +151,7 @@ def test_the_tracking_plan_validates_properties(shop, settings):
         ({"message_id": "1", "type": "track", "user_id": "a", "purpose": "analytics"}, "missing_event_name"),
         ({"message_id": "1", "type": "page", "purpose": "analytics"}, "missing_identifier"),
         ({"message_id": "1", "type": "page", "user_id": ["a"], "purpose": "analytics"}, "invalid_user_id"),
-        ({"message_id": "1", "type": "page", "user_id": "a"}, "missing_purpose"),
+        ({"message_id": "1", "type": "page", "user_id": "a", "purpose": ""}, "invalid_purpose"),
         ({"message_id": "1", "type": "page", "user_id": "a", "purpose": "telepathy"}, "unknown_purpose"),
         (
             {"message_id": "1", "type": "page", "user_id": "a", "purpose": "analytics", "properties": [1]},

@@ -196,3 +196,14 @@ def test_weights_from_settings_override_the_defaults_and_typos_are_refused(setti
     settings.HUB_ENGAGEMENT_WEIGHTS = {"orders": -1}
     with pytest.raises(ImproperlyConfigured):
         engagement_weights()
+
+
+def test_a_screen_is_a_page_view_and_a_groups_traits_are_the_persons():
+    screen = ProfileEvent("collection.screen", "analytics", T0, {**page(T0).payload, "type": "screen"})
+    group = ProfileEvent("collection.group", "personalization", T0, {
+        "type": "group", "event": None, "properties": {}, "traits": {"group_id": "acme"},
+        "fields": {"traits.group_id": "user.workplace"},
+    })  # fmt: skip
+    profile = project(screen, group)
+    assert agg(profile, "page_views") == 1
+    assert profile[(TRAIT, "group_id", "personalization")].value == "acme"

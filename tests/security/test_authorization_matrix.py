@@ -213,6 +213,43 @@ ROUTES: dict[str, Route] = {
             batch=[{**A_TRACKED, "message_id": "matrix-1", "purpose": "advertising"}],
         ),
     ),  # fmt: skip
+    "api/v1/events/outcomes": api(
+        # only the caller's own messages: another service's id is `unknown` to it (test_segment_api.py)
+        post(
+            "/api/v1/events/outcomes",
+            (401, 401, 401, 403, 200, 401, 401),
+            ("events:write",),
+            message_ids=["matrix-1"],
+        ),
+    ),  # fmt: skip
+    "api/v1/events/report": api(
+        get("/api/v1/events/report", (401, 401, 401, 403, 200, 401, 401), ("events:write",))
+    ),
+    # Segment's tracking API: the write key is a service key (Basic, Bearer or writeKey), never a
+    # portal session or an officer's (test_segment_api.py tries site keys, body keys and bad headers)
+    "v1/batch": api(
+        post(
+            "/v1/batch",
+            (401, 401, 401, 403, 200, 401, 401),
+            ("events:write",),
+            batch=[{"type": "track", "event": "Product Viewed", "userId": USER_ID, "messageId": "seg-1"}],
+        ),
+    ),  # fmt: skip
+    **{
+        f"v1/{kind}": api(
+            post(
+                f"/v1/{kind}",
+                (401, 401, 401, 403, 200, 401, 401),
+                ("events:write",),
+                userId=USER_ID,
+                messageId=f"seg-{kind}",
+                event="Product Viewed",
+                groupId="g-1",
+                previousId="a-1",
+            )
+        )
+        for kind in ("track", "identify", "page", "screen", "group", "alias")
+    },  # fmt: skip
     "api/v1/identity/links": api(
         # a user the scoped service never identified: the 404 of an unknown user
         post(
@@ -400,6 +437,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "consent/jurisdiction": ("v", "vac"),
     "consent/minimizationpolicy": ("v", "vacd"),
     "consent/tcfpurposemapping": ("v", "vac"),
+    "consent/consentcategory": ("v", "vacd"),
     "consent/consentstate": ("v", "v"),
     "consent/webhookdelivery": ("v", "v"),
     "consent/service": ("v", "vac"),  # registering a service decides who receives data
@@ -408,6 +446,8 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "profiles/subjectmerge": ("v", "v"),
     "profiles/segment": ("v", "vacd"),
     "profiles/trackingplanevent": ("v", "vacd"),
+    "profiles/eventpurpose": ("v", "vacd"),
+    "profiles/outcomecount": ("v", "v"),
     # sign-in lockouts (django-axes) and officers' authenticators (django-otp): superusers only
     "axes/accessattempt": ("", ""),
     "axes/accesslog": ("", ""),

@@ -18,14 +18,33 @@ class Command(BaseCommand):
         parser.add_argument("--purpose", action="append", default=[], dest="purposes")
         parser.add_argument("--scope", action="append", default=[], dest="scopes")
         parser.add_argument("--webhook-url", default="")
+        parser.add_argument(
+            "--default-purpose",
+            default=None,
+            metavar="KEY",
+            help="the purpose of its events when they name none (Segment-format events): one of --purpose",
+        )
 
     def handle(
-        self, *args: Any, name: str, purposes: list[str], scopes: list[str], webhook_url: str, **options: Any
+        self,
+        *args: Any,
+        name: str,
+        purposes: list[str],
+        scopes: list[str],
+        webhook_url: str,
+        default_purpose: str | None,
+        **options: Any,
     ) -> None:
         if not scopes:
             raise CommandError("give at least one --scope")
         try:
-            issued = service_register(name=name, purposes=purposes, scopes=scopes, webhook_url=webhook_url)
+            issued = service_register(
+                name=name,
+                purposes=purposes,
+                scopes=scopes,
+                webhook_url=webhook_url,
+                default_purpose=default_purpose,
+            )
         except DomainError as exc:
             raise CommandError(f"{exc.code}: {exc.message}") from exc
         self.stdout.write(
