@@ -200,6 +200,20 @@ def ledger_read_after(*, after: Position | None, limit: int = 1000) -> list[Stor
         return [_row_to_event(row) for row in cursor.fetchall()]
 
 
+def ledger_end() -> Position | None:
+    """The position of the last committed event readers can see (None: an empty ledger): where a
+    new consumer starts when it must not read the past. Every event committed later has a larger
+    (xid, seq): its transaction was still running, so its xid is at least this horizon."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT xid::text::bigint, seq FROM audit_ledger_event "
+            "WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY audit_ledger_event.xid DESC, audit_ledger_event.seq DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    return None if row is None else Position(int(row[0]), int(row[1]))
+
+
 # --- leaf inputs: what sealing and verification hash, straight from the database ----------
 _LEAF_COLUMNS = (
     "event_id::text, source, message_id, stream_id::text, stream_version, event_type, purpose,"

@@ -21,7 +21,9 @@ workers, as `make run`) and `celery -A hub worker --pool solo`; beat is emulated
 of this process sending `profiles.project` once a second (production's schedule), only from
 the projector catch-up onwards, so the ingest measurements are not shared with a projector.
 
-(a) batch ingest: POST /api/v1/events with {"batch": [500 events]} from 1 client process
+(a) batch ingest: POST /api/v1/events with {"batch": [500 events]} from 1 client process, and the
+    same events in Segment's format to POST /v1/batch (purpose: the service's default; target: at
+    most 10 % more per event than the hub's format, checked afterwards in the outcome counts)
     (track "Product Viewed" for consented subjects, unique message ids, a ~280-byte stored
     payload after minimization: the same size as the raw rows below), against the harness's
     raw batched INSERT (500 rows of the ledger's shape per transaction, 1 writer). Target:
@@ -81,13 +83,14 @@ from bench.harness.writers import Runner, measure
 from bench.ingest.latency import Beat, membership_latency, profile_reads, wait_caught_up
 from bench.ingest.rebuild import MIB, rebuild_measure, top_up
 from bench.ingest.report import evaluate, print_report
-from bench.ingest.writers import HttpBatch, HttpSingle
+from bench.ingest.writers import HttpBatch, HttpSingle, SegmentBatch
 
 INGEST_DB = "hub_bench_ingest"
 CLIENTS_SINGLE = 4
 RUNNERS: dict[str, type[Runner]] = {
     "raw_batch": RawBatch,
     "http_batch": HttpBatch,
+    "segment_batch": SegmentBatch,
     "raw_single": RawSingle,
     "http_single": HttpSingle,
 }
@@ -162,22 +165,54 @@ def prepare(subjects: int) -> tuple[dict[str, Any], float]:
 
 
 def throughput(url: str, stack: Stack, target: dict[str, Any], n: Sizes) -> list[dict[str, Any]]:
-    """(a) and (b): the raw baselines and the HTTP sides, with the worker idle and beat off."""
+    """(a) and (b): the raw baselines and the HTTP sides, with the worker idle and beat off.
+
+    The two batch formats are compared with each other, so they alternate (hub, Segment, hub,
+    Segment; half the events each time) and each one's rate is over both of its halves: neither
+    gets the warmer server or the quieter moment.
+    """
+    half = max(BATCH, n.batch_events // 2 // BATCH * BATCH)
     plan = [
         ("raw_batch", 1, max(n.batch_events, n.raw_batch_events), n.batch_warm),
-        ("http_batch", 1, n.batch_events, n.batch_warm),
+        ("http_batch", 1, half, n.batch_warm),
+        ("segment_batch", 1, half, n.batch_warm),
+        ("http_batch", 1, half, n.batch_warm),
+        ("segment_batch", 1, half, n.batch_warm),
         ("raw_single", CLIENTS_SINGLE, max(n.single_events, n.raw_single_events), n.single_warm),
         ("http_single", CLIENTS_SINGLE, n.single_events, n.single_warm),
     ]
-    measurements = []
+    measurements: dict[str, dict[str, Any]] = {}
     for kind, writers, ops, warm in plan:
         print(f"  {kind}, {writers} process(es): {ops:,} events ...", end=" ", flush=True)
         result = measure(kind, RUNNERS[kind], writers=writers, ops=ops, warm=warm, url=url, es=target)
         result.pop("per_writer_seconds", None)
-        measurements.append(result)
         print(f"{fmt_rate(result['events_per_s'])} events/s", flush=True)
+        if kind in measurements:  # the second half: one rate over both
+            first = measurements[kind]
+            first["events"] += result["events"]
+            first["seconds"] += result["seconds"]
+            first["events_per_s"] = first["events"] / first["seconds"]
+        else:
+            measurements[kind] = result
         stack.check_alive()
-    return measurements
+    segment_accepted_check(target["service_id"], 2 * (half + n.batch_warm))
+    return list(measurements.values())
+
+
+def segment_accepted_check(service_id: str, sent: int) -> None:
+    """Segment's answer says nothing per event: the service's outcome counts must show every event
+    sent to /v1/batch accepted (as HttpBatch checks each answer), or the measurement means nothing."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT status, reason, sum(count) FROM profiles_outcomecount "
+            "WHERE service_id = %s AND channel = 'segment' GROUP BY status, reason",
+            [service_id],
+        )
+        counts = {(status, reason): int(total) for status, reason, total in cursor.fetchall()}
+    if counts != {("accepted", ""): sent}:
+        raise RuntimeError(f"/v1/batch: expected {sent:,} accepted events, the hub counted {counts}")
 
 
 def average_ciphertexts() -> dict[str, float]:
@@ -216,7 +251,12 @@ def stack_phase(url: str, broker: str, seeded: dict[str, Any], n: Sizes) -> dict
         )
         out["ready_seconds"] = stack.wait_ready()
         print(f"ready in {out['ready_seconds']:.1f}s", flush=True)
-        target = {"port": stack.port, "key": seeded["key"], "users": load_users}
+        target = {
+            "port": stack.port,
+            "key": seeded["key"],
+            "users": load_users,
+            "service_id": seeded["service_id"],
+        }
         out["measurements"] = throughput(url, stack, target, n)
         out["ciphertext"] = average_ciphertexts()
 
@@ -279,6 +319,7 @@ def ratios(
     allowed = max(16.0, 0.10 * rebuilds[0]["rss_peak"] / MIB)
     values = {
         "batch_vs_raw": rate["http_batch"] / rate["raw_batch"],
+        "segment_vs_hub_batch": rate["segment_batch"] / rate["http_batch"],
         "single_vs_raw_4w": rate["http_single"] / rate["raw_single"],
         "membership_p95_s": run["membership"]["p95"],
         "profile_read_p95_ms": run["reads"]["p95"],
@@ -288,6 +329,7 @@ def ratios(
         "targets": evaluate(values, allowed),
         "info_ratios": {
             "HTTP batch / HTTP single (events/s)": rate["http_batch"] / rate["http_single"],
+            "Segment-format batch / raw batched INSERT (events/s)": rate["segment_batch"] / rate["raw_batch"],
             "raw batched / raw single (events/s)": rate["raw_batch"] / rate["raw_single"],
             f"rebuild events/s at {ledger_sizes[-1]:,} / at {ledger_sizes[0]:,}": rebuilds[-1]["events_per_s"]
             / rebuilds[0]["events_per_s"],

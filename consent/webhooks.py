@@ -12,6 +12,8 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -42,6 +44,17 @@ FAILED = "delivery failed"
 
 
 # --- enqueueing --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Announcement:
+    """What one webhook says about a subject: ids and names only (the body adds a delivery id)."""
+
+    topic: str
+    subject_id: UUID
+    purpose: str
+    occurred_at: datetime
+    extra: Mapping[str, str] = field(default_factory=dict)  # more ids, e.g. a segment's key
+
+
 def webhooks_enqueue(
     *, topic: str, subject_id: UUID, purpose: str, occurred_at: datetime
 ) -> list[WebhookDelivery]:
@@ -50,25 +63,39 @@ def webhooks_enqueue(
     Joins the caller's transaction, so the deliveries exist exactly when the change they announce does.
     """
     services = Service.objects.filter(active=True, purposes__key=purpose).exclude(webhook_url="")
+    return webhooks_announce(
+        announcements=[Announcement(topic, subject_id, purpose, occurred_at)],
+        services=services.order_by("id"),
+    )
+
+
+def webhooks_announce(
+    *, announcements: Sequence[Announcement], services: Iterable[Service]
+) -> list[WebhookDelivery]:
+    """One delivery per (announcement, service), stored in one statement and sent once the caller
+    commits. The caller chose the services (`webhooks_enqueue`: by purpose)."""
+    listeners = list(services)
     deliveries = []
-    for service in services.order_by("id"):
-        delivery_id = uuid.uuid4()
-        body = {
-            "id": str(delivery_id),
-            "topic": topic,
-            "subject_id": str(subject_id),
-            "purpose": purpose,
-            "occurred_at": occurred_at.isoformat(),
-        }
-        deliveries.append(
-            WebhookDelivery(
-                id=delivery_id,
-                service=service,
-                topic=topic,
-                body=body,
-                next_attempt_at=timezone.now() + LEASE,
+    for announcement in announcements:
+        for service in listeners:
+            delivery_id = uuid.uuid4()
+            body = {
+                **announcement.extra,
+                "id": str(delivery_id),
+                "topic": announcement.topic,
+                "subject_id": str(announcement.subject_id),
+                "purpose": announcement.purpose,
+                "occurred_at": announcement.occurred_at.isoformat(),
+            }
+            deliveries.append(
+                WebhookDelivery(
+                    id=delivery_id,
+                    service=service,
+                    topic=announcement.topic,
+                    body=body,
+                    next_attempt_at=timezone.now() + LEASE,
+                )
             )
-        )
     WebhookDelivery.objects.bulk_create(deliveries)
     for delivery in deliveries:
         # a delivery the broker missed is still pending: beat's webhooks.retry_due sends it
@@ -103,7 +130,16 @@ def webhook_deliver(*, delivery_id: UUID) -> DeliveryStatus:
 
 
 def _post(service: Service, body: dict[str, Any]) -> str | None:
-    """Send the signed body. None on a 2xx, else a generic reason.
+    """Send a delivery's signed body to the service's webhook URL. None on a 2xx, else a generic reason."""
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return signed_post(service=service, url=service.webhook_url, raw=raw, delivery_id=str(body["id"]))
+
+
+def signed_post(
+    *, service: Service, url: str, raw: bytes, delivery_id: str, timeout: float = TIMEOUT_SECONDS
+) -> str | None:
+    """POST `raw` (JSON) to `url`, signed with the service's webhook secret. None on a 2xx, else a
+    generic reason (webhooks here, the outbound event stream in `profiles.activation`).
 
     The reason names the HTTP status class at most: "refused", "timed out" or "no such host"
     would let a service that registers URLs map the hub's network from the delivery log. The URL
@@ -113,20 +149,19 @@ def _post(service: Service, body: dict[str, Any]) -> str | None:
     if not service.webhook_secret:
         return "service has no webhook secret"  # never send what nobody can verify
     try:
-        target = url_check(service.webhook_url)
+        target = url_check(url)
     except OutboundRefused as refused:
         logger.warning("webhook refused service=%s code=%s", service.id, refused.code)
         return FAILED
-    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     timestamp = str(int(time.time()))
     headers = {
         "Content-Type": "application/json",
-        "X-Hub-Delivery": str(body["id"]),
+        "X-Hub-Delivery": delivery_id,
         "X-Hub-Timestamp": timestamp,
         "X-Hub-Signature": f"sha256={_signature(service.webhook_secret, timestamp, raw)}",
     }
     try:
-        status = post_checked(target, body=raw, headers=headers, timeout=TIMEOUT_SECONDS)
+        status = post_checked(target, body=raw, headers=headers, timeout=timeout)
     except (OSError, http.client.HTTPException):
         return FAILED
     return None if 200 <= status < 300 else f"{FAILED}: HTTP {status // 100}xx"

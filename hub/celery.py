@@ -20,6 +20,7 @@ app.conf.imports = (
     "tasks.profiles",
     "tasks.requests",
     "tasks.portal",
+    "tasks.activation",
 )
 
 

@@ -25,8 +25,14 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "purge-privacy-request-data": {"task": "requests.purge", "schedule": crontab(minute=43, hour=3)},
         # Portal: spent sign-in links, ended sessions and old rate-limit counts go hourly.
         "purge-portal": {"task": "portal.purge", "schedule": crontab(minute=7)},
-        "purge-collection-outcomes": {"task": "collection.purge_outcomes", "schedule": crontab(minute=37, hour=3)},
+        # Collection: outcomes of events the ledger does not keep are looked up for a few days.
+        "purge-collection-outcomes": {
+            "task": "collection.purge_outcomes",
+            "schedule": crontab(minute=37, hour=3),
+        },
         # Profiles follow the ledger closely; an idle run is one advisory lock and one query.
         "project-profiles": {"task": "profiles.project", "schedule": 1.0},
+        # Outbound streams: outbound HTTP like webhooks, so on their queue (a slow receiver must
         # not hold up projections or the ingest nudges); an idle run is a few queries per stream.
+        "stream-events": {"task": "activation.stream", "schedule": 2.0},
     }

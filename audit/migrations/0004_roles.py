@@ -16,7 +16,7 @@ Permissions of models added by later migrations are not in these groups; grant t
 
 from django.db import migrations
 
-APPS = ("audit", "consent", "profiles", "privacy_requests", "portal", "ratelimit", "auditlog")
+APPS = ("audit", "consent", "profiles", "privacy_requests", "portal", "ratelimit", "auditlog", "activation")
 # Apps split out of `profiles` later (their 0001 migrations move the models and relabel the content
 # types in place). On a fresh database this migration still runs before the move, when their models
 # are `profiles` models; `install` is also called by tests on the current apps. Both must work.

@@ -34,6 +34,22 @@ def track_event(message_id: str, user: str, n: int, sku: str | None = None) -> d
     }
 
 
+def segment_track_message(message_id: str, user: str, n: int) -> dict[str, Any]:
+    """The same "Product Viewed" as `track_event`, as Segment's SDKs send it (camelCase, no purpose,
+    a timestamp and the library in its context)."""
+    event = track_event(message_id, user, n)
+    return {
+        "type": "track",
+        "messageId": message_id,
+        "userId": user,
+        "event": event["event"],
+        "properties": event["properties"],
+        "context": {**event["context"], "library": {"name": "analytics-python", "version": "2.4.0"}},
+        "timestamp": "2026-01-01T00:00:00.000+00:00",
+        "integrations": {},
+    }
+
+
 def seed(subjects: int) -> dict[str, Any]:
     """The shop with `subjects` consented users: its API key, service id, users and their subject ids."""
     from audit.services import Actor
@@ -46,7 +62,8 @@ def seed(subjects: int) -> dict[str, Any]:
 
     purposes = sorted(Purpose.objects.values_list("key", flat=True))
     notice_publish(title="Bench notice", text="Benchmark notice.", purposes=purposes, actor=Actor.system())
-    issued = service_register(name="bench-ingest", purposes=purposes, scopes=SCOPES)
+    # the default purpose is what Segment-format events (which name none) are collected for
+    issued = service_register(name="bench-ingest", purposes=purposes, scopes=SCOPES, default_purpose=PURPOSE)
     policy = MinimizationPolicy.objects.create(
         purpose_id=PURPOSE, event_type="*", description="bench: the demo policy's sku and price"
     )

@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 from bench.harness.inputs import BATCH, chunks
-from bench.harness.shop import track_event
+from bench.harness.shop import segment_track_message, track_event
 from bench.harness.stack import HubClient
 from bench.harness.writers import Runner
 
@@ -49,3 +49,23 @@ class HttpSingle(_HttpWriter):
 
     def encode(self, events: list[dict[str, Any]]) -> list[bytes]:
         return [json.dumps(e).encode() for e in events]
+
+
+class SegmentBatch(_HttpWriter):
+    """POST /v1/batch with Segment messages, 500 a batch: the same events as HttpBatch, in Segment's
+    format, their purpose the service's default. Accepted counts are checked after the run."""
+
+    def encode(self, events: list[dict[str, Any]]) -> list[bytes]:
+        messages = [
+            segment_track_message(e["message_id"], e["user_id"], i) | {"properties": e["properties"]}
+            for i, e in enumerate(events)
+        ]
+        return [json.dumps({"batch": b, "sentAt": "2026-01-01T00:00:01.000+00:00"}).encode()
+                for b in chunks(messages, BATCH)]  # fmt: skip
+
+    def warm(self) -> None:
+        for body in self.warm_bodies:
+            self.client.segment_sent(body, body.count(b'"messageId"'))
+
+    def run(self) -> int:
+        return sum(self.client.segment_sent(body, body.count(b'"messageId"')) for body in self.bodies)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "profiles.browser.apps.BrowserConfig",
     "profiles.demo.apps.DemoConfig",
     "profiles.officers.apps.OfficersConfig",
+    "profiles.activation.apps.ActivationConfig",
 ]
 
 MIDDLEWARE = [
@@ -351,6 +352,7 @@ CELERY_TASK_ROUTES = {
     "requests.*": {"queue": "requests"},
     "portal.*": {"queue": "requests"},
     "webhooks.*": {"queue": "webhooks"},
+    "activation.*": {"queue": "webhooks"},  # outbound HTTP too: a slow receiver holds up nothing else
 }
 
 # Error reports (the debug page, error mails) hide every key, pepper, secret and URL password.

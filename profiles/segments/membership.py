@@ -38,6 +38,7 @@ from audit.selectors import (
 )
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
+from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.identity.models import Subject
 from profiles.models import FieldKind, ProfileField, Segment, SegmentEvidence, SegmentMembership
@@ -322,6 +323,8 @@ def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bo
                 actor=Actor.system(),
                 source=f"segment:{segment.key}",
             )  # fmt: skip
+    # and, in the same transaction, the services that may know them are told (sent after the commit)
+    segment_changes_announce(segments=segments, changes=changes, occurred_at=now)
 
 
 SEGMENT_INPUTS = ("collection.", "consent.", "keys.", "subject.", "identity.")

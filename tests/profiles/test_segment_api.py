@@ -420,7 +420,10 @@ def test_unstored_outcomes_are_forgotten_after_their_days(shop, settings):
     stored = UnstoredOutcome.objects.get()
     assert "bad" not in stored.message_id  # a keyed hash, as the ledger keeps message ids
     assert unstored_purge(now=timezone.now()) == 0
-    assert unstored_purge(now=timezone.now() + timedelta(days=settings.HUB_UNSTORED_OUTCOME_DAYS, seconds=1)) == 1
+    assert (
+        unstored_purge(now=timezone.now() + timedelta(days=settings.HUB_UNSTORED_OUTCOME_DAYS, seconds=1))
+        == 1
+    )
     assert _outcomes(shop.secret, "bad") == [("unknown", "")]
     assert beat_schedule()["purge-collection-outcomes"]["task"] == "collection.purge_outcomes"
 

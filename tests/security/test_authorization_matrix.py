@@ -32,6 +32,7 @@ from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
@@ -39,8 +40,9 @@ from audit.models import Checkpoint, LedgerEvent
 from audit.services import Actor
 from consent.clients import service_register, service_site_key_issue
 from consent.decisions import Context, consent_record
-from consent.models import Scope, Service, WebhookDelivery
-from profiles.collection.models import TrackingPlanEvent
+from consent.models import ConsentCategory, Scope, Service, WebhookDelivery
+from profiles.activation.models import StreamState
+from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent
 from profiles.collection.stitching import subjects_merge
 from profiles.identity.subjects import identifier_hash, subject_resolve
 from profiles.models import Segment
@@ -407,7 +409,7 @@ ROUTES: dict[str, Route] = {
     "admin/privacy_requests/privacyrequest/file/": admin(  # filing a request for a person: officers only
         get("/admin/privacy_requests/privacyrequest/file/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
-    "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles|privacy_requests)/$": admin(
+    "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles|privacy_requests|activation)/$": admin(
         get("/admin/consent/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200)),
         get("/admin/auth/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404)),  # no permission there at all
     ),
@@ -448,6 +450,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "profiles/trackingplanevent": ("v", "vacd"),
     "profiles/eventpurpose": ("v", "vacd"),
     "profiles/outcomecount": ("v", "v"),
+    "activation/streamstate": ("v", "v"),  # watched, never edited
     # sign-in lockouts (django-axes) and officers' authenticators (django-otp): superusers only
     "axes/accessattempt": ("", ""),
     "axes/accesslog": ("", ""),
@@ -577,6 +580,11 @@ def world(purposes, settings, roles, tmp_path) -> World:
     )
     segment.purposes.set(["analytics"])
     TrackingPlanEvent.objects.create(event_type="track", name="Product Viewed")
+    EventPurpose.objects.create(event_type="page", purpose_id="analytics")
+    ConsentCategory.objects.create(name="Statistics", purpose_id="analytics")
+    OutcomeCount.objects.create(service_id=shop.reader_id, day=timezone.now().date(), channel="hub",
+                                status="accepted", count=1)  # fmt: skip
+    StreamState.objects.create(service_id=shop.reader_id)
     access_id = file_request(shop.events, "access")["id"]
     request_run(request_id=uuid.UUID(access_id))
     access = PrivacyRequest.objects.get(pk=access_id)
