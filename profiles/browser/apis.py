@@ -21,7 +21,6 @@ from dataclasses import asdict
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
@@ -45,7 +44,7 @@ from hub.schema import error_response
 from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
 from profiles.collection.apis import MAX_BODY_BYTES
 from profiles.collection.purposes import PurposeRules
-from profiles.collection.services import Outcome, events_collect
+from profiles.collection.services import Outcome, batch_events, events_collect
 
 logger = logging.getLogger(__name__)
 
@@ -423,16 +422,7 @@ class EventsApi(BrowserApi):
         self.require_page(request)
         body = _json_body(request)
         service = self.site(request, body.get("site"))
-        events = body.get("batch")
-        if not isinstance(events, list) or not events:
-            raise DomainError(
-                "batch must be a non-empty list of events.", field="batch", code="collection.invalid_batch"
-            )
-        limit = int(settings.HUB_MAX_BATCH_EVENTS)
-        if len(events) > limit:
-            raise PayloadTooLarge(
-                f"A batch holds at most {limit} events.", field="batch", code="collection.batch_too_large"
-            )
+        events = batch_events(body, single=False)
         self.count(service, writes=len(events))
         trusted, refused = _signed_user_ids(service, events)
         outcomes = iter(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -20,7 +18,7 @@ from hub.schema import error_response
 from profiles.collection.contact import CONTACT_KINDS, contact_link
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.selectors import outcome_counts, outcomes_of
-from profiles.collection.services import events_collect
+from profiles.collection.services import batch_events, events_collect
 from profiles.identity.subjects import UnknownSubject, subject_known_to
 
 MAX_BODY_BYTES = 1_000_000
@@ -70,25 +68,7 @@ class EventsApi(APIView):
     def post(self, request: Request) -> Response:
         if len(request.body) > MAX_BODY_BYTES:
             raise PayloadTooLarge("The request body is larger than 1 MB.", field="batch")
-        data: Any = request.data
-        if isinstance(data, dict) and "batch" in data:
-            events = data["batch"]
-            if not isinstance(events, list) or not events:
-                raise DomainError(
-                    "batch must be a non-empty list of events.",
-                    field="batch",
-                    code="collection.invalid_batch",
-                )
-        elif isinstance(data, dict):
-            events = [data]
-        else:
-            raise DomainError(
-                'Send one event or {"batch": [...]}.', field="batch", code="collection.invalid_batch"
-            )
-        if len(events) > _limit():
-            raise PayloadTooLarge(
-                f"A batch holds at most {_limit()} events.", field="batch", code="collection.batch_too_large"
-            )
+        events = batch_events(request.data, single=True)
         principal = service_principal(request)
         outcomes = events_collect(
             events=events,
@@ -101,12 +81,6 @@ class EventsApi(APIView):
             channel="hub",
         )
         return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
-
-
-def _limit() -> int:
-    from django.conf import settings
-
-    return int(settings.HUB_MAX_BATCH_EVENTS)
 
 
 UNKNOWN_USER = "No person with this user_id is known to this service."

@@ -38,7 +38,7 @@ from hub.api import json_problem
 from hub.errors import DomainError, PayloadTooLarge
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.segment import MESSAGE_TYPES, segment_events
-from profiles.collection.services import events_collect
+from profiles.collection.services import batch_events, events_collect
 
 MAX_BODY_BYTES = 1_000_000  # decompressed, like the hub's own events API
 _BODY = "_segment_body"
@@ -208,21 +208,7 @@ class SegmentApi(APIView):
         return Response(Accepted({"success": True}).data)
 
     def _messages(self, body: dict[str, Any]) -> list[Any]:
-        from django.conf import settings
-
-        if self.message_type is not None:
-            return [body]
-        messages = body.get("batch")
-        if not isinstance(messages, list) or not messages:
-            raise DomainError(
-                "batch must be a non-empty list of messages.", field="batch", code="collection.invalid_batch"
-            )
-        limit = int(settings.HUB_MAX_BATCH_EVENTS)
-        if len(messages) > limit:
-            raise PayloadTooLarge(
-                f"A batch holds at most {limit} messages.", field="batch", code="collection.batch_too_large"
-            )
-        return messages
+        return [body] if self.message_type is not None else batch_events(body, single=False)
 
 
 def _view(message_type: str | None) -> Any:

@@ -39,6 +39,7 @@ from consent.models import Purpose
 from consent.tcf import InvalidTcfString
 from hub import enqueue
 from hub.crypto import keyed_hash
+from hub.errors import DomainError, PayloadTooLarge
 from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_values_in
 from profiles.collection.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
 from profiles.collection.models import EVENT_TYPES, UnstoredOutcome
@@ -444,6 +445,31 @@ def nudge_projector() -> None:
     enqueue.task_send("profiles.project", queue="ingest")
 
 
+def batch_events(body: Any, *, single: bool) -> list[Any]:
+    """A request's events: `{"batch": [...]}` (a non-empty list of at most HUB_MAX_BATCH_EVENTS),
+    or, where `single` allows, one event object. Anything else is a 4xx for the whole request."""
+    if isinstance(body, Mapping) and "batch" in body:
+        events = body["batch"]
+        if not isinstance(events, list) or not events:
+            raise DomainError(
+                "batch must be a non-empty list of events.", field="batch", code="collection.invalid_batch"
+            )
+    elif isinstance(body, Mapping) and single:
+        events = [body]
+    else:
+        raise DomainError(
+            'Send one event or {"batch": [...]}.' if single else 'Send {"batch": [...]}.',
+            field="batch",
+            code="collection.invalid_batch",
+        )
+    limit = int(settings.HUB_MAX_BATCH_EVENTS)
+    if len(events) > limit:
+        raise PayloadTooLarge(
+            f"A batch holds at most {limit} events.", field="batch", code="collection.batch_too_large"
+        )
+    return events
+
+
 def events_collect(
     *,
     events: Sequence[Any],
@@ -557,17 +583,18 @@ def outcomes_count(*, service_id: str, channel: str, outcomes: Sequence[Outcome]
     if not counts:
         return
     rows = sorted(counts.items())  # one lock order for every request: no deadlock between them
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
-    params: list[Any] = []
-    for (status, reason), count in rows:
-        params += [service_id, day, channel, status, reason, count]
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO profiles_outcomecount (service_id, day, channel, status, reason, count) "
-            f"VALUES {values} ON CONFLICT (service_id, day, channel, status, reason) "  # noqa: S608 (placeholders only)
+            "SELECT %s, %s, %s, status, reason, n "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS counted(status, reason, n) "
+            "ON CONFLICT (service_id, day, channel, status, reason) "
             "DO UPDATE SET count = profiles_outcomecount.count + EXCLUDED.count",
-            params,
-        )
+            [
+                service_id, day, channel,
+                [status for (status, _), _ in rows], [reason for (_, reason), _ in rows], [n for _, n in rows],
+            ],
+        )  # fmt: skip
 
 
 def _repeated_in_request(original: Outcome | None, message_id: str) -> Outcome:

@@ -453,3 +453,15 @@ def test_an_officer_can_only_default_a_service_to_one_of_its_purposes(notice):
                              "scopes": ["events:write"], "active": True, "allowed_origins": "[]",
                              "stream_url": "http://127.0.0.1:9/stream"})  # fmt: skip
     assert not form.is_valid() and "stream_url" in form.errors  # the outbound guard: no private addresses
+
+
+def test_the_openapi_schema_documents_segments_api_and_the_outcomes(db):
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    for kind in ("batch", "track", "identify", "page", "screen", "group", "alias"):
+        operation = schema["paths"][f"/v1/{kind}"]["post"]
+        assert operation["security"] == [{"WriteKey": []}], kind
+        assert {"200", "401", "403", "413", "415"} <= set(operation["responses"]), kind
+        assert "categoryPreferences" in operation["description"]
+    assert schema["components"]["securitySchemes"]["WriteKey"]["scheme"] == "basic"
+    assert "post" in schema["paths"]["/api/v1/events/outcomes"]
+    assert "get" in schema["paths"]["/api/v1/events/report"]
