@@ -9,6 +9,7 @@ from rest_framework.request import Request
 
 from consent.clients import service_key_authenticate
 from consent.models import Service, ServiceKey
+from hub.config.cache import cached
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,14 @@ def principal_for_key(key: ServiceKey) -> ServicePrincipal:
         service=service,
         key=key,
         scopes=frozenset(service.scopes),
-        purposes=frozenset(service.purposes.values_list("key", flat=True)),
+        purposes=service_purposes(service),
+    )
+
+
+def service_purposes(service: Service) -> frozenset[str]:
+    """The purposes `service` registered (configuration: cached per process while unchanged)."""
+    return cached(
+        ("service_purposes", service.pk), lambda: frozenset(service.purposes.values_list("key", flat=True))
     )
 
 

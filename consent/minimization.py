@@ -1,7 +1,7 @@
 """Data minimization (invariant 16; M1, M3): keep only what a purpose's policy names, transformed.
 
 `minimize` is pure, so it can run before encryption on any document and be tested without a
-database; `policy_for` loads the rules of one (purpose, event type). No policy keeps nothing.
+database; `policy_for` gives the rules of one (purpose, event type). No policy keeps nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from consent.models import MinimizationPolicy, Transformation
+from hub.config.cache import cached
 from hub.crypto import keyed_hash as pepper_hash
 
 ANY_EVENT = "*"
@@ -44,19 +45,26 @@ class Minimized:
 def policy_for(*, purpose: str, event_type: str) -> list[FieldRule]:
     """The rules for `event_type` under `purpose`: its own policy, else the purpose's "*" policy.
 
-    One query. The LEFT JOIN keeps a policy that lists no fields, so an exact policy that
-    allows nothing is not mistaken for a missing one and never falls back to "*".
+    Every policy is loaded in one query and kept per process while the configuration's version
+    token is unchanged (`hub.config.cache`): an officer's change applies from the next request on.
+    A policy that lists no fields is kept (an exact policy that allows nothing is not mistaken for a
+    missing one and never falls back to "*").
     """
-    rows = MinimizationPolicy.objects.filter(
-        purpose_id=purpose, event_type__in={event_type, ANY_EVENT}
-    ).values_list("event_type", "fields__name", "fields__data_category", "fields__transformation")
-    by_event: dict[str, list[FieldRule]] = {}
-    for policy_event, name, category, transformation in rows:
-        rules = by_event.setdefault(policy_event, [])
+    policies = cached("minimization.policies", _policies_load)
+    rules = policies.get((purpose, event_type), policies.get((purpose, ANY_EVENT), ()))
+    return list(rules)
+
+
+def _policies_load() -> dict[tuple[str, str], tuple[FieldRule, ...]]:
+    rows = MinimizationPolicy.objects.values_list(
+        "purpose_id", "event_type", "fields__name", "fields__data_category", "fields__transformation"
+    )
+    by_policy: dict[tuple[str, str], list[FieldRule]] = {}
+    for purpose, policy_event, name, category, transformation in rows:
+        rules = by_policy.setdefault((purpose, policy_event), [])
         if name is not None:
             rules.append(FieldRule(name, category, transformation))
-    rules = by_event.get(event_type, by_event.get(ANY_EVENT, []))
-    return sorted(rules, key=lambda rule: rule.name)
+    return {key: tuple(sorted(rules, key=lambda rule: rule.name)) for key, rules in by_policy.items()}
 
 
 # --- applying it --------------------------------------------------------------------------

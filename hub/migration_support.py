@@ -124,3 +124,17 @@ def _grants_apply(
             continue
         for group in groups.filter(name__in=roles):
             (group.permissions.add if add else group.permissions.remove)(permission)
+
+
+def config_tracked(*tables: str) -> migrations.RunSQL:
+    """The migration operation that makes every change to `tables` replace the configuration's version
+    token (`hub.config`): a statement-level trigger per table, so a bulk change costs one write."""
+    forward, backward = [], []
+    for table in tables:
+        trigger = f"{table}_config_changed"
+        forward.append(
+            f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hub_config_changed();"
+        )
+        backward.append(f"DROP TRIGGER IF EXISTS {trigger} ON {table};")
+    return migrations.RunSQL("\n".join(forward), "\n".join(backward))

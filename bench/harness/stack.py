@@ -92,8 +92,8 @@ class Stack:
             "hub.wsgi",
             "-b",
             f"127.0.0.1:{self.port}",
-            "-w",
-            "2",
+            "-c",
+            "python:hub.gunicorn_conf",
             "--no-control-socket",
         ]
 

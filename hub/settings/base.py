@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "profiles.portal.apps.PortalConfig",
     "hub.ratelimit.apps.RateLimitConfig",
     "hub.health.apps.HealthConfig",
+    "hub.config.apps.ConfigVersionConfig",
     "profiles.browser.apps.BrowserConfig",
     "profiles.demo.apps.DemoConfig",
     "profiles.officers.apps.OfficersConfig",

@@ -33,6 +33,7 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from consent.apis import PurposeNotRegistered
+from consent.authentication import service_purposes
 from consent.clients import MAX_SITE_KEY, origin_normalize, service_for_site_key
 from consent.decisions import Context, consent_submit, notice_for
 from consent.domain import gpc_header_opts_out
@@ -139,7 +140,7 @@ def _any_service_allows(request: HttpRequest, origin: str) -> bool:
 
 
 def _registered(service: Service) -> frozenset[str]:
-    return frozenset(service.purposes.values_list("key", flat=True))
+    return service_purposes(service)
 
 
 def _actor(service: Service) -> Actor:

@@ -18,7 +18,7 @@ from hub.schema import error_response
 from profiles.collection.contact import CONTACT_KINDS, contact_link
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.selectors import outcome_counts, outcomes_of
-from profiles.collection.services import batch_events, events_collect
+from profiles.collection.services import batch_events, events_collect, outcome_answer
 from profiles.identity.subjects import UnknownSubject, subject_known_to
 
 MAX_BODY_BYTES = 1_000_000
@@ -46,18 +46,21 @@ original was never recorded, so its message id may be sent again.
 """
 
 
+@extend_schema_serializer(component_name="EventResult")
+class EventResult(serializers.Serializer):  # type: ignore[type-arg]
+    """One event's outcome (the shape only: answers are built by `outcome_answer`)."""
+
+    message_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "refused", "invalid"])
+    reason = serializers.CharField(allow_blank=True)
+
+
 class EventsApi(APIView):
     required_scopes = ("events:write",)
 
-    @extend_schema_serializer(component_name="EventResult")
-    class ResultOutput(serializers.Serializer):  # type: ignore[type-arg]
-        message_id = serializers.CharField(allow_null=True)
-        status = serializers.ChoiceField(choices=["accepted", "duplicate", "refused", "invalid"])
-        reason = serializers.CharField(allow_blank=True)
-
     @extend_schema_serializer(component_name="EventsCollected")
     class Output(serializers.Serializer):  # type: ignore[type-arg]
-        results = serializers.ListField(child=serializers.DictField())
+        results = serializers.ListField(child=EventResult())
 
     @extend_schema(
         request={"application/json": {"type": "object"}},
@@ -80,7 +83,8 @@ class EventsApi(APIView):
             purposes=PurposeRules.for_service(principal.service),
             channel="hub",
         )
-        return Response({"results": [self.ResultOutput(o.__dict__).data for o in outcomes]})
+        # the answer's shape is EventResult's (the schema); built directly, not one serializer per event
+        return Response({"results": [outcome_answer(o) for o in outcomes]})
 
 
 UNKNOWN_USER = "No person with this user_id is known to this service."

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 
 from consent.models import Service
+from hub.config.cache import cached
 from profiles.collection.models import EventPurpose
 
 NO_PURPOSE = "no_purpose"
@@ -35,14 +36,8 @@ class PurposeRules:
 
     @classmethod
     def for_service(cls, service: Service) -> PurposeRules:
-        """The rules that apply to `service` (one query)."""
-        own: dict[tuple[str, str], str] = {}
-        shared: dict[tuple[str, str], str] = {}
-        rows = EventPurpose.objects.filter(Q(service=service) | Q(service__isnull=True)).values_list(
-            "service_id", "event_type", "name", "purpose_id"
-        )
-        for service_id, event_type, name, purpose in rows:
-            (own if service_id is not None else shared)[(event_type, name)] = purpose
+        """The rules that apply to `service` (configuration: cached per process while unchanged)."""
+        own, shared = cached(("event_purposes", service.pk), lambda: _rules_load(service))
         return cls(own, shared, service.default_purpose_id)
 
     def resolve(self, kind: str, name: str | None) -> str | None:
@@ -56,3 +51,15 @@ class PurposeRules:
 
 
 NO_RULES = PurposeRules()
+
+
+def _rules_load(service: Service) -> tuple[dict[tuple[str, str], str], dict[tuple[str, str], str]]:
+    """(this service's rules, the rules for every service), by (type, name)."""
+    own: dict[tuple[str, str], str] = {}
+    shared: dict[tuple[str, str], str] = {}
+    rows = EventPurpose.objects.filter(Q(service=service) | Q(service__isnull=True)).values_list(
+        "service_id", "event_type", "name", "purpose_id"
+    )
+    for service_id, event_type, name, purpose in rows:
+        (own if service_id is not None else shared)[(event_type, name)] = purpose
+    return own, shared

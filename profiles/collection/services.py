@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import Signals
-from consent.gate import decide_many
+from consent.gate import decide_many, purpose_rules
 from consent.inband import (
     NO_INBAND_CONSENT,
     InbandPolicy,
@@ -35,9 +35,9 @@ from consent.inband import (
     inband_consent_record,
 )
 from consent.minimization import FieldRule, minimize, policy_for
-from consent.models import Purpose
 from consent.tcf import InvalidTcfString
 from hub import enqueue
+from hub.config.cache import pinned
 from hub.crypto import keyed_hash
 from hub.errors import DomainError, PayloadTooLarge
 from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_values_in
@@ -53,6 +53,7 @@ from profiles.identity.subjects import (
     identifier_link,
     subject_find,
     subject_resolve,
+    subjects_found,
 )
 
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", *CONTACT_KINDS)
@@ -70,6 +71,11 @@ class Outcome:
     message_id: str | None
     status: str  # accepted | duplicate | refused | invalid
     reason: str = ""
+
+
+def outcome_answer(outcome: Outcome) -> dict[str, str | None]:
+    """An outcome as the events API answers it (`apis.EventResult` documents the shape)."""
+    return {"message_id": outcome.message_id, "status": outcome.status, "reason": outcome.reason}
 
 
 class _Invalid(Exception):
@@ -246,11 +252,25 @@ class _Batch:
         self.contacts = contacts
         self.subjects: dict[tuple[str, str], uuid.UUID] = {}
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
-        self.purposes = set(Purpose.objects.values_list("key", flat=True))
+        self.purposes = purpose_rules().keys()
+        # the subjects that identifiers named when the request began (one query for the batch):
+        # what `subject_resolve` would find, for identifiers the request has not resolved itself
+        self.known: dict[tuple[str, object], uuid.UUID] = {}
         self.gpc_done: set[uuid.UUID] = set()
         self.tcf_done: dict[tuple[uuid.UUID, str], bool] = {}  # → whether the signal was ignored
         self.consent_ignored: set[int] = set()  # indexes of events whose consent signal was ignored
         self.plan = TrackingPlan.load()
+
+    def prefetch(self, events: Sequence[_Event]) -> None:
+        """Find the subjects of every user and device id in the request at once."""
+        self.known = subjects_found(identifier for event in events for identifier in event.identifiers)
+
+    def _found(self, identifier: tuple[str, str]) -> uuid.UUID:
+        """`subject_resolve`, from what `prefetch` found when it can."""
+        known = self.known.get(identifier)
+        if known is not None:
+            return known
+        return subject_resolve(kind=identifier[0], value=identifier[1], actor=self.actor).id
 
     def subject(self, event: _Event) -> uuid.UUID:
         kinds = [kind for kind, _ in event.identifiers]
@@ -264,7 +284,7 @@ class _Batch:
                 break
         resolving = event.identifiers[0]
         if subject_id is None:
-            subject_id = subject_resolve(kind=resolving[0], value=resolving[1], actor=self.actor).id
+            subject_id = self._found(resolving)
         for identifier in event.identifiers:
             # an address beside a user id is a claim for `contact_link` to weigh, not a finding
             if identifier[0] not in CONTACT_KINDS or identifier == resolving:
@@ -273,10 +293,8 @@ class _Batch:
 
     def _stitch(self, user: tuple[str, str], anonymous: tuple[str, str]) -> uuid.UUID:
         """identify/alias with both ids: one person, the user's subject surviving a merge."""
-        survivor = (
-            self.subjects.get(user) or subject_resolve(kind=user[0], value=user[1], actor=self.actor).id
-        )
-        absorbed = self.subjects.get(anonymous)
+        survivor = self.subjects.get(user) or self._found(user)
+        absorbed = self.subjects.get(anonymous) or self.known.get(anonymous)
         if absorbed is None:
             found = subject_find(kind=anonymous[0], value=anonymous[1])
             absorbed = found.id if found else None
@@ -290,6 +308,7 @@ class _Batch:
             self.subjects = {
                 key: survivor if held == absorbed else held for key, held in self.subjects.items()
             }
+            self.known = {key: survivor if held == absorbed else held for key, held in self.known.items()}
             absorbed = survivor
         self.subjects[user], self.subjects[anonymous] = survivor, absorbed
         return survivor
@@ -397,7 +416,8 @@ def _link_contacts(event: _Event, subject_id: uuid.UUID, batch: _Batch) -> None:
         except InvalidIdentifierValue:  # a malformed address beside the user id: not linked
             continue
         if outcome == "merged":
-            batch.subjects.clear()  # identifiers moved: resolve again rather than trust the cache
+            batch.subjects.clear()  # identifiers moved: resolve again rather than trust the caches
+            batch.known.clear()
 
 
 def _through_the_gate(
@@ -492,6 +512,20 @@ def events_collect(
     `channel`: where the events came from ("hub", "segment", "browser"), for the service's outcome
     counts (`OutcomeCount`; the actor must be a service); None counts nothing.
     """
+    with pinned():  # one version of the configuration (purposes, policies, plan) for the whole request
+        return _collect(events, actor, registered_purposes, gpc, consent_policy, contacts, purposes, channel)
+
+
+def _collect(
+    events: Sequence[Any],
+    actor: Actor,
+    registered_purposes: frozenset[str],
+    gpc: bool,
+    consent_policy: InbandPolicy,
+    contacts: bool,
+    purposes: PurposeRules,
+    channel: str | None,
+) -> list[Outcome]:
     now = timezone.now()
     source = f"{actor.kind}:{actor.id}"
     outcomes: list[Outcome | None] = [None] * len(events)
@@ -510,6 +544,7 @@ def events_collect(
     with transaction.atomic():
         stored = stored_event_types(source, [e.stored_id for e in parsed])
         batch = _Batch(actor, registered_purposes, consent_policy, contacts)
+        batch.prefetch([event for event in parsed if event.stored_id not in stored])
         admitted: list[tuple[_Event, uuid.UUID]] = []
         first: dict[str, int] = {}  # stored id → index of its first event in this request
         repeats: list[tuple[_Event, int]] = []  # (event, index of the original in this request)

@@ -10,6 +10,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from hub.config.cache import cached
 from profiles.collection.models import TrackingPlanEvent
 
 
@@ -20,14 +21,8 @@ class TrackingPlan:
 
     @classmethod
     def load(cls) -> TrackingPlan:
-        validators: dict[tuple[str, str], Draft202012Validator | None] = {}
-        for entry in TrackingPlanEvent.objects.filter(active=True):
-            try:
-                validator = Draft202012Validator(entry.properties_schema) if entry.properties_schema else None
-            except SchemaError:
-                validator = Draft202012Validator({"not": {}})  # a broken schema accepts nothing
-            validators[(entry.event_type, entry.name)] = validator
-        return cls(validators, settings.HUB_ACCEPT_UNPLANNED_EVENTS)
+        """The active plan: its schemas compiled once per process while the configuration is unchanged."""
+        return cls(cached("tracking_plan", _validators_load), settings.HUB_ACCEPT_UNPLANNED_EVENTS)
 
     def check(self, kind: str, name: str | None, properties: Mapping[str, Any]) -> str | None:
         """None if the event may be collected, else the reason code it is invalid."""
@@ -38,3 +33,14 @@ class TrackingPlan:
         if validator is not None and not validator.is_valid(dict(properties)):
             return "properties_invalid"
         return None
+
+
+def _validators_load() -> dict[tuple[str, str], Draft202012Validator | None]:
+    validators: dict[tuple[str, str], Draft202012Validator | None] = {}
+    for entry in TrackingPlanEvent.objects.filter(active=True):
+        try:
+            validator = Draft202012Validator(entry.properties_schema) if entry.properties_schema else None
+        except SchemaError:
+            validator = Draft202012Validator({"not": {}})  # a broken schema accepts nothing
+        validators[(entry.event_type, entry.name)] = validator
+    return validators

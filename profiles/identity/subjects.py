@@ -7,7 +7,7 @@ ledger, encrypted under the subject's identity data key, so erasure makes it unr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
@@ -86,6 +86,33 @@ def subject_find(*, kind: str, value: object) -> Subject | None:
     )
     identifier = found.first()
     return None if identifier is None else identifier.subject
+
+
+def subjects_found(identifiers: Iterable[tuple[str, object]]) -> dict[tuple[str, object], uuid.UUID]:
+    """The subject of each identifier that names one, in one query: for resolving a whole batch's
+    identifiers at once. Only user and device ids: an email or phone names a person only to a
+    service that linked them (`subject_resolve`). A malformed value is left out (resolving it
+    alone says why)."""
+    hashes: dict[str, list[tuple[str, object]]] = {}
+    for kind, value in identifiers:
+        if kind in CONTACT_KINDS:
+            continue
+        try:
+            hashes.setdefault(identifier_hash(kind, value), []).append((kind, value))
+        except InvalidIdentifierValue:
+            continue
+    if not hashes:
+        return {}
+    found: dict[tuple[str, object], uuid.UUID] = {}
+    kinds = {kind for named in hashes.values() for kind, _ in named}
+    rows = Identifier.objects.filter(kind__in=kinds, value_hash__in=list(hashes)).values_list(
+        "kind", "value_hash", "subject_id"
+    )
+    for kind, value_hash, subject_id in rows:
+        for identifier in hashes.get(value_hash, ()):
+            if identifier[0] == kind:
+                found[identifier] = subject_id
+    return found
 
 
 def subject_known_to(*, kind: str, value: object, actor: Actor) -> Subject | None:

@@ -9,9 +9,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from consent.minimization import FieldRule, Minimized, minimize, policy_for
-from consent.models import Purpose, Transformation
+from consent.models import PolicyField, Purpose, Transformation
 from hub.crypto import decode_secret
 from tests.factories import minimization_policy
 
@@ -211,16 +212,34 @@ def test_policy_for_prefers_the_exact_event_type_over_the_wildcard(purposes, dja
         ("properties.sku", "user.behavior.purchase_history", Transformation.KEEP),
         ("context.ip", DEVICE, Transformation.TRUNCATE_IP),
     )
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the configuration's version token, then every policy at once
         rules = policy_for(purpose="analytics", event_type="track:Product Viewed")
     assert rules == [
         FieldRule("context.ip", DEVICE, Transformation.TRUNCATE_IP),
         FieldRule("properties.sku", "user.behavior.purchase_history", Transformation.KEEP),
     ]
-    # other event types fall back to "*"
+    # other event types fall back to "*"; loaded already: only the token is read
+    with django_assert_num_queries(1):
+        assert policy_for(purpose="analytics", event_type="page") == [
+            FieldRule("context.ip", DEVICE, Transformation.TRUNCATE_IP)
+        ]
+
+
+@pytest.mark.django_db
+def test_a_changed_policy_applies_from_the_next_call(purposes):
+    """Policies are cached per process, never past a change: whoever makes it (the admin, a
+    bulk update, raw SQL), the next call sees it."""
+    policy = minimization_policy("analytics", "*", ("context.ip", DEVICE, Transformation.TRUNCATE_IP))
+    assert [r.name for r in policy_for(purpose="analytics", event_type="page")] == ["context.ip"]
+    PolicyField.objects.filter(policy=policy).update(transformation=Transformation.YEAR)
     assert policy_for(purpose="analytics", event_type="page") == [
-        FieldRule("context.ip", DEVICE, Transformation.TRUNCATE_IP)
+        FieldRule("context.ip", DEVICE, Transformation.YEAR)
     ]
+    with connection.cursor() as cursor:  # behind the ORM's back
+        cursor.execute("DELETE FROM consent_policyfield WHERE policy_id = %s", [policy.pk])
+    assert policy_for(purpose="analytics", event_type="page") == []
+    minimization_policy("analytics", "page", ("properties.sku", "user.behavior", Transformation.KEEP))
+    assert [r.name for r in policy_for(purpose="analytics", event_type="page")] == ["properties.sku"]
 
 
 @pytest.mark.django_db
