@@ -9,14 +9,20 @@ ever applied twice (docs/ARCHITECTURE.md, "Safe global order without a table loc
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 
+from audit import keys
 from audit.consumers import consumer_lock, position_get, position_save
 from audit.selectors import StoredEvent, decrypt, ledger_read_after
 from hub.faults import fault_point
@@ -35,7 +41,8 @@ from profiles.projection import (
 )
 from profiles.selectors import PROJECTION
 
-Rows = dict[uuid.UUID, dict[FieldKey, ProfileField]]
+StoredRow = tuple[int, Field]  # (row id, field as stored)
+Rows = dict[uuid.UUID, dict[FieldKey, StoredRow]]
 
 
 @transaction.atomic(durable=True)
@@ -58,22 +65,58 @@ def project_pending(*, batch: int = 500, name: str = PROJECTION) -> int:
     return len(events)
 
 
-def events_apply(*, events: Sequence[StoredEvent], generation: int) -> None:
-    """Apply events (in ledger order) to one generation's rows: load once, apply, write back."""
+@dataclass
+class Held:
+    """Profiles a full rebuild keeps in memory between its pages: each subject's rows as they
+    were last loaded (or written) and its profile since, written back by `held_save`."""
+
+    rows: Rows = dataclass_field(default_factory=dict)
+    profiles: dict[uuid.UUID, Profile] = dataclass_field(default_factory=dict)
+
+
+def events_apply(*, events: Sequence[StoredEvent], generation: int, held: Held | None = None) -> None:
+    """Apply events (in ledger order) to one generation's rows: load once, apply, write back.
+
+    With `held`, the profiles stay in it and nothing is written: subjects it does not hold yet
+    are loaded into it, and `held_save` writes them later.
+    """
     relevant = [event for event in events if event.meta.event_type in PROJECTED]
     if not relevant:
         return
     # a merged subject's events build the profile of the subject it was merged into
     owners = survivors_of({event.meta.stream_id for event in relevant})
     subjects = subjects_lock({owners.get(event.meta.stream_id, event.meta.stream_id) for event in relevant})
-    rows = rows_load(subjects=subjects, generation=generation)
-    profiles = {subject: profile_of(rows[subject]) for subject in subjects}
+    if held is None:
+        rows = rows_load(subjects=subjects, generation=generation)
+        profiles = {subject: profile_of(rows[subject]) for subject in subjects}
+    else:
+        loaded = rows_load(subjects=[s for s in subjects if s not in held.profiles], generation=generation)
+        held.rows.update(loaded)
+        held.profiles.update({subject: profile_of(by_key) for subject, by_key in loaded.items()})
+        profiles = {subject: held.profiles[subject] for subject in subjects}
     weights = engagement_weights()
+    # one query for the page's data keys, not one per key on first use
+    keys.preload_for_reading(
+        e.meta.key_id for e in relevant if e.meta.key_id and e.meta.event_type in NEEDS_PAYLOAD
+    )
     for stored in relevant:
         profile = profiles.get(owners.get(stored.meta.stream_id, stored.meta.stream_id))
         if profile is not None:  # events of subjects that no longer exist project nothing
             profile_apply(profile, _profile_event(stored), weights=weights)
-    rows_save(rows=rows, profiles=profiles, generation=generation)
+    if held is None:
+        rows_save(rows=rows, profiles=profiles, generation=generation)
+
+
+def held_save(held: Held, *, generation: int) -> None:
+    """Write the held profiles of the subjects that still exist (locked, as `events_apply` does), then forget them all."""
+    subjects = subjects_lock(held.profiles)
+    rows_save(
+        rows={subject: held.rows[subject] for subject in subjects},
+        profiles={subject: held.profiles[subject] for subject in subjects},
+        generation=generation,
+    )
+    held.rows.clear()
+    held.profiles.clear()
 
 
 def _profile_event(stored: StoredEvent) -> ProfileEvent:
@@ -114,57 +157,82 @@ def subjects_lock(subject_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+@contextmanager
+def _cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """psycopg's own cursor on Django's connection (same transaction), binding on the server and
+    in binary where asked: Django's cursor quotes every value in Python and loads timestamps
+    through a Python loader, which dominated the rows' reads and writes. Errors still surface
+    as Django's database errors."""
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
 def rows_load(*, subjects: Collection[uuid.UUID], generation: int) -> Rows:
+    """The subjects' rows of one generation as (row id, field) by key: plain tuples, no model instances."""
     rows: Rows = {subject: {} for subject in subjects}
-    if subjects:
-        for row in ProfileField.objects.filter(generation=generation, subject_id__in=list(subjects)):
-            rows[row.subject_id][(row.kind, row.name, row.purpose)] = row
+    if not subjects:
+        return rows
+    with _cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, subject_id, kind, name, purpose, data_category, value::text, updated_at FROM {_TABLE} "  # noqa: S608  # nosec B608  # the table name is the model's own; values are bound parameters
+            "WHERE generation = %b AND subject_id = ANY(%b)",
+            [generation, list(subjects)],
+            binary=True,  # binary timestamps load in C; Django's text loader for them is Python
+        )
+        loads = json.loads
+        for pk, subject, kind, name, purpose, category, value, updated_at in cursor:
+            rows[subject][(kind, name, purpose)] = (pk, Field(category, loads(value), updated_at))
     return rows
 
 
-def profile_of(rows: Mapping[FieldKey, ProfileField]) -> Profile:
-    return {key: Field(row.data_category, row.value, row.updated_at) for key, row in rows.items()}
+def profile_of(rows: Mapping[FieldKey, StoredRow]) -> Profile:
+    return {key: field for key, (_, field) in rows.items()}
 
 
 def rows_save(*, rows: Rows, profiles: Mapping[uuid.UUID, Profile], generation: int) -> None:
-    """Write the difference between the loaded rows and the profiles: one delete, one upsert."""
+    """Write the difference between the loaded rows and the profiles: one delete, one upsert.
+
+    The upsert sends one array per column (server-side binding, binary), so its cost does not
+    grow with SQL text or per-value quoting; conflicts (rows written since they were loaded,
+    or by a page of the same rebuild) update in place as before.
+    """
     gone = [
-        row.pk
+        pk
         for subject, by_key in rows.items()
-        for key, row in by_key.items()
+        for key, (pk, _) in by_key.items()
         if key not in profiles[subject]
     ]
-    changed = [
-        ProfileField(
-            subject_id=subject,
-            kind=kind,
-            name=name,
-            purpose=purpose,
-            data_category=field.data_category,
-            value=field.value,
-            generation=generation,
-            updated_at=field.updated_at,
-        )
-        for subject, profile in profiles.items()
-        for (kind, name, purpose), field in profile.items()
-        if _differs(rows[subject].get((kind, name, purpose)), field)
-    ]
-    if gone:
-        ProfileField.objects.filter(pk__in=gone).delete()
-    if changed:
-        ProfileField.objects.bulk_create(
-            changed,
-            batch_size=1000,
-            update_conflicts=True,
-            unique_fields=["subject", "generation", "kind", "name", "purpose"],
-            update_fields=["data_category", "value", "updated_at"],
-        )
+    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [])
+    subject_ids, kinds, names, purposes, categories, values, moments = columns
+    dumps = json.dumps
+    for subject, profile in profiles.items():
+        loaded = rows[subject]
+        for key, field in profile.items():
+            before = loaded.get(key)
+            if before is not None and before[1] == field:
+                continue
+            subject_ids.append(subject)
+            kinds.append(key[0])
+            names.append(key[1])
+            purposes.append(key[2])
+            categories.append(field.data_category)
+            values.append(dumps(field.value))
+            moments.append(field.updated_at)
+    if not gone and not subject_ids:
+        return
+    with _cursor() as cursor:
+        if gone:
+            cursor.execute(f"DELETE FROM {_TABLE} WHERE id = ANY(%b)", [gone])  # noqa: S608  # nosec B608  # the model's own table name
+        if subject_ids:
+            cursor.execute(_UPSERT, [generation, *columns])
 
 
-def _differs(row: ProfileField | None, field: Field) -> bool:
-    return (
-        row is None
-        or row.value != field.value
-        or row.data_category != field.data_category
-        or row.updated_at != field.updated_at
-    )
+_TABLE = ProfileField._meta.db_table
+_UPSERT = (
+    f"INSERT INTO {_TABLE} (subject_id, generation, kind, name, purpose, data_category, value, updated_at) "  # noqa: S608  # nosec B608  # the model's own table name; values are bound parameters
+    "SELECT s, %b, k, n, p, c, v::jsonb, u FROM unnest("
+    "%b::uuid[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::timestamptz[]) AS t(s, k, n, p, c, v, u) "
+    "ON CONFLICT (subject_id, generation, kind, name, purpose) "
+    "DO UPDATE SET data_category = EXCLUDED.data_category, value = EXCLUDED.value, updated_at = EXCLUDED.updated_at"
+)

@@ -20,8 +20,10 @@ from profiles.models import ProfileField, ProjectionState
 from profiles.projection import NEEDS_PAYLOAD, PROJECTED, Profile, ProfileEvent, profile_apply
 from profiles.projector import (
     PROJECTION,
+    Held,
     engagement_weights,
     events_apply,
+    held_save,
     live_generation_for,
     rows_load,
     rows_save,
@@ -87,23 +89,34 @@ def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
 
 
 def rebuild_all(
-    *, progress: Callable[[int], None] | None = None, batch: int = 1000, name: str = PROJECTION
+    *,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 5000,
+    hold: int = 20_000,
+    name: str = PROJECTION,
 ) -> int:
     """Build the next generation aside from the whole ledger, then switch to it; returns events read.
 
     The live generation keeps serving (and the projector keeps feeding it) meanwhile. Each
-    page of events is its own short transaction touching only that page's subjects, so
-    memory and transaction length stay bounded. The switch catches up, moves
-    `live_generation` and the consumer position, and drops the old rows in one transaction.
+    page of `batch` events is its own short transaction. The profiles it builds stay in memory
+    and are written when `hold` subjects are held and after the last page, so a row is written
+    about once per rebuild rather than once per page that touches its subject; memory stays
+    bounded by `batch` and `hold`, not by the ledger. Nothing of this generation is read before
+    the switch, and an abandoned rebuild's rows are dropped by the next one, so nothing depends
+    on when they are written. The switch catches up, moves `live_generation` and the consumer
+    position, and drops the old rows in one transaction.
     """
     generation = _rebuild_start(name)
+    held = Held()
     position: Position | None = None
     read = 0
     while True:
         with transaction.atomic(durable=True):
             events = ledger_read_after(after=position, limit=batch)
             if events:
-                events_apply(events=events, generation=generation)
+                events_apply(events=events, generation=generation, held=held)
+            if not events or len(held.profiles) >= hold:
+                held_save(held, generation=generation)
         if not events:
             break
         position, read = events[-1].position, read + len(events)

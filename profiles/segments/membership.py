@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import keys
@@ -41,7 +43,14 @@ from consent.gate import decide, decide_many
 from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.identity.models import Subject
-from profiles.models import FieldKind, ProfileField, Segment, SegmentEvidence, SegmentMembership
+from profiles.models import (
+    FieldKind,
+    ProfileField,
+    ProjectionState,
+    Segment,
+    SegmentEvidence,
+    SegmentMembership,
+)
 from profiles.segments.rules import (
     Facts,
     Occurrence,
@@ -53,7 +62,7 @@ from profiles.segments.rules import (
     matches,
     next_change,
 )
-from profiles.selectors import profile_fields_of
+from profiles.selectors import PROJECTION
 
 EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)  # exact, unlike floats
 Hit = tuple[int, datetime]  # (ledger seq, occurred_at): a reference to an event, not its contents
@@ -272,7 +281,7 @@ def _memberships_update(
     every_purpose = sorted({p for keys_ in rules.purposes.values() for p in keys_})
     decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
     fields: dict[uuid.UUID, list[ProfileField]] = defaultdict(list)
-    for field in profile_fields_of(subject_ids=subjects, purposes=every_purpose):
+    for field in _rule_fields_of(subjects, every_purpose):
         fields[field.subject_id].append(field)
     current = {
         (m.subject_id, m.segment_id): m
@@ -308,6 +317,22 @@ def _memberships_update(
     SegmentMembership.objects.filter(pk__in=leaving).delete()
     _record(rules.segments, changes, now)
     return sum(len(c) for c in changes.values())
+
+
+def _rule_fields_of(subjects: list[uuid.UUID], purposes: list[str]) -> list[ProfileField]:
+    """The live traits and scores of these subjects for these purposes: what `_facts` reads.
+
+    Behavioral aggregates are most of a profile's rows and no rule looks at them, so they are
+    not loaded (as model instances, once per consumed batch)."""
+    live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]
+    return list(
+        ProfileField.objects.filter(
+            subject_id__in=subjects,
+            purpose__in=purposes,
+            kind__in=[FieldKind.TRAIT, FieldKind.SCORE],
+            generation=Coalesce(Subquery(live), 0),
+        )
+    )
 
 
 def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bool]]], now: datetime) -> None:

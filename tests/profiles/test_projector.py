@@ -201,3 +201,18 @@ def test_events_of_subjects_without_a_row_and_other_types_project_nothing(subjec
     )
     assert project_pending() == 2
     assert not ProfileField.objects.exists()
+
+
+def test_reading_the_ledger_in_slices_returns_the_same_page(subject, actor, monkeypatch):
+    from audit import selectors
+
+    append(actor, *(collected(subject.id, minutes=i) for i in range(7)))
+    whole = selectors.ledger_read_after(after=None, limit=6)
+    monkeypatch.setattr(selectors, "_READ_SLICE", 2)
+    sliced = selectors.ledger_read_after(after=None, limit=6)
+    rest = selectors.ledger_read_after(after=sliced[-1].position, limit=100)
+    assert [e.event_id for e in sliced] == [e.event_id for e in whole]
+    assert len(sliced) == 6 and len(rest) >= 1
+    assert [e.position for e in sliced + rest] == sorted(
+        (e.position for e in sliced + rest), key=lambda p: (p.xid, p.seq)
+    )
