@@ -1,11 +1,12 @@
 """gunicorn's settings for the hub's web process (`gunicorn hub.wsgi -c python:hub.gunicorn_conf`).
 
-Measured on the 2-core benchmark machine (docs/PERFORMANCE.md, issue 17), not guessed: a request
-spends a good part of its time waiting for PostgreSQL (the commit's flush above all), so more
-workers than cores keep the cores busy while others wait. Every worker holds one database
-connection per thread: budget `max_connections` for workers × threads × web processes.
+One worker per core, sync: on the 2-core benchmark machine, where the stack, PostgreSQL and the
+clients share the cores, 4 sync workers or 3 workers × 2 threads measured no better within the
+noise of quick runs (docs/PERFORMANCE.md, issue 17); a machine with spare cores or a remote
+database should raise WEB_CONCURRENCY and measure. Every worker holds one database connection
+per thread: budget `max_connections` for workers × threads × web processes.
 
-Environment: WEB_CONCURRENCY (workers; default 2 per core), HUB_WEB_THREADS (threads per worker;
+Environment: WEB_CONCURRENCY (workers; default one per core), HUB_WEB_THREADS (threads per worker;
 default 1: sync workers). GUNICORN_CMD_ARGS and the command line still override all of this.
 """
 
@@ -15,7 +16,7 @@ import os
 
 _cores = os.cpu_count() or 1
 
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * _cores))
+workers = int(os.environ.get("WEB_CONCURRENCY", _cores))
 threads = int(os.environ.get("HUB_WEB_THREADS", 1))
 worker_class = "gthread" if threads > 1 else "sync"
 keepalive = 5  # seconds (gthread only: sync workers close every connection)
