@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 import pytest
+import redis
 from django.conf import settings
 
 from tests.databases import Database, fresh_database
@@ -55,7 +56,11 @@ def _broker_for(database: Database) -> dict[str, str]:
     """The broker the suite runs with: Redis (another db than the suite's), or the SQLAlchemy default."""
     url = os.environ.get("CELERY_BROKER_URL", "")
     if url.startswith("redis"):
-        return {"CELERY_BROKER_URL": re.sub(r"/\d*$", "/13", url)}
+        broker = re.sub(r"/\d*$", "/13", url)
+        # the launcher's own db: start it empty, so no message left there by another run (tasks for
+        # rows of another database) reaches this stack's worker
+        redis.Redis.from_url(broker).flushdb()
+        return {"CELERY_BROKER_URL": broker}
     return {}  # unset: the launcher's default, kombu's SQLAlchemy transport on the fresh database
 
 
