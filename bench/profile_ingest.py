@@ -17,45 +17,28 @@ bench/results/profile-ingest-<op>-<timestamp>.prof (git-ignored) for snakeviz/ps
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
-import pstats
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-from bench.harness import ROOT
 from bench.harness.database import migrate, recreate_database, server_url, use_database
 from bench.harness.inputs import BATCH, chunks
 from bench.harness.shop import seed, segment_track_message
 from bench.ingest.writers import http_events
+from bench.profile_ledger import profile as ledger_profile
 
 PROFILE_DB = "hub_bench_profile_ingest"
-OUT = ROOT / "bench" / "results"
-STAMP = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def profile(name: str, fn: Callable[[], int], top: int) -> None:
-    profiler = cProfile.Profile()
+    """`bench.profile_ledger.profile` (the printing and the saved .prof), per event."""
     started = time.perf_counter()
-    events = profiler.runcall(fn)
+    events = ledger_profile(f"ingest-{name}", fn, top)
     seconds = time.perf_counter() - started
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"profile-ingest-{name}-{STAMP}.prof"
-    profiler.dump_stats(path)
-    print(f"\n## {name}: {events:,} events in {seconds:.2f} s under the profiler "
-          f"({1e6 * seconds / events:.0f} us/event)")  # fmt: skip
-    for sort, title in (("tottime", "own time"), ("cumulative", "cumulative time")):
-        buffer = io.StringIO()
-        stats = pstats.Stats(profiler, stream=buffer)
-        stats.strip_dirs().sort_stats(sort).print_stats(top)
-        body = buffer.getvalue()
-        body = body[body.find("   ncalls") :] if "   ncalls" in body else body
-        print(f"\n### {name}: top {top} by {title}")
-        print(body.rstrip())
-    print(f"(saved {path.relative_to(ROOT)})")
+    print(
+        f"## {name}: {events:,} events in {seconds:.2f} s under the profiler ({1e6 * seconds / events:.0f} us/event)"
+    )
 
 
 def timed(name: str, fn: Callable[[], int]) -> None:

@@ -43,10 +43,12 @@ OUT = ROOT / "bench" / "results"
 STAMP = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def profile(name: str, fn: Callable[[], Any], top: int) -> None:
+def profile(name: str, fn: Callable[[], Any], top: int) -> Any:
+    """Run `fn` under cProfile, print its top functions by own and cumulative time, save the
+    profile as bench/results/profile-<name>-<timestamp>.prof; returns what `fn` returned."""
     profiler = cProfile.Profile()
     started = time.perf_counter()
-    profiler.runcall(fn)
+    result = profiler.runcall(fn)
     seconds = time.perf_counter() - started
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"profile-{name}-{STAMP}.prof"
@@ -60,6 +62,7 @@ def profile(name: str, fn: Callable[[], Any], top: int) -> None:
         print(f"\n### cProfile {name}: top {top} by {title} ({seconds:.2f} s under the profiler)")
         print(body.rstrip())
     print(f"(saved {path.relative_to(ROOT)})")
+    return result
 
 
 # --- decomposition: the same rows through plain psycopg, one difference at a time -----

@@ -31,7 +31,7 @@ from consent.domain import (
     regime_for,
 )
 from consent.models import ConsentState, Jurisdiction, Purpose
-from hub.config.cache import cached
+from hub.config.cache import cached, pinned
 from profiles.identity.models import Subject
 
 logger = logging.getLogger(__name__)
@@ -130,7 +130,12 @@ def decide_many(
 
 def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.UUID | None, str], _Facts]:
     """The facts the rule needs for each pair, in two queries whatever the number of pairs (and the
-    configuration's version token: the purposes' and jurisdictions' rules are cached per process)."""
+    configuration's version token, read once: the purposes' and jurisdictions' rules are cached per process)."""
+    with pinned():
+        return _facts_of(pairs)
+
+
+def _facts_of(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.UUID | None, str], _Facts]:
     subjects = {subject for subject, _ in pairs if subject is not None}
     purpose_keys = {purpose for _, purpose in pairs}
     every_rule = purpose_rules()
