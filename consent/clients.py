@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Purpose, Scope, Service, ServiceKey
+from hub.config.cache import cached
 from hub.errors import DomainError
 from hub.netguard import OutboundRefused, url_check
 
@@ -130,23 +133,43 @@ def service_key_revoke(*, key: ServiceKey) -> None:
 
 
 def service_key_authenticate(secret: str) -> ServiceKey | None:
-    """The live key matching `secret`, compared in constant time, or None."""
+    """The live key matching `secret`, compared in constant time, or None.
+
+    Keys are configuration (`hub.config.cache`): the keys of a prefix are read once per process and
+    kept while the version token is unchanged; issuing, revoking or deleting a key, or changing its
+    service (deactivated, say), replaces the token, so a revoked key is refused from the next request.
+    The caller gets its own copies of the key and its service, never the cached instances.
+    """
     prefix = _parse(secret)
     if prefix is None:
         return None
     digest = _hash(secret)
     match = None
-    for candidate in ServiceKey.objects.select_related("service").filter(prefix=prefix):
+    for candidate in cached(("service_keys", prefix), lambda: _keys_with_prefix(prefix)):
         if hmac.compare_digest(candidate.key_hash, digest):
             match = candidate
     if match is None or match.revoked_at is not None or not match.service.active:
         return None
+    key, key.service = copy.copy(match), copy.copy(match.service)
+    _last_use_record(key)
+    return key
+
+
+def _keys_with_prefix(prefix: str) -> tuple[ServiceKey, ...]:
+    return tuple(ServiceKey.objects.select_related("service").filter(prefix=prefix))
+
+
+_last_use_written: dict[Any, datetime] = {}  # key id → when this process last wrote its last use
+
+
+def _last_use_record(key: ServiceKey) -> None:
+    """Officers see which keys are in use: one write per key and process every few minutes at most."""
     now = timezone.now()
-    if match.last_used_at is None or now - match.last_used_at > LAST_USED_RESOLUTION:
-        # officers see which keys are in use; one write per key every few minutes at most
-        ServiceKey.objects.filter(pk=match.pk).update(last_used_at=now)
-        match.last_used_at = now
-    return match
+    written = _last_use_written.get(key.pk) or key.last_used_at
+    if written is None or now - written > LAST_USED_RESOLUTION:
+        ServiceKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        _last_use_written[key.pk] = now
+    key.last_used_at = _last_use_written.get(key.pk, key.last_used_at)
 
 
 # --- Browsers: the public site key and the origins allowed to use it ------------------------

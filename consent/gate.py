@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from consent.domain import (
@@ -30,9 +31,8 @@ from consent.domain import (
     evaluate,
     regime_for,
 )
-from consent.models import ConsentState, Jurisdiction, Purpose
+from consent.models import Jurisdiction, Purpose
 from hub.config.cache import cached, pinned
-from profiles.identity.models import Subject
 
 logger = logging.getLogger(__name__)
 
@@ -135,21 +135,41 @@ def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid
         return _facts_of(pairs)
 
 
+# The subjects' rows and their consent states for the asked purposes, in one round trip (a consent
+# state may name a subject id that has no row: decisions recorded before anything else was known).
+_SUBJECTS_AND_STATES = (
+    "SELECT true, id, jurisdiction, restricted_since IS NOT NULL, known_minor, NULL, NULL, NULL "
+    "FROM profiles_subject WHERE id = ANY(%(subjects)s) "
+    "UNION ALL "
+    "SELECT false, subject_id, NULL, NULL, NULL, purpose_id, status, expires_at "
+    "FROM consent_consentstate WHERE subject_id = ANY(%(subjects)s) AND purpose_id = ANY(%(purposes)s)"
+)
+
+
 def _facts_of(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.UUID | None, str], _Facts]:
     subjects = {subject for subject, _ in pairs if subject is not None}
     purpose_keys = {purpose for _, purpose in pairs}
     every_rule = purpose_rules()
     rules = {key: every_rule[key] for key in purpose_keys if key in every_rule}
-    states: dict[tuple[Any, str], StateView] = {
-        (row.subject_id, row.purpose_id): StateView(row.status, row.expires_at)
-        for row in ConsentState.objects.filter(subject_id__in=subjects, purpose_id__in=purpose_keys)
-    }
-    known: dict[Any, tuple[str, bool, bool]] = {
-        subject_id: (code or "default", restricted is not None, minor)
-        for subject_id, code, restricted, minor in Subject.objects.filter(pk__in=subjects).values_list(
-            "pk", "jurisdiction", "restricted_since", "known_minor"
-        )
-    }
+    states: dict[tuple[Any, str], StateView] = {}
+    known: dict[Any, tuple[str, bool, bool]] = {}
+    if subjects:
+        with connection.cursor() as cursor:
+            cursor.execute(_SUBJECTS_AND_STATES, {"subjects": list(subjects), "purposes": list(purpose_keys)})
+            for (
+                is_subject,
+                subject_id,
+                code,
+                restricted,
+                minor,
+                purpose_id,
+                status,
+                expires_at,
+            ) in cursor.fetchall():
+                if is_subject:
+                    known[subject_id] = (code or "default", restricted, minor)
+                else:
+                    states[(subject_id, purpose_id)] = StateView(status, expires_at)
     regimes = jurisdiction_rules()
     facts = {}
     for subject, purpose in pairs:

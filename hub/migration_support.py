@@ -12,7 +12,7 @@ Migrations import this module by name; keep what it does stable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import import_module
 from typing import Any
 
@@ -126,14 +126,19 @@ def _grants_apply(
             (group.permissions.add if add else group.permissions.remove)(permission)
 
 
-def config_tracked(*tables: str) -> migrations.RunSQL:
+def config_tracked(*tables: str, update_of: Sequence[str] = ()) -> migrations.RunSQL:
     """The migration operation that makes every change to `tables` replace the configuration's version
-    token (`hub.config`): a statement-level trigger per table, so a bulk change costs one write."""
+    token (`hub.config`): a statement-level trigger per table, so a bulk change costs one write.
+
+    `update_of`: an UPDATE changes the configuration only when it sets one of these columns (a table
+    that also holds bookkeeping, such as a key's last use, which must not empty every process's cache).
+    """
     forward, backward = [], []
+    update = f"UPDATE OF {', '.join(update_of)}" if update_of else "UPDATE"
     for table in tables:
         trigger = f"{table}_config_changed"
         forward.append(
-            f"CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            f"CREATE TRIGGER {trigger} AFTER INSERT OR {update} OR DELETE OR TRUNCATE ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION hub_config_changed();"
         )
         backward.append(f"DROP TRIGGER IF EXISTS {trigger} ON {table};")

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consent.authentication import service_principal
+from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, NotFound
 from hub.schema import error_response
 from profiles.disclosure import profile_for_service
@@ -25,7 +26,7 @@ class ProfileOutput(serializers.Serializer):  # type: ignore[type-arg]
     provenance = serializers.DictField(help_text='"traits.<name>" → its purpose and data category')
 
 
-class ProfileApi(APIView):
+class ProfileApi(OneConfigVersion, APIView):
     required_scopes = ("profiles:read",)
 
     @extend_schema(responses=ProfileOutput, summary="A subject's profile, only as far as it consented")
@@ -35,7 +36,7 @@ class ProfileApi(APIView):
                                                           purposes=principal.purposes)).data)  # fmt: skip
 
 
-class ProfileLookupApi(APIView):
+class ProfileLookupApi(OneConfigVersion, APIView):
     required_scopes = ("profiles:read",)
 
     @extend_schema(

@@ -40,6 +40,7 @@ from consent.domain import gpc_header_opts_out
 from consent.jurisdiction import trusted_jurisdiction
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
 from hub.api import TOO_DEEP, json_problem
+from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
@@ -184,7 +185,7 @@ def _no_constants(name: str) -> NoReturn:
     raise ValueError(f"{name} is not JSON")
 
 
-class BrowserApi(APIView):
+class BrowserApi(OneConfigVersion, APIView):
     """Base for the JSON endpoints browsers call.
 
     No CSRF check, on purpose: CSRF protects requests that a cookie authenticates, and nothing

@@ -13,6 +13,7 @@ from consent.authentication import service_principal
 from consent.domain import gpc_header_opts_out
 from consent.inband import InbandPolicy
 from hub.api import TextField
+from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, PayloadTooLarge
 from hub.schema import error_response
 from profiles.collection.contact import CONTACT_KINDS, contact_link
@@ -55,7 +56,7 @@ class EventResult(serializers.Serializer):  # type: ignore[type-arg]
     reason = serializers.CharField(allow_blank=True)
 
 
-class EventsApi(APIView):
+class EventsApi(OneConfigVersion, APIView):
     required_scopes = ("events:write",)
 
     @extend_schema_serializer(component_name="EventsCollected")

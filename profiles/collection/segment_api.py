@@ -35,6 +35,7 @@ from consent.clients import SITE_KEY_PREFIX, service_key_authenticate
 from consent.domain import gpc_header_opts_out
 from consent.inband import InbandPolicy
 from hub.api import json_problem
+from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, PayloadTooLarge
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.segment import MESSAGE_TYPES, segment_events
@@ -167,7 +168,7 @@ What differs from Segment:
 """
 
 
-class SegmentApi(APIView):
+class SegmentApi(OneConfigVersion, APIView):
     """One endpoint of the tracking API; `message_type` None: `/v1/batch`."""
 
     authentication_classes = [WriteKeyAuthentication]

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from audit.services import Actor, NewEvent, ledger_append
 from hub.crypto import keyed_hash
@@ -105,9 +105,12 @@ def subjects_found(identifiers: Iterable[tuple[str, object]]) -> dict[tuple[str,
         return {}
     found: dict[tuple[str, object], uuid.UUID] = {}
     kinds = {kind for named in hashes.values() for kind, _ in named}
-    rows = Identifier.objects.filter(kind__in=kinds, value_hash__in=list(hashes)).values_list(
-        "kind", "value_hash", "subject_id"
-    )
+    with connection.cursor() as cursor:  # the ingest hot path: no ORM query compilation
+        cursor.execute(
+            "SELECT kind, value_hash, subject_id FROM profiles_identifier WHERE value_hash = ANY(%s) AND kind = ANY(%s)",
+            [list(hashes), list(kinds)],
+        )
+        rows = cursor.fetchall()
     for kind, value_hash, subject_id in rows:
         for identifier in hashes.get(value_hash, ()):
             if identifier[0] == kind:

@@ -82,3 +82,52 @@ def test_create_service_sets_a_default_purpose_only_among_its_purposes(purposes)
             "create_service", *args[:-2], "--name", "other", "--scope", "events:write",
             "--default-purpose", "marketing", stdout=io.StringIO(),
         )  # fmt: skip
+
+
+# --- Keys are cached configuration (hub.config): a change is seen from the next request ---------
+
+
+def test_a_key_revoked_or_a_service_deactivated_by_any_means_is_refused_at_once(purposes):
+    from django.utils import timezone
+
+    from consent.clients import service_key_authenticate, service_key_issue
+    from consent.models import Service
+
+    issued = service_register(name="shop", purposes=["analytics"], scopes=["events:write"])
+    second = service_key_issue(service=issued.service)
+    assert service_key_authenticate(issued.secret).pk == issued.key.pk  # now cached in this process
+    assert service_key_authenticate(second.secret).pk == second.key.pk
+    # a bulk update, as raw SQL or another process would do it: no model save, no signal
+    ServiceKey.objects.filter(pk=issued.key.pk).update(revoked_at=timezone.now())
+    assert service_key_authenticate(issued.secret) is None
+    assert service_key_authenticate(second.secret).pk == second.key.pk
+    Service.objects.filter(pk=issued.service.pk).update(active=False)
+    assert service_key_authenticate(second.secret) is None
+    Service.objects.filter(pk=issued.service.pk).update(active=True)
+    third = service_key_issue(service=issued.service)  # a new key works from its first request
+    assert service_key_authenticate(third.secret).pk == third.key.pk
+    ServiceKey.objects.filter(pk=third.key.pk).delete()
+    assert service_key_authenticate(third.secret) is None
+
+
+def test_recording_a_keys_last_use_does_not_empty_every_processs_cache(purposes):
+    from django.utils import timezone
+
+    from hub.config.cache import config_token
+
+    issued = service_register(name="shop", purposes=["analytics"], scopes=["events:write"])
+    before = config_token()
+    ServiceKey.objects.filter(pk=issued.key.pk).update(last_used_at=timezone.now())
+    assert config_token() == before
+    ServiceKey.objects.filter(pk=issued.key.pk).update(revoked_at=timezone.now())
+    assert config_token() != before
+
+
+def test_each_caller_gets_its_own_copy_of_the_key_and_service(purposes):
+    from consent.clients import service_key_authenticate
+
+    issued = service_register(name="shop", purposes=["analytics"], scopes=["events:write"])
+    first = service_key_authenticate(issued.secret)
+    first.service.name, first.revoked_at = "changed by a careless caller", "2020-01-01"
+    again = service_key_authenticate(issued.secret)
+    assert again.service.name == "shop" and again.revoked_at is None
