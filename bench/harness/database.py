@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
+DEFAULT_PREFIX = "hub_bench"
+
 
 def server_url(command: str) -> str | None:
     """DATABASE_URL (the server to create the bench database on), or None after saying how to get it."""
@@ -23,10 +25,21 @@ def with_dbname(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def bench_database(name: str) -> str:
+    """`name` with its "hub_bench" prefix replaced by BENCH_DB_PREFIX when set, so that two people
+    benchmarking on one server (hub_bench, hub_bench_ingest, ... and hub_bench2, hub_bench2_ingest,
+    ...) never drop each other's databases."""
+    prefix = os.environ.get("BENCH_DB_PREFIX", DEFAULT_PREFIX)
+    if not prefix.replace("_", "").isalnum():
+        raise ValueError(f"BENCH_DB_PREFIX must be letters, digits and underscores, not {prefix!r}")
+    return prefix + name.removeprefix(DEFAULT_PREFIX) if name.startswith(DEFAULT_PREFIX) else name
+
+
 def recreate_database(server_url: str, name: str) -> str:
-    """Drop and create database `name` on the server of `server_url`; returns its URL."""
+    """Drop and create database `name` (see `bench_database`) on the server of `server_url`; returns its URL."""
     import psycopg
 
+    name = bench_database(name)
     admin_url = server_url
     if (urlsplit(server_url).path or "/").lstrip("/") == name:
         admin_url = with_dbname(server_url, "postgres")

@@ -4,6 +4,7 @@ bench/results/<name>-<UTC timestamp>.json (git-ignored)."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,9 @@ BUSY_NOTE = (
 
 
 def save_report(report: dict[str, Any], name: str) -> Path:
-    """Write a run's results to bench/results/<name>-<UTC timestamp>.json (git-ignored)."""
+    """Write a run's results to bench/results/<name>-<UTC timestamp>.json (git-ignored), with the id
+    of the `make bench` run that started it (BENCH_RUN), which `bench.summary` matches."""
+    report.setdefault("bench_run", os.environ.get("BENCH_RUN") or None)
     out_dir = ROOT / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -23,7 +23,8 @@ CATCH_UP_TIMEOUT = 900.0
 
 
 class Beat(threading.Thread):
-    """Celery beat's "project-profiles" entry: `profiles.project` once a second, on the second."""
+    """Celery beat's consumer entries ("project-profiles", and "project-segments" where the schedule
+    has one): each task once a second, on the second, routed as beat routes it."""
 
     def __init__(self) -> None:
         super().__init__(name="beat", daemon=True)
@@ -31,11 +32,14 @@ class Beat(threading.Thread):
         self.sent = 0
 
     def run(self) -> None:
-        from tasks.profiles import project_ledger
+        from hub.celery import app
+        from tasks.schedule import beat_schedule
 
+        names = [entry["task"] for key, entry in beat_schedule().items() if key.startswith("project-")]
         next_at = time.monotonic()
         while not self.halt.is_set():
-            project_ledger.delay()
+            for name in names:
+                app.send_task(name)
             self.sent += 1
             next_at += 1.0
             self.halt.wait(max(0.0, next_at - time.monotonic()))

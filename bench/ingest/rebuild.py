@@ -9,6 +9,7 @@ import random
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,23 +106,30 @@ def _rebuild_child(results: Any) -> None:
         results.put({"error": traceback.format_exc()})
 
 
-def rebuild_measure() -> dict[str, Any]:
-    """rebuild_all() in a fresh process, so its peak RSS is the rebuild's alone."""
+def in_fresh_process(target: Callable[[Any], None], name: str) -> dict[str, Any]:
+    """Run `target(results)` in a fresh (spawned) process and return the dict it puts on `results`,
+    with "background_cpu_before" (how busy the machine was just before)."""
     busy = background_cpu()
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    proc = ctx.Process(target=_rebuild_child, args=(results,), name="rebuild")
+    proc = ctx.Process(target=target, args=(results,), name=name)
     proc.start()
     try:
-        result = results.get(timeout=3600)
+        result: dict[str, Any] = results.get(timeout=3600)
     except queue.Empty:
-        raise RuntimeError("the rebuild process did not report back") from None
+        raise RuntimeError(f"the {name} process did not report back") from None
     finally:
         proc.join(timeout=60)
         if proc.is_alive():
             proc.terminate()
     if "error" in result:
-        raise RuntimeError("rebuild_all() failed:\n" + result["error"])
-    result["events_per_s"] = result["events"] / result["seconds"]
+        raise RuntimeError(f"{name} failed:\n" + result["error"])
     result["background_cpu_before"] = busy
+    return result
+
+
+def rebuild_measure() -> dict[str, Any]:
+    """rebuild_all() in a fresh process, so its peak RSS is the rebuild's alone."""
+    result = in_fresh_process(_rebuild_child, "rebuild_all()")
+    result["events_per_s"] = result["events"] / result["seconds"]
     return result

@@ -9,14 +9,23 @@ from bench.harness.report import BUSY_NOTE, busy_str, fmt_rate, print_run_facts
 from bench.ingest.latency import POLL_SECONDS
 from bench.ingest.rebuild import MIB
 
+CONSUMER_LABELS = {
+    "projector": "(f) profile projector alone, draining a backlog",
+    "segments": "(f) segments consumer alone, the same backlog after it",
+}
+
+# Issue 17's targets ("today" in the issue: 0.019-0.034x, 0.023-0.026x, ~2,400 events/s; the last
+# two rows "unchanged or better" than the issue's figures, used here as the targets, with no noise
+# allowance), and issue 16's for the Segment format.
 TARGETS = {
-    "batch_vs_raw": (0.3, ">=", "HTTP batch ingest / raw batched INSERT"),
+    "batch_vs_raw": (0.15, ">=", "HTTP batch ingest / raw batched INSERT"),
     # issue 16: the Segment adapter costs at most 10 % more per event than the hub's own format
     "segment_vs_hub_batch": (1 / 1.1, ">=", "Segment-format batch / hub-format batch (events/s)"),
-    "single_vs_raw_4w": (0.3, ">=", "HTTP single ingest / raw 1-row INSERT, 4 clients"),
-    "membership_p95_s": (1.0, "<=", "event -> segment membership p95 (s)"),
-    "profile_read_p95_ms": (20.0, "<=", "profile read p95 (ms)"),
+    "single_vs_raw_4w": (0.10, ">=", "HTTP single ingest / raw 1-row INSERT, 4 clients"),
+    "rebuild_events_per_s": (10_000.0, ">=", "rebuild_all() events/s (the slower ledger size)"),
     "rebuild_rss_growth_mib": (None, "<=", "rebuild peak RSS, larger - smaller ledger (MiB)"),
+    "membership_p95_s": (0.62, "<=", "event -> segment membership p95 (s)"),
+    "profile_read_p95_ms": (13.5, "<=", "profile read p95 (ms)"),
 }
 
 
@@ -26,17 +35,19 @@ def evaluate(values: dict[str, float], allowed_growth_mib: float) -> dict[str, A
         "batch_vs_raw": f"{values['batch_vs_raw']:.3f}x",
         "segment_vs_hub_batch": f"{values['segment_vs_hub_batch']:.3f}x",
         "single_vs_raw_4w": f"{values['single_vs_raw_4w']:.3f}x",
+        "rebuild_events_per_s": fmt_rate(values["rebuild_events_per_s"]),
+        "rebuild_rss_growth_mib": f"{values['rebuild_rss_growth_mib']:+.1f} MiB",
         "membership_p95_s": f"{values['membership_p95_s']:.3f} s",
         "profile_read_p95_ms": f"{values['profile_read_p95_ms']:.1f} ms",
-        "rebuild_rss_growth_mib": f"{values['rebuild_rss_growth_mib']:+.1f} MiB",
     }
     target_shown = {
-        "batch_vs_raw": "0.3x",
+        "batch_vs_raw": "0.15x",
         "segment_vs_hub_batch": "0.909x (10 % more per event)",
-        "single_vs_raw_4w": "0.3x",
-        "membership_p95_s": "1 s",
-        "profile_read_p95_ms": "20 ms",
+        "single_vs_raw_4w": "0.10x",
+        "rebuild_events_per_s": "10,000",
         "rebuild_rss_growth_mib": f"{allowed_growth_mib:.1f} MiB",
+        "membership_p95_s": "0.62 s",
+        "profile_read_p95_ms": "13.5 ms",
     }
     targets = {}
     for name, (target, op, label) in TARGETS.items():
@@ -63,7 +74,7 @@ def print_report(report: dict[str, Any]) -> None:
     )
     print(
         f"Stack: gunicorn hub.wsgi -w 2 (sync), celery worker --pool solo, broker {cfg['broker']}, "
-        f"beat emulated (profiles.project every 1 s); Django DEBUG off"
+        f"beat emulated (the consumer tasks every 1 s); Django DEBUG off"
     )
     print(
         f"Config: {cfg['subjects']:,} consented subjects; (a) {cfg['batch_events']:,} events in batches of "
@@ -130,6 +141,13 @@ def print_throughput(report: dict[str, Any], width: int) -> None:
             f"{label:<{width}}{r['events']:>10,}{r['seconds']:>10.2f}{fmt_rate(r['events_per_s']):>12}"
             f"{busy_str(r['background_cpu_before']):>13}"
         )
+    consumers = report["consumers"]
+    for kind, label in CONSUMER_LABELS.items():
+        c = consumers[kind]
+        print(
+            f"{label:<{width}}{c['events']:>10,}{c['seconds']:>10.2f}{fmt_rate(c['events_per_s']):>12}"
+            f"{busy_str(consumers['background_cpu_before']) if kind == 'projector' else '':>13}"
+        )
 
 
 def print_latency(report: dict[str, Any], width: int) -> None:
@@ -180,6 +198,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| `rebuild_all()` at {r['ledger_size']:,} events | 1 | {r['events']:,} | {fmt_rate(r['events_per_s'])} |"
         )
+    for kind, label in CONSUMER_LABELS.items():
+        c = report["consumers"][kind]
+        lines.append(f"| {label[4:]} | 1 | {c['events']:,} | {fmt_rate(c['events_per_s'])} |")
     lines += [
         "",
         "| Latency | n | p50 | p95 | p99 | max |",

@@ -6,7 +6,8 @@ about a minute: `make load ARGS="--quick"`), or alone:
 It needs DATABASE_URL (the server: the machine's PostgreSQL on 127.0.0.1:5432, or the embedded one
 `hub.devstack exec` starts when it is unset) and Redis (127.0.0.1:6379; `--redis-url`, default db
 8, a dedicated database number that the run flushes at start and refuses to touch when it holds
-keys it did not put there). Not part of `make bench`, whose figures are ratios against baselines.
+keys it did not put there). `make bench` runs it too, as `make load` does (for issue 17's "maximum
+sustainable events/s" row: `bench.summary` reads its JSON).
 
 The stack, started exactly as `make run` starts it but against a dedicated database
 (`hub_bench_load`, dropped, recreated and migrated at every start, left behind for inspection):
@@ -43,10 +44,10 @@ Phases:
    1, 2, 3, 4, 6, 8 clients (`--ramp`), `--step-seconds` each after a 3-second warm-up, until
    requests/s grows by less than 5 % over the best step or the p95 of all requests exceeds
    `--p95-bound-ms` (1,000). The maximum sustainable throughput is the best step within the bound.
-2. Soak (`--soak`, `--soak-minutes`, default 10; without --soak a 2-minute "steady" phase; --quick:
-   20 s): the best step's number of clients, rate-limited to `--soak-share` (0.7) of that maximum
-   in total (each client paces itself on a fixed schedule; a client more than 1 s behind skips
-   ahead, and such slips are counted).
+2. Soak (`--soak`, `--soak-minutes`, default 10; without --soak a 2-minute "steady" phase,
+   `--steady-seconds`; --quick: 20 s): the best step's number of clients, rate-limited to
+   `--soak-share` (0.7) of that maximum in total (each client paces itself on a fixed schedule; a
+   client more than 1 s behind skips ahead, and such slips are counted).
 3. Drain and reconciliation, after the clients stop:
    - the projector (the "profiles" and "segments" consumers beat drives) reaches lag 0 within
      `--catch-up-seconds` (120);
@@ -92,7 +93,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import ROOT
-from bench.harness.database import migrate, recreate_database, server_url, use_database
+from bench.harness.database import bench_database, migrate, recreate_database, server_url, use_database
 from bench.harness.facts import code_facts, machine_facts, server_facts
 from bench.harness.report import save_report
 from bench.harness.shop import seed
@@ -116,6 +117,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--soak", action="store_true", help="soak at ~70%% of the maximum (default 10 min)")
     parser.add_argument("--soak-minutes", type=float, default=10.0)
     parser.add_argument("--soak-share", type=float, default=0.7, help="soak rate / measured maximum")
+    parser.add_argument(
+        "--steady-seconds", type=float, help="length of the steady phase without --soak (120; quick 15)"
+    )
     parser.add_argument("--subjects", type=int, help="consented subjects (default 2,000; quick 200)")
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--ramp", default="1,2,3,4,6,8", help="client counts to try")
@@ -143,11 +147,11 @@ class Plan:
         if args.quick:
             ramp = [c for c in ramp if c in (1, 2, 4)] or ramp[:3]
         if args.quick:
-            phase, soak_seconds = "steady", 15.0
+            phase, soak_seconds = "steady", args.steady_seconds or 15.0
         elif args.soak:
             phase, soak_seconds = "soak", args.soak_minutes * 60
         else:
-            phase, soak_seconds = "steady", 120.0
+            phase, soak_seconds = "steady", args.steady_seconds or 120.0
         return cls(
             subjects=args.subjects or (200 if args.quick else 2000),
             step_seconds=args.step_seconds or (5.0 if args.quick else 20.0),
@@ -275,7 +279,7 @@ def config(
     """The run's settings as reported (with the `make load` command that reproduces it)."""
     command = "make load" + (f' ARGS="{" ".join(sys.argv[1:])}"' if sys.argv[1:] else "")
     return {
-        "database": LOAD_DB,
+        "database": bench_database(LOAD_DB),
         "redis": args.redis_url,
         "subjects": plan.subjects,
         "batch_size": args.batch_size,
@@ -305,12 +309,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     machine, code = machine_facts(), code_facts()
     date = datetime.now(UTC).isoformat(timespec="seconds")
+    started = time.perf_counter()
     print(f"Load run on {machine['cores']} cores ({machine['cpu_model']}), {date}", flush=True)
     redis_prepare(args.redis_url)
     url = recreate_database(server, LOAD_DB)
+    database = bench_database(LOAD_DB)
     facts = server_facts(url)
     print(
-        f"PostgreSQL {facts['server_version']}; fresh database {LOAD_DB}; Redis {args.redis_url}; migrating ...",
+        f"PostgreSQL {facts['server_version']}; fresh database {database}; Redis {args.redis_url}; migrating ...",
         flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="load-bench-"))
@@ -320,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     verified = verify_ledger(url, run["drain"]["outcomes"])
 
     sampler, soaked, drained = run["sampler"], run["soak"], run["drain"]
+    for step in run["ramp"]["steps"]:  # the lag at each ramp step's load (the maximum's among them)
+        step["lag"] = lag_stats(sampler, step["t0"], step["t1"])
     t0, t1 = soaked["started"], soaked["ended"]
     memory = thirds(sampler.rss, t0, t1)
     failed = sum(st["errors"] for st in run["ramp"]["steps"]) + soaked["summary"]["errors"]
@@ -374,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     report["plots"] = [str(soak_png), str(ramp_png)]
     print_report(report)
     print(f"\nplots: {soak_png}, {ramp_png}")
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
     save_report(report, "load")
     failed_checks = [c["check"] for c in checks if c["gating"] and not c["ok"]]
     if failed_checks:

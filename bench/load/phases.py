@@ -47,8 +47,9 @@ def ramp(driver: Driver, counts: list[int], step_seconds: float, p95_bound_ms: f
     for clients in counts:
         print(f"  ramp: {clients} client(s), {step_seconds:.0f}s ...", end=" ", flush=True)
         res = driver.phase(f"r{clients}", clients, None, step_seconds)
-        summary = summarize(res["samples"], res["started"] + WARM_SECONDS, res["until"])
-        summary.update({"clients": clients, "statuses": res["statuses"]})
+        t0, t1 = res["started"] + WARM_SECONDS, res["until"]
+        summary = summarize(res["samples"], t0, t1)
+        summary.update({"clients": clients, "statuses": res["statuses"], "t0": t0, "t1": t1})
         steps.append(summary)
         print(
             f"{summary['requests_per_s']:.1f} req/s, {summary['events_per_s']:,.0f} events/s, "

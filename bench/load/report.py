@@ -33,17 +33,24 @@ def _ramp(report: dict[str, Any]) -> list[str]:
         "",
         "Ramp (closed loop; the privacy client files access requests throughout):",
         "",
-        "| Clients | Requests/s | Events/s | p95 all (ms) | p95 batch | p95 single | p95 read | p95 consent | Errors |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| Clients | Requests/s | Events/s | p95 all (ms) | p95 batch | p95 single | p95 read | p95 consent | Errors "
+        "| Lag p95, profiles / segments (s) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for st in report["ramp"]["steps"]:
         pe = st["per_endpoint"]
         lines.append(
             f"| {st['clients']} | {st['requests_per_s']:.1f} | {st['events_per_s']:,.0f} | {fmt(st['all'].get('p95'), '.0f')} | "
             f"{fmt(pe['batch'].get('p95'), '.0f')} | {fmt(pe['single'].get('p95'), '.0f')} | {fmt(pe['read'].get('p95'), '.0f')} | "
-            f"{fmt(pe['consent'].get('p95'), '.0f')} | {st['errors']} |"
+            f"{fmt(pe['consent'].get('p95'), '.0f')} | {st['errors']} | {_step_lag(st)} |"
         )
     return lines
+
+
+def _step_lag(step: dict[str, Any]) -> str:
+    """The age of the oldest unconsumed event, p95 over the step, per consumer."""
+    lag = step.get("lag")
+    return " / ".join(fmt(lag[name]["age_p95"]) for name in CONSUMERS) if lag else "–"
 
 
 def _soak(report: dict[str, Any]) -> list[str]:
