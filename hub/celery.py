@@ -2,9 +2,10 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 from hub import broker
+from hub.heap import heap_freeze
 
 # production unless told otherwise: a forgotten variable must not mean DEBUG (invariant 30)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings.production")
@@ -31,3 +32,10 @@ def _install_beat_schedule(sender: Celery, **kwargs: object) -> None:
     from tasks.schedule import beat_schedule
 
     sender.conf.beat_schedule = beat_schedule()
+
+
+# each prefork child after the fork (its tasks run there), and the main process of a solo worker
+signals.worker_process_init.connect(
+    lambda **kwargs: heap_freeze(), weak=False, dispatch_uid="hub.heap_freeze"
+)
+signals.worker_ready.connect(lambda **kwargs: heap_freeze(), weak=False, dispatch_uid="hub.heap_freeze_ready")

@@ -20,3 +20,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", _cores))
 threads = int(os.environ.get("HUB_WEB_THREADS", 1))
 worker_class = "gthread" if threads > 1 else "sync"
 keepalive = 5  # seconds (gthread only: sync workers close every connection)
+
+
+def post_worker_init(worker: object) -> None:
+    """Each worker, once it has loaded the application, freezes its start-up heap (hub.heap)."""
+    from hub.heap import heap_freeze
+
+    heap_freeze()

@@ -112,10 +112,10 @@ def profile_apply(
         return
     name = payload.get("event") if event.event_type == TRACK else None
     name = name if isinstance(name, str) and name else None
-    _apply_activity(profile, purpose, at, name=name, page=event.event_type in PAGE_VIEWS)
+    last_seen = _apply_activity(profile, purpose, at, name=name, page=event.event_type in PAGE_VIEWS)
     if name == ORDER_COMPLETED:
         _apply_order(profile, purpose, at, payload)
-    _refresh_recency(profile, purpose, at)
+    _refresh_recency(profile, purpose, at, last_seen)
     _refresh_engagement(profile, purpose, at, weights)
 
 
@@ -185,15 +185,19 @@ def _apply_traits(profile: Profile, purpose: str, at: datetime, payload: Mapping
 
 
 # --- behavioral aggregates -----------------------------------------------------------------
-def _apply_activity(profile: Profile, purpose: str, at: datetime, *, name: str | None, page: bool) -> None:
-    """Counts, first/last seen and sessions (a gap of more than 30 minutes opens a new one).
+def _apply_activity(
+    profile: Profile, purpose: str, at: datetime, *, name: str | None, page: bool
+) -> datetime:
+    """Counts, first/last seen and sessions (a gap of more than 30 minutes opens a new one);
+    returns the new `last_seen`.
 
     Sessions follow ledger order: an event older than `last_seen` (sent late) joins the
     current session rather than opening one in the past. `current_session` holds what the
     next event needs (start, pages and events so far) and is served like any aggregate.
+    Each field is read once, and a time is formatted only when it moves (ISO text, as stored).
     """
-    last = _moment(_get(profile, purpose, "last_seen"))
-    first = _moment(_get(profile, purpose, "first_seen"))
+    last_text, first_text = _get(profile, purpose, "last_seen"), _get(profile, purpose, "first_seen")
+    last, first = _moment(last_text), _moment(first_text)
     session = dict(_get(profile, purpose, "current_session", {}))
     seconds = _get(profile, purpose, "session_seconds", 0)
     if last is None or at - last > SESSION_GAP:
@@ -214,8 +218,11 @@ def _apply_activity(profile: Profile, purpose: str, at: datetime, *, name: str |
         _set(profile, purpose, "events_by_name", by_name, at)
     _set(profile, purpose, "session_seconds", seconds, at)
     _set(profile, purpose, "current_session", session, at)
-    _set(profile, purpose, "first_seen", _iso(min(at, first) if first else at), at)
-    _set(profile, purpose, "last_seen", _iso(max(at, last) if last else at), at)
+    # unchanged moments keep their stored text (the same value `_iso` would give them again)
+    _set(profile, purpose, "first_seen", first_text if first is not None and first <= at else _iso(at), at)
+    latest = at if last is None or at > last else last
+    _set(profile, purpose, "last_seen", last_text if latest is last else _iso(at), at)
+    return latest
 
 
 # --- RFM from "Order Completed" --------------------------------------------------------------
@@ -251,7 +258,7 @@ def _apply_order(profile: Profile, purpose: str, at: datetime, payload: Mapping[
     _set(profile, purpose, "revenue_total", total, at, category=category)
 
 
-def _refresh_recency(profile: Profile, purpose: str, at: datetime) -> None:
+def _refresh_recency(profile: Profile, purpose: str, at: datetime, last_seen: datetime) -> None:
     """Recency: whole days from the last order to the subject's latest activity for the purpose.
 
     Measured against `last_seen` rather than the clock, so the value is a pure function of
@@ -259,8 +266,7 @@ def _refresh_recency(profile: Profile, purpose: str, at: datetime) -> None:
     now" is `now - last_order_at`, which readers compute.
     """
     last_order = _moment(_get(profile, purpose, "last_order_at"))
-    last_seen = _moment(_get(profile, purpose, "last_seen"))
-    if last_order is None or last_seen is None:
+    if last_order is None:
         return
     days = max(0, (last_seen - last_order).days)
     _set(profile, purpose, "order_recency_days", days, at, category=PURCHASES)
@@ -269,11 +275,12 @@ def _refresh_recency(profile: Profile, purpose: str, at: datetime) -> None:
 # --- engagement score ----------------------------------------------------------------------
 def engagement_features(profile: Profile, purpose: str) -> dict[str, float]:
     """Per-purpose inputs of the engagement score (frequency, depth, duration, interactions, orders)."""
-    sessions = max(1, _get(profile, purpose, "sessions", 0))
+    seen = _get(profile, purpose, "sessions", 0)
+    sessions = max(1, seen)
     events = _get(profile, purpose, "events", 0)
     pages = _get(profile, purpose, "page_views", 0)
     return {
-        "sessions": float(_get(profile, purpose, "sessions", 0)),
+        "sessions": float(seen),
         "page_depth": pages / sessions,
         "session_minutes": _get(profile, purpose, "session_seconds", 0) / 60 / sessions,
         "interactions": (events - pages) / sessions,

@@ -1,5 +1,6 @@
-"""Profile tasks: the projector's catch-up (scheduled every second), single-subject rebuilds, and
-forgetting collection's outcomes of events the ledger does not keep."""
+"""Profile tasks: the two ledger consumers (the profile projector and the segments consumer, each
+scheduled every second and run in parallel), single-subject rebuilds, and forgetting collection's
+outcomes of events the ledger does not keep."""
 
 import logging
 import time
@@ -17,23 +18,45 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500
 BUDGET_SECONDS = 20.0  # keep draining a backlog this long, then leave the rest to the next run
+SEGMENTS = "segments.project"
 
 
 # Each batch commits with its position, so a run killed halfway is simply redelivered
-# (acks_late) and resumes where the last commit left off; overlapping runs return at once.
+# (acks_late) and resumes where the last commit left off; overlapping runs of one consumer
+# return at once (each batch takes the consumer's advisory lock without waiting).
 @shared_task(name="profiles.project", ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50)
 def project_ledger() -> None:
+    """The profile projector. After each batch it commits, the segments consumer is asked to follow:
+    it reads only what the projector has applied, so it runs in parallel, one batch behind."""
     deadline = time.monotonic() + BUDGET_SECONDS
     total = 0
     while True:
         applied = project_pending(batch=BATCH)
         total += applied
+        if applied:
+            _segments_nudge()
         if applied < BATCH or time.monotonic() > deadline:
             break
     if total:
         logger.info("profiles projected events=%s", total)
-    # then segments, which read traits and scores from the profiles just written
-    while segments_project_pending(batch=BATCH) == BATCH and time.monotonic() < deadline:
+
+
+def _segments_nudge() -> None:
+    # on "ingest", like collection's nudges: never behind a backlog queued on "projections"
+    try:
+        project_segments.apply_async(queue="ingest")
+    except Exception:  # noqa: BLE001 - the projector's work is committed; beat's tick re-drives segments
+        logger.warning("segments consumer not nudged (broker unavailable)")
+
+
+@shared_task(name=SEGMENTS, ignore_result=True, acks_late=True, time_limit=60, soft_time_limit=50)
+def project_segments() -> None:
+    """The segments consumer, up to the projector's position (it reads the traits and scores the
+    projector writes), then a page of any new or changed segment rule's fill."""
+    deadline = time.monotonic() + BUDGET_SECONDS
+    # until nothing is left below the projector's position (or another run holds the lock): a
+    # short batch only means the projector had not got further yet
+    while segments_project_pending(batch=BATCH) and time.monotonic() < deadline:
         pass
     # and a new or changed segment rule is filled a page of subjects at a time
     while segments_fill_pending() and time.monotonic() < deadline:

@@ -32,6 +32,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         },
         # Profiles follow the ledger closely; an idle run is one advisory lock and one query.
         "project-profiles": {"task": "profiles.project", "schedule": 1.0},
+        # Segments follow the profiles (the projector nudges them after each batch it commits).
+        "project-segments": {"task": "segments.project", "schedule": 1.0},
         # Outbound streams: outbound HTTP like webhooks, so on their queue (a slow receiver must
         # not hold up projections or the ingest nudges); an idle run is a few queries per stream.
         "stream-events": {"task": "activation.stream", "schedule": 2.0},

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from django.db import connection
+from django.db import DatabaseError, connection
 
 T = TypeVar("T")
 
@@ -44,14 +44,39 @@ def config_token() -> str:
     return row[0] if row else _NO_TOKEN
 
 
+def request_token() -> str:
+    """`config_token()` as a request's first query, standing in for the connection's health check.
+
+    With CONN_HEALTH_CHECKS, Django sends `SELECT 1` on a reused connection before the request's
+    first query: a round trip on every request of the ingest path. This read takes its place: if a
+    reused connection fails it (the server restarted meanwhile), the connection is closed and the
+    token read again on a new one, which is what the health check would have done.
+    """
+    db: Any = connection  # the health check's flags are not in django-stubs
+    checking = (
+        db.connection is not None
+        and db.health_check_enabled
+        and not db.health_check_done
+        and not db.in_atomic_block
+    )
+    if not checking:
+        return config_token()
+    db.health_check_done = True
+    try:
+        return config_token()
+    except DatabaseError:
+        db.close()
+        return config_token()
+
+
 @contextmanager
-def pinned() -> Iterator[str]:
-    """Read the token once for the block: every `cached` value inside is of that version."""
+def pinned(read: Callable[[], str] = config_token) -> Iterator[str]:
+    """Read the token once for the block (with `read`): every `cached` value inside is of that version."""
     outer = _pinned.get()
     if outer is not None:
         yield outer
         return
-    reset = _pinned.set(config_token())
+    reset = _pinned.set(read())
     try:
         yield _pinned.get() or _NO_TOKEN
     finally:

@@ -23,14 +23,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Subquery
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import keys
 from audit.consumers import consumer_lock, position_get, position_save
 from audit.errors import InvalidIdentifier
 from audit.selectors import (
+    Position,
     ReadEvent,
     StoredEvent,
     decrypt,
@@ -42,15 +41,14 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
-from profiles.identity.models import Subject
 from profiles.models import (
     FieldKind,
     ProfileField,
-    ProjectionState,
     Segment,
     SegmentEvidence,
     SegmentMembership,
 )
+from profiles.segments import store
 from profiles.segments.rules import (
     Facts,
     Occurrence,
@@ -62,6 +60,7 @@ from profiles.segments.rules import (
     matches,
     next_change,
 )
+from profiles.segments.store import RuleField
 from profiles.selectors import PROJECTION
 
 EPOCH, MICROSECOND = datetime(1970, 1, 1, tzinfo=UTC), timedelta(microseconds=1)  # exact, unlike floats
@@ -181,18 +180,17 @@ def _evidence_from_ledger(
     return built
 
 
-def _facts(evidence: Evidence, fields: list[ProfileField], key: str, purposes: list[str]) -> Facts:
+def _facts(evidence: Evidence, fields: list[RuleField], key: str, purposes: list[str]) -> Facts:
     """What a segment relying on `purposes` may look at: only data collected for those purposes."""
     traits: dict[str, object] = {}
     scores: dict[str, object] = {}
-    for field in fields:
-        if field.purpose not in purposes:
+    for kind, name, purpose, value in fields:
+        if purpose not in purposes:
             continue
-        if field.kind == FieldKind.TRAIT:
-            traits[field.name] = field.value
-        elif field.kind == FieldKind.SCORE:
-            value = field.value
-            scores[field.name] = value.get("score") if isinstance(value, dict) else value
+        if kind == FieldKind.TRAIT:
+            traits[name] = value
+        elif kind == FieldKind.SCORE:
+            scores[name] = value.get("score") if isinstance(value, dict) else value
     hits = {path: [at for _, at in found] for path, found in evidence[key].items()}
     return Facts((), traits, scores, hits)
 
@@ -220,37 +218,28 @@ def _refresh(
     fields, memberships — so the cost per subject is CPU, not queries.
     """
     rules = _Rules.load()
-    subjects = sorted(
-        Subject.objects.filter(pk__in=set(subject_ids), erased_at__isnull=True).values_list("pk", flat=True)
-    )
+    subjects = store.subjects_live(set(subject_ids))
     if not rules.segments or not subjects:
         return 0
-    stored = {
-        row.subject_id: row.hits
-        for row in SegmentEvidence.objects.select_for_update()
-        .filter(subject_id__in=subjects)
-        .order_by("subject_id")
-    }
+    stored = store.evidence_locked(subjects)
     evidence: dict[uuid.UUID, Evidence] = {}
     stale: list[uuid.UUID] = []
     for subject in subjects:
-        loaded = None if rebuild_all or subject in rebuild else _evidence_load(stored.get(subject, {}), rules)
+        kept = stored.get(subject)
+        loaded = None if rebuild_all or subject in rebuild or kept is None else _evidence_load(kept[0], rules)
         if loaded is None:
             stale.append(subject)
         else:
             evidence[subject] = loaded
     evidence.update(_evidence_from_ledger(stale, rules, now))
     _new_events_add(evidence, rules, new_events, skip=set(stale))
-    recheck = {subject: _evidence_prune(evidence[subject], rules, now) for subject in subjects}
-    SegmentEvidence.objects.bulk_create(
-        [
-            SegmentEvidence(subject_id=s, hits=_evidence_dump(evidence[s], rules), recheck_at=recheck[s])
-            for s in subjects
-        ],
-        update_conflicts=True,
-        unique_fields=["subject"],
-        update_fields=["hits", "recheck_at"],
-    )
+    changed = []
+    for subject in subjects:
+        recheck = _evidence_prune(evidence[subject], rules, now)
+        hits = _evidence_dump(evidence[subject], rules)
+        if stored.get(subject) != (hits, recheck):  # most events leave a subject's evidence as it was
+            changed.append((subject, hits, recheck))
+    store.evidence_save(changed)
     return _memberships_update(subjects, rules, evidence, now)
 
 
@@ -280,19 +269,14 @@ def _memberships_update(
 ) -> int:
     every_purpose = sorted({p for keys_ in rules.purposes.values() for p in keys_})
     decisions = decide_many([(s, p) for s in subjects for p in every_purpose], now)
-    fields: dict[uuid.UUID, list[ProfileField]] = defaultdict(list)
-    for field in _rule_fields_of(subjects, every_purpose):
-        fields[field.subject_id].append(field)
-    current = {
-        (m.subject_id, m.segment_id): m
-        for m in SegmentMembership.objects.select_for_update()
-        .filter(subject_id__in=subjects)
-        .order_by("subject_id", "segment_id")
-    }
+    fields: dict[uuid.UUID, list[RuleField]] = defaultdict(list)
+    for subject, field in store.rule_fields(subjects, every_purpose):
+        fields[subject].append(field)
+    current = store.memberships_locked(subjects)
     changes: dict[str, list[tuple[uuid.UUID, bool]]] = defaultdict(list)
     joining: list[SegmentMembership] = []
     leaving: list[int] = []
-    extended: list[SegmentMembership] = []
+    extended: list[tuple[int, datetime | None]] = []
     for subject in subjects:
         for segment in rules.segments:
             keys_ = rules.purposes[segment.pk]
@@ -307,32 +291,16 @@ def _memberships_update(
                 )
                 changes[segment.pk].append((subject, True))
             elif not verdict.member and membership is not None:
-                leaving.append(membership.pk)
+                leaving.append(membership[0])
                 changes[segment.pk].append((subject, False))
-            elif membership is not None and membership.until != verdict.until:
-                membership.until = verdict.until  # a newer hit keeps the member longer
-                extended.append(membership)
+            elif membership is not None and membership[1] != verdict.until:
+                # a newer hit keeps the member longer
+                extended.append((membership[0], verdict.until))
     SegmentMembership.objects.bulk_create(joining)
-    SegmentMembership.objects.bulk_update(extended, ["until"])
+    store.memberships_extend(extended)
     SegmentMembership.objects.filter(pk__in=leaving).delete()
     _record(rules.segments, changes, now)
     return sum(len(c) for c in changes.values())
-
-
-def _rule_fields_of(subjects: list[uuid.UUID], purposes: list[str]) -> list[ProfileField]:
-    """The live traits and scores of these subjects for these purposes: what `_facts` reads.
-
-    Behavioral aggregates are most of a profile's rows and no rule looks at them, so they are
-    not loaded (as model instances, once per consumed batch)."""
-    live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]
-    return list(
-        ProfileField.objects.filter(
-            subject_id__in=subjects,
-            purpose__in=purposes,
-            kind__in=[FieldKind.TRAIT, FieldKind.SCORE],
-            generation=Coalesce(Subquery(live), 0),
-        )
-    )
 
 
 def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bool]]], now: datetime) -> None:
@@ -359,16 +327,24 @@ EVIDENCE_RESETS = ("keys.", "subject.", "identity.")
 
 
 @transaction.atomic(durable=True)
-def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int:
+def segments_project_pending(*, batch: int = 500, name: str = "segments", behind: str = PROJECTION) -> int:
     """The segments consumer: bring the subjects touched by the next committed ledger events up to date.
 
     Like the profile projector, it holds its consumer lock and saves its position in the same
     transaction as the evidence and memberships it changes, so events are never applied twice.
+    It never reads past the position of the consumer `behind` (the profile projector): rules read
+    the traits and scores it writes, so an event is evaluated only once the profile holds it. The
+    two run in parallel (tasks/profiles.py); 0 means nothing new below that position, or that
+    another worker holds this consumer's lock.
     """
 
     if not consumer_lock(name, wait=False):
         return 0
-    events = ledger_read_after(after=position_get(name), limit=batch)
+    # the projector's position first: whatever is read after it (profile fields) is at least as new
+    limit = position_get(behind)
+    if limit is None:
+        return 0
+    events = _not_after(ledger_read_after(after=position_get(name), limit=batch), limit)
     if not events:
         return 0
     touched = {e.meta.stream_id for e in events if e.meta.event_type.startswith(SEGMENT_INPUTS)}
@@ -376,6 +352,15 @@ def segments_project_pending(*, batch: int = 500, name: str = "segments") -> int
     _refresh(subject_ids=touched, now=timezone.now(), rebuild=resets, new_events=events)
     position_save(name, events[-1].position)
     return len(events)
+
+
+def _not_after(events: list[StoredEvent], limit: Position) -> list[StoredEvent]:
+    """The events (in ledger order) up to and including position `limit`: a prefix."""
+    end = (limit.xid, limit.seq)
+    kept = 0
+    while kept < len(events) and (events[kept].position.xid, events[kept].position.seq) <= end:
+        kept += 1
+    return events[:kept]
 
 
 FILL_PAGE = 500

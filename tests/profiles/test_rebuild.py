@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from audit.consumers import position_get
 from audit.selectors import ledger_head_position
 from audit.services import Actor
 from audit.shredding import subject_keys_shred
@@ -16,8 +17,8 @@ from profiles.identity.models import Subject
 from profiles.models import ProfileField, ProjectionState
 from profiles.projector import project_pending
 from profiles.rebuild import RebuildSuperseded, _rebuild_start, _rebuild_switch, rebuild_all, rebuild_subject
-from profiles.selectors import live_generation
-from tasks.profiles import project_ledger
+from profiles.selectors import PROJECTION, live_generation
+from tasks.profiles import project_ledger, project_segments
 from tasks.profiles import rebuild_subject as rebuild_subject_task
 from tasks.schedule import beat_schedule
 from tests.profiles.projection_support import append, collected, drain, snapshot, values
@@ -191,15 +192,24 @@ def test_the_command_rebuilds_everything_or_one_subject(ledger):
         call_command("rebuild_profiles", "--subject", str(uuid.uuid4()))
 
 
-def test_the_tasks_project_and_rebuild_and_beat_runs_the_projector(actor):
+def test_the_tasks_project_and_rebuild_and_beat_runs_the_projector(actor, monkeypatch):
     subject = Subject.objects.create()
     append(actor, collected(subject.id), collected(subject.id, minutes=1))
+    nudges: list[dict[str, object]] = []
+    monkeypatch.setattr(project_segments, "apply_async", lambda **options: nudges.append(options))
 
     project_ledger()
     assert values(subject.id)["events"] == 2
+    # the segments consumer is asked to follow what the projector committed, on the nudge queue
+    assert nudges == [{"queue": "ingest"}]
+    project_ledger()  # nothing new: no nudge
+    assert nudges == [{"queue": "ingest"}]
+    project_segments()
+    assert position_get("segments") == position_get(PROJECTION)
     rebuild_subject_task(str(subject.id))
     assert values(subject.id)["events"] == 2
     assert beat_schedule()["project-profiles"] == {"task": "profiles.project", "schedule": 1.0}
+    assert beat_schedule()["project-segments"] == {"task": "segments.project", "schedule": 1.0}
 
 
 def test_a_merged_subjects_history_joins_the_survivors_profile_and_a_split_gives_it_back(actor, purposes):

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +41,7 @@ from profiles.segments.rules import (
     matches,
 )
 from tests.ledger_support import settle
+from tests.profiles.projection_support import drain
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -134,7 +136,7 @@ def _viewed(subject_id: uuid.UUID, sku: str = "X", minutes_ago: float = 0) -> No
 
 
 def _consume(batch: int = 500) -> None:
-    settle()
+    drain()  # the profile projector first: the segments consumer never reads past it
     while segments_project_pending(batch=batch):
         pass
 
@@ -245,6 +247,33 @@ def test_erasure_deletes_the_evidence(segment):
     assert not SegmentMembership.objects.filter(subject_id=subject).exists()
     _consume()  # the subject.erased event: an erased subject is never evaluated again
     assert not SegmentEvidence.objects.filter(subject_id=subject).exists()
+
+
+def _evidence_version(subject: uuid.UUID) -> str:
+    """The transaction that last wrote the subject's evidence row (PostgreSQL's xmin)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT xmin::text FROM {SegmentEvidence._meta.db_table} WHERE subject_id = %s", [subject]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_evidence_is_written_only_when_an_event_changes_it(segment):
+    subject = _member_of(segment)
+    written = _evidence_version(subject)
+    stored = SegmentEvidence.objects.get(subject_id=subject).hits
+    _viewed(subject, sku="Y")  # counted by no leaf: the evidence row is left as it is
+    _consume()
+    assert _evidence_version(subject) == written
+    assert SegmentEvidence.objects.get(subject_id=subject).hits == stored
+    _viewed(subject)  # a hit: the newest two are kept, so the row changes
+    _consume()
+    assert _evidence_version(subject) != written
+    assert SegmentEvidence.objects.get(subject_id=subject).hits != stored
+    before = _memberships()
+    assert segments_refresh(subject_ids=[subject]) == 0  # what a full re-read decides
+    assert _memberships() == before
 
 
 # --- time alone changes verdicts: rechecks ---------------------------------------------------

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from audit.consumers import consumer_lock, position_get
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor, NewEvent, ledger_append
 from consent.clients import service_register
@@ -17,7 +21,9 @@ from consent.decisions import Context, consent_record
 from profiles.identity.models import Subject
 from profiles.models import Segment, SegmentMembership
 from profiles.segments.membership import segments_expire, segments_refresh
+from profiles.selectors import PROJECTION
 from tests.ledger_support import settle
+from tests.profiles.projection_support import drain
 
 pytestmark = pytest.mark.django_db
 VIEWED_X = {"event": {"name": "Product Viewed", "within_minutes": 10, "where": {"properties.sku": "X"}}}
@@ -135,7 +141,7 @@ def test_the_segments_consumer_refreshes_subjects_as_events_commit_and_never_twi
 
     subject = _subject(consents=True)
     _viewed(subject)
-    settle()  # the safe horizon is cluster-wide: another database's transaction may hold it a while
+    drain()  # the profile projector first: the segments consumer never reads past it
     deadline = timezone.now() + timedelta(seconds=10)
     while segments_project_pending() and timezone.now() < deadline:
         pass
@@ -164,3 +170,59 @@ def test_refreshing_many_subjects_at_once_uses_a_fixed_number_of_queries(
     with django_assert_max_num_queries(40):  # not per subject: 20 subjects would be 200+
         assert segments_refresh(subject_ids=subjects) == 20
     assert SegmentMembership.objects.filter(segment=segment).count() == 20
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_segments_consumer_never_reads_past_the_profile_projector(segment):
+    from profiles.segments.membership import segments_project_pending
+
+    subject = _subject(consents=True)
+    drain()
+    while segments_project_pending():  # its evidence is built (from the ledger) once, here
+        pass
+    _viewed(subject)
+    settle()
+    while segments_project_pending():
+        pass
+    # the view is committed, but not yet in the profile: the segments consumer waits for it
+    assert position_get("segments") == position_get(PROJECTION)
+    assert not SegmentMembership.objects.filter(subject_id=subject).exists()
+    drain()
+    while segments_project_pending():
+        pass
+    assert position_get("segments") == position_get(PROJECTION)
+    assert SegmentMembership.objects.filter(segment=segment, subject_id=subject).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_two_consumers_run_in_parallel_and_each_returns_at_once_while_another_run_holds_it(segment):
+    from profiles.segments.membership import segments_project_pending
+
+    subject = _subject(consents=True)
+    _viewed(subject)
+    drain()
+
+    def while_held(name: str, run: Callable[[], int]) -> int:
+        held, release = threading.Event(), threading.Event()
+
+        def hold() -> None:
+            try:
+                with transaction.atomic():
+                    consumer_lock(name, wait=True)
+                    held.set()
+                    release.wait(10)
+            finally:
+                connection.close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        assert held.wait(10)
+        try:
+            return run()  # had it waited for the lock, it would consume once `release` timed out
+        finally:
+            release.set()
+            holder.join()
+
+    assert while_held("segments", segments_project_pending) == 0
+    assert while_held(PROJECTION, segments_project_pending) > 0  # a projector run does not hold it up
+    assert SegmentMembership.objects.filter(segment=segment, subject_id=subject).exists()
