@@ -34,7 +34,7 @@ def subjects_live(subject_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         return []
     with fast_cursor() as cursor:
         cursor.execute(
-            f"SELECT id FROM {_SUBJECTS} WHERE id = ANY(%b) AND erased_at IS NULL ORDER BY id",  # noqa: S608  # nosec B608  # see above
+            f"SELECT id FROM {_SUBJECTS} WHERE id = ANY(%b) AND erased_at IS NULL ORDER BY id",  # noqa: S608  # nosec B608  # table names from model meta, values bound
             [list(subject_ids)],
             binary=True,
         )
@@ -45,7 +45,7 @@ def evidence_locked(subjects: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredEvid
     """The subjects' stored evidence, its rows locked FOR UPDATE in subject order."""
     with fast_cursor() as cursor:
         cursor.execute(
-            f"SELECT subject_id, hits::text, recheck_at FROM {_EVIDENCE} WHERE subject_id = ANY(%b) "  # noqa: S608  # nosec B608  # see above
+            f"SELECT subject_id, hits::text, recheck_at FROM {_EVIDENCE} WHERE subject_id = ANY(%b) "  # noqa: S608  # nosec B608  # table names from model meta, values bound
             "ORDER BY subject_id FOR UPDATE",
             [list(subjects)],
             binary=True,
@@ -65,7 +65,7 @@ def evidence_save(rows: Sequence[tuple[uuid.UUID, dict[str, Any], datetime | Non
     subjects, hits, rechecks = zip(*rows, strict=True)
     with fast_cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {_EVIDENCE} (subject_id, hits, recheck_at) SELECT s, h, r FROM ROWS FROM ("  # noqa: S608  # nosec B608  # see above
+            f"INSERT INTO {_EVIDENCE} (subject_id, hits, recheck_at) SELECT s, h, r FROM ROWS FROM ("  # noqa: S608  # nosec B608  # table names from model meta, values bound
             "unnest(%b::uuid[]), jsonb_array_elements(%b::text::jsonb), unnest(%b::timestamptz[])) AS t(s, h, r) "
             "ON CONFLICT (subject_id) DO UPDATE SET hits = EXCLUDED.hits, recheck_at = EXCLUDED.recheck_at",
             [list(subjects), json.dumps(hits), list(rechecks)],
@@ -78,7 +78,7 @@ def rule_fields(subjects: Sequence[uuid.UUID], purposes: Sequence[str]) -> list[
     Behavioral aggregates are most of a profile's rows and no rule looks at them: not loaded."""
     with fast_cursor() as cursor:
         cursor.execute(
-            f"SELECT subject_id, kind, name, purpose, value::text FROM {_FIELDS} "  # noqa: S608  # nosec B608  # see above
+            f"SELECT subject_id, kind, name, purpose, value::text FROM {_FIELDS} "  # noqa: S608  # nosec B608  # table names from model meta, values bound
             "WHERE subject_id = ANY(%b) AND purpose = ANY(%b) AND kind = ANY(%b) AND generation = "
             f"COALESCE((SELECT live_generation FROM {_STATE} WHERE name = %b LIMIT 1), 0)",
             [list(subjects), list(purposes), [FieldKind.TRAIT.value, FieldKind.SCORE.value], PROJECTION],
@@ -96,7 +96,7 @@ def memberships_locked(subjects: Sequence[uuid.UUID]) -> dict[tuple[uuid.UUID, s
     """The subjects' memberships by (subject, segment key), locked FOR UPDATE in that order."""
     with fast_cursor() as cursor:
         cursor.execute(
-            f"SELECT id, subject_id, segment_id, until FROM {_MEMBERS} WHERE subject_id = ANY(%b) "  # noqa: S608  # nosec B608  # see above
+            f"SELECT id, subject_id, segment_id, until FROM {_MEMBERS} WHERE subject_id = ANY(%b) "  # noqa: S608  # nosec B608  # table names from model meta, values bound
             "ORDER BY subject_id, segment_id FOR UPDATE",
             [list(subjects)],
             binary=True,
@@ -111,7 +111,7 @@ def memberships_extend(untils: Sequence[tuple[int, datetime | None]]) -> None:
     ids, moments = zip(*sorted(untils, key=lambda row: row[0]), strict=True)
     with fast_cursor() as cursor:
         cursor.execute(
-            f"UPDATE {_MEMBERS} AS m SET until = t.u FROM unnest(%b::bigint[], %b::timestamptz[]) AS t(i, u) "  # noqa: S608  # nosec B608  # see above
+            f"UPDATE {_MEMBERS} AS m SET until = t.u FROM unnest(%b::bigint[], %b::timestamptz[]) AS t(i, u) "  # noqa: S608  # nosec B608  # table names from model meta, values bound
             "WHERE m.id = t.i",
             [list(ids), list(moments)],
         )
