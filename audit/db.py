@@ -47,3 +47,36 @@ def pipelined_inserts(sql: str, statements: Iterable[Sequence[Any]]) -> set[Any]
     finally:
         for cursor in cursors:
             cursor.close()
+
+
+Query = tuple[str, Sequence[Any]]
+
+
+def reads_pipelined(queries: Sequence[Query | None]) -> list[list[tuple[Any, ...]]]:
+    """Independent SELECTs in one round trip (psycopg's pipeline mode): each one's rows, in order;
+    None is a query with nothing to ask, whose rows are []. In a transaction not begun yet, its
+    BEGIN travels with them. For hot paths whose reads do not depend on each other."""
+    asked = [query for query in queries if query is not None]
+    if not asked:
+        return [[] for _ in queries]
+    connection.ensure_connection()
+    raw = connection.connection
+    assert raw is not None  # nosec B101  # type narrowing for mypy; the invariant is guaranteed by the caller, never input
+    cursors: list[psycopg.Cursor[tuple[Any, ...]]] = []
+    try:
+        with connection.wrap_database_errors:
+            if len(asked) == 1:
+                cursor = psycopg.Cursor(raw)
+                cursors.append(cursor)
+                cursor.execute(*asked[0])
+            else:
+                with raw.pipeline():
+                    for sql, params in asked:
+                        cursor = psycopg.Cursor(raw)
+                        cursors.append(cursor)
+                        cursor.execute(sql, params)
+            answers = iter([cursor.fetchall() for cursor in cursors])
+        return [[] if query is None else next(answers) for query in queries]
+    finally:
+        for cursor in cursors:
+            cursor.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
+from audit.db import Query, reads_pipelined
 from hub.crypto import keyed_hash
 from profiles.collection.event_types import REFUSED_PREFIX
 from profiles.collection.models import OutcomeCount, UnstoredOutcome
@@ -22,14 +23,21 @@ def ledger_message_id(client_message_id: str) -> str:
 
 def stored_event_types(source: str, message_ids: list[str]) -> dict[str, str]:
     """Stored message id → the event type stored under it, in one query (the ingest hot path)."""
+    return stored_event_types_read(reads_pipelined([stored_event_types_query(source, message_ids)])[0])
+
+
+def stored_event_types_query(source: str, message_ids: list[str]) -> Query | None:
+    """`stored_event_types`' query, to send with a request's other reads (`audit.db.reads_pipelined`)."""
     if not message_ids:
-        return {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT message_id, event_type FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
-            [source, message_ids],
-        )
-        return {row[0]: row[1] for row in cursor.fetchall()}
+        return None
+    return (
+        "SELECT message_id, event_type FROM audit_ledger_event WHERE source = %s AND message_id = ANY(%s)",
+        [source, message_ids],
+    )
+
+
+def stored_event_types_read(rows: Iterable[tuple[Any, ...]]) -> dict[str, str]:
+    return {row[0]: row[1] for row in rows}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from audit.db import reads_pipelined
 from audit.services import Actor, NewEvent, ledger_append
 from consent.domain import Signals
 from consent.gate import decide_many, purpose_rules
@@ -44,16 +45,16 @@ from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_val
 from profiles.collection.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
 from profiles.collection.models import EVENT_TYPES, UnstoredOutcome
 from profiles.collection.purposes import NO_PURPOSE, NO_RULES, PurposeRules
-from profiles.collection.selectors import ledger_message_id, stored_event_types
+from profiles.collection.selectors import ledger_message_id, stored_event_types_query, stored_event_types_read
 from profiles.collection.stitching import subjects_stitch
 from profiles.collection.tracking_plan import TrackingPlan
 from profiles.identity.subjects import (
+    IdentifierLookup,
     InvalidIdentifierValue,
     UnknownSubject,
     identifier_link,
     subject_find,
     subject_resolve,
-    subjects_found,
 )
 
 IDENTIFIER_KINDS = ("user_id", "anonymous_id", *CONTACT_KINDS)
@@ -253,7 +254,7 @@ class _Batch:
         self.subjects: dict[tuple[str, str], uuid.UUID] = {}
         self.policies: dict[tuple[str, str], list[FieldRule]] = {}
         self.purposes = purpose_rules().keys()
-        # the subjects that identifiers named when the request began (one query for the batch):
+        # the subjects that identifiers named when the request began (one query for the batch, `_collect`):
         # what `subject_resolve` would find, for identifiers the request has not resolved itself
         self.known: dict[tuple[str, object], uuid.UUID] = {}
         self.gpc_done: set[uuid.UUID] = set()
@@ -261,12 +262,8 @@ class _Batch:
         self.consent_ignored: set[int] = set()  # indexes of events whose consent signal was ignored
         self.plan = TrackingPlan.load()
 
-    def prefetch(self, events: Sequence[_Event]) -> None:
-        """Find the subjects of every user and device id in the request at once."""
-        self.known = subjects_found(identifier for event in events for identifier in event.identifiers)
-
     def _found(self, identifier: tuple[str, str]) -> uuid.UUID:
-        """`subject_resolve`, from what `prefetch` found when it can."""
+        """`subject_resolve`, from what the request's first read found when it can."""
         known = self.known.get(identifier)
         if known is not None:
             return known
@@ -542,9 +539,14 @@ def _collect(
                 message_id if isinstance(message_id, str) else None, problem.status, problem.reason
             )
     with transaction.atomic():
-        stored = stored_event_types(source, [e.stored_id for e in parsed])
         batch = _Batch(actor, registered_purposes, consent_policy, contacts)
-        batch.prefetch([event for event in parsed if event.stored_id not in stored])
+        # what is stored already and whom the identifiers name: one round trip, with the BEGIN
+        lookup = IdentifierLookup.of(identifier for event in parsed for identifier in event.identifiers)
+        stored_rows, known_rows = reads_pipelined(
+            [stored_event_types_query(source, [e.stored_id for e in parsed]), lookup.query()]
+        )
+        stored = stored_event_types_read(stored_rows)
+        batch.known = lookup.found(known_rows)
         admitted: list[tuple[_Event, uuid.UUID]] = []
         first: dict[str, int] = {}  # stored id → index of its first event in this request
         repeats: list[tuple[_Event, int]] = []  # (event, index of the original in this request)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
+from audit.db import Query, reads_pipelined
 from audit.services import Actor, NewEvent, ledger_append
 from hub.crypto import keyed_hash
 from hub.errors import DomainError
@@ -93,29 +95,45 @@ def subjects_found(identifiers: Iterable[tuple[str, object]]) -> dict[tuple[str,
     identifiers at once. Only user and device ids: an email or phone names a person only to a
     service that linked them (`subject_resolve`). A malformed value is left out (resolving it
     alone says why)."""
-    hashes: dict[str, list[tuple[str, object]]] = {}
-    for kind, value in identifiers:
-        if kind in CONTACT_KINDS:
-            continue
-        try:
-            hashes.setdefault(identifier_hash(kind, value), []).append((kind, value))
-        except InvalidIdentifierValue:
-            continue
-    if not hashes:
-        return {}
-    found: dict[tuple[str, object], uuid.UUID] = {}
-    kinds = {kind for named in hashes.values() for kind, _ in named}
-    with connection.cursor() as cursor:  # the ingest hot path: no ORM query compilation
-        cursor.execute(
+    lookup = IdentifierLookup.of(identifiers)
+    return lookup.found(reads_pipelined([lookup.query()])[0])
+
+
+@dataclass(frozen=True)
+class IdentifierLookup:
+    """`subjects_found` in halves, so that its query can travel with a request's other reads
+    (`audit.db.reads_pipelined`): `query()` to send, `found(rows)` to read the answer."""
+
+    hashes: dict[str, list[tuple[str, object]]]
+
+    @classmethod
+    def of(cls, identifiers: Iterable[tuple[str, object]]) -> IdentifierLookup:
+        hashes: dict[str, list[tuple[str, object]]] = {}
+        for kind, value in identifiers:
+            if kind in CONTACT_KINDS:
+                continue
+            try:
+                hashes.setdefault(identifier_hash(kind, value), []).append((kind, value))
+            except InvalidIdentifierValue:
+                continue
+        return cls(hashes)
+
+    def query(self) -> Query | None:
+        if not self.hashes:
+            return None
+        kinds = sorted({kind for named in self.hashes.values() for kind, _ in named})
+        return (
             "SELECT kind, value_hash, subject_id FROM profiles_identifier WHERE value_hash = ANY(%s) AND kind = ANY(%s)",
-            [list(hashes), list(kinds)],
+            [list(self.hashes), kinds],
         )
-        rows = cursor.fetchall()
-    for kind, value_hash, subject_id in rows:
-        for identifier in hashes.get(value_hash, ()):
-            if identifier[0] == kind:
-                found[identifier] = subject_id
-    return found
+
+    def found(self, rows: Iterable[tuple[Any, ...]]) -> dict[tuple[str, object], uuid.UUID]:
+        found: dict[tuple[str, object], uuid.UUID] = {}
+        for kind, value_hash, subject_id in rows:
+            for identifier in self.hashes.get(value_hash, ()):
+                if identifier[0] == kind:
+                    found[identifier] = subject_id
+        return found
 
 
 def subject_known_to(*, kind: str, value: object, actor: Actor) -> Subject | None:
