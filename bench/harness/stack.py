@@ -68,8 +68,7 @@ def free_port() -> int:
 
 
 class Stack:
-    """gunicorn (`-w 2`, sync workers, as `make run`) and a Celery worker (prefork, `--concurrency 2`, as
-    `make run`: the two ledger consumers run in parallel) as subprocesses.
+    """gunicorn (`-w 2`, sync workers, as `make run`) and a Celery worker (`--pool solo`) as subprocesses.
 
     gunicorn gets `--no-control-socket`, so it does not take over the per-user control socket of a
     `make run` on the same machine. Subclasses start other process sets by overriding start().
@@ -104,9 +103,7 @@ class Stack:
 
     def start(self) -> None:
         self._spawn("web", self._gunicorn())
-        self._spawn(
-            "worker", [self._bin("celery"), "-A", "hub", "worker", "--concurrency", "2", "-l", "warning"]
-        )
+        self._spawn("worker", [self._bin("celery"), "-A", "hub", "worker", "--pool", "solo", "-l", "warning"])
 
     def check_alive(self) -> None:
         for name, proc in self.procs.items():

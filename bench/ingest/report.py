@@ -73,7 +73,7 @@ def print_report(report: dict[str, Any]) -> None:
         f"wal_sync_method={s['wal_sync_method']}, shared_buffers={s['shared_buffers']}), database {cfg['database']}"
     )
     print(
-        f"Stack: gunicorn hub.wsgi -w 2 (sync), celery worker --concurrency 2, broker {cfg['broker']}, "
+        f"Stack: gunicorn hub.wsgi -w 2 (sync), celery worker --pool solo, broker {cfg['broker']}, "
         f"beat emulated (the consumer tasks every 1 s); Django DEBUG off"
     )
     print(
@@ -173,7 +173,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines = [
         f"Ingest benchmark, {report['date'][:10]}: {m['cores']} cores ({m['cpu_model']}), PostgreSQL "
         f"{s['server_version']} (fsync={s['fsync']}, synchronous_commit={s['synchronous_commit']}), "
-        f"gunicorn -w 2 + Celery worker (prefork -c 2, broker {cfg['broker']}), {cfg['subjects']:,} consented subjects"
+        f"gunicorn -w 2 + Celery worker (solo, broker {cfg['broker']}), {cfg['subjects']:,} consented subjects"
         f"{' (quick run)' if cfg['quick'] else ''}.",
         "",
         "| Measurement | Clients | Events | Events/s |",
