@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from audit.db import Query, reads_pipelined
+from audit.db import Query
 from audit.services import Actor, NewEvent, ledger_append
 from hub.crypto import keyed_hash
 from hub.errors import DomainError
@@ -90,19 +90,13 @@ def subject_find(*, kind: str, value: object) -> Subject | None:
     return None if identifier is None else identifier.subject
 
 
-def subjects_found(identifiers: Iterable[tuple[str, object]]) -> dict[tuple[str, object], uuid.UUID]:
-    """The subject of each identifier that names one, in one query: for resolving a whole batch's
-    identifiers at once. Only user and device ids: an email or phone names a person only to a
-    service that linked them (`subject_resolve`). A malformed value is left out (resolving it
-    alone says why)."""
-    lookup = IdentifierLookup.of(identifiers)
-    return lookup.found(reads_pipelined([lookup.query()])[0])
-
-
 @dataclass(frozen=True)
 class IdentifierLookup:
-    """`subjects_found` in halves, so that its query can travel with a request's other reads
-    (`audit.db.reads_pipelined`): `query()` to send, `found(rows)` to read the answer."""
+    """The subject of each identifier that names one, for a whole batch at once, in halves so that
+    its query travels with the request's other reads (`audit.db.reads_pipelined`): `query()` to
+    send, `found(rows)` to read the answer. Only user and device ids: an email or phone names a
+    person only to a service that linked them (`subject_resolve`). A malformed value is left out
+    (resolving it alone says why)."""
 
     hashes: dict[str, list[tuple[str, object]]]
 
