@@ -69,6 +69,7 @@ def purposes(db: None) -> list[str]:
     migration = import_module("consent.migrations.0002_default_purposes")
     migration.install(django_apps, None)
     import_module("consent.migrations.0004_default_jurisdictions_and_tcf").install(django_apps, None)
+    import_module("consent.migrations.0010_consent_manager").catalog_defaults(django_apps, None)
     return [row[0] for row in migration.CATALOG]
 
 

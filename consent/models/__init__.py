@@ -10,7 +10,7 @@ from consent.models.decisions import (
     Regime,
 )
 from consent.models.policies import MinimizationPolicy, PolicyField, TcfPurposeMapping, Transformation
-from consent.models.purposes import ConsentMechanism, LawfulBasis, Notice, Purpose
+from consent.models.purposes import ConsentMechanism, LawfulBasis, Notice, Purpose, PurposeTranslation
 from consent.models.services import Scope, Service, ServiceKey
 from consent.models.webhooks import DeliveryStatus, WebhookDelivery
 
@@ -28,6 +28,7 @@ __all__ = [
     "Notice",
     "PolicyField",
     "Purpose",
+    "PurposeTranslation",
     "Regime",
     "Scope",
     "Service",

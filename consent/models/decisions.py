@@ -63,6 +63,16 @@ class Jurisdiction(models.Model):
     regions = models.JSONField(
         default=list, blank=True, help_text='ISO 3166 codes this rule covers, e.g. ["FR", "DE"]'
     )
+    child_opt_in_below = models.PositiveSmallIntegerField(
+        default=16,
+        help_text="Below this age, consent-based purposes are opt-in even where the regime is opt-out "
+        "(CCPA §1798.120(c): 16).",
+    )
+    parental_consent_below = models.PositiveSmallIntegerField(
+        default=16,
+        help_text="Below this age, a consent counts only with a verified parental consent (GDPR Art. 8: "
+        "13–16 by member state; CCPA: 13).",
+    )
 
     class Meta:
         ordering = ("code",)

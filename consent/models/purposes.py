@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.core.exceptions import ValidationError
 from django.db import models
 
 from consent.taxonomy import data_categories, data_uses, unknown_keys
+
+# Google Consent Mode v2's consent types (https://developers.google.com/tag-platform/security/guides/consent)
+CONSENT_MODE_SIGNALS = (
+    "ad_storage",
+    "analytics_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+)
+COOKIE_PATTERN = re.compile(r"[A-Za-z0-9_.*-]{1,128}")
+
+
+def _strings(value: object) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
 class LawfulBasis(models.TextChoices):
@@ -45,6 +62,24 @@ class Purpose(models.Model):
     )
     data_uses = models.JSONField(default=list, blank=True, help_text="fideslang data use keys")
     data_categories = models.JSONField(default=list, blank=True, help_text="fideslang data category keys")
+    cookies = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='First-party cookie names this purpose sets on sites, "*" as a wildcard (e.g. ["_ga", "_ga_*"]): '
+        "the banner deletes them when the purpose is refused or withdrawn.",
+    )
+    consent_mode = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Google Consent Mode v2 signals this purpose stands for (e.g. ["analytics_storage"]); a '
+        "signal is granted only when every purpose mapped to it is. Microsoft UET's ad_storage follows "
+        "Google's.",
+    )
+    directed_at_children = models.BooleanField(
+        default=False,
+        help_text="Aimed at children: its consent needs a verified parental consent wherever a child is below "
+        "the jurisdiction's age of digital consent.",
+    )
 
     class Meta:
         ordering = ("key",)
@@ -55,6 +90,14 @@ class Purpose(models.Model):
     def clean(self) -> None:
 
         errors = {}
+        if bad_signals := sorted(set(_strings(self.consent_mode)) - set(CONSENT_MODE_SIGNALS)):
+            errors["consent_mode"] = f"Not a Consent Mode signal: {', '.join(bad_signals)}."
+        if not isinstance(self.consent_mode, list) or not all(isinstance(v, str) for v in self.consent_mode):
+            errors["consent_mode"] = "A list of Consent Mode signal names."
+        if not isinstance(self.cookies, list) or not all(
+            isinstance(v, str) and COOKIE_PATTERN.fullmatch(v) for v in self.cookies
+        ):
+            errors["cookies"] = 'A list of cookie names, "*" as a wildcard (letters, digits, _ - . and *).'
         for field, known in (("data_uses", data_uses()), ("data_categories", data_categories())):
             value = getattr(self, field)
             if not isinstance(value, list):
@@ -79,6 +122,14 @@ class Notice(models.Model):
     text = models.TextField()
     content_hash = models.CharField(max_length=64, editable=False)
     purposes = models.ManyToManyField(Purpose, related_name="notices")
+    service = models.ForeignKey(
+        "consent.Service",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notices",
+        help_text="Only for this site (service); empty: every site.",
+    )
     material = models.BooleanField(default=False)
     published_at = models.DateTimeField(auto_now_add=True)
 
@@ -91,8 +142,27 @@ class Notice(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title} v{self.version} ({self.language}/{self.jurisdiction})"
+        scope = f"/{self.service_id}" if self.service_id else ""
+        return f"{self.title} v{self.version} ({self.language}/{self.jurisdiction}{scope})"
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.content_hash = hashlib.sha256(self.text.encode()).hexdigest()
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class PurposeTranslation(models.Model):
+    """A purpose's name and description in another language (the purpose's own fields are English)."""
+
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="translations")
+    language = models.CharField(max_length=8, help_text='A primary language subtag, e.g. "de".')
+    name = models.CharField(max_length=120)
+    description = models.TextField()
+
+    class Meta:
+        ordering = ("purpose", "language")
+        constraints = [
+            models.UniqueConstraint(fields=["purpose", "language"], name="purpose_translation_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose_id} ({self.language})"

@@ -49,6 +49,11 @@ class Service(models.Model):
         ),
     )
     active = models.BooleanField(default=True)
+    directed_at_children = models.BooleanField(
+        default=False,
+        help_text="A site or app aimed at children: everyone it sends is treated as a child below the "
+        "jurisdiction's age of digital consent until a verified parental consent says otherwise.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Browsers cannot keep a secret: the banner and snippet name the service by a public site key,
     # and the hub accepts it only from the origins listed here (plus its own).

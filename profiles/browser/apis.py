@@ -44,6 +44,8 @@ from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, NotFound, PayloadTooLarge
 from hub.schema import error_response
 from hub.throttling import CollectAddressThrottle, collect_address_allow, collect_site_allow
+from profiles.browser.experience import experience_for
+from profiles.browser.strings import banner_strings
 from profiles.collection.apis import MAX_BODY_BYTES
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.services import Outcome, batch_events, events_collect
@@ -253,6 +255,13 @@ class BannerPurposeOutput(serializers.Serializer):  # type: ignore[type-arg]
     needs_consent = serializers.BooleanField()
     essential = serializers.BooleanField()
     gpc_applies = serializers.BooleanField()
+    cookies = serializers.ListField(
+        child=serializers.CharField(),
+        help_text='first-party cookie names ("*" a wildcard) deleted on refusal',
+    )
+    consent_mode = serializers.ListField(
+        child=serializers.CharField(), help_text="the Google Consent Mode v2 signals this purpose stands for"
+    )
 
 
 class NoticeApi(BrowserApi):
@@ -267,9 +276,21 @@ class NoticeApi(BrowserApi):
         notice = serializers.DictField(help_text="version, language, title, text, content_hash")
         purposes = BannerPurposeOutput(many=True)
         gpc = serializers.BooleanField(help_text="the request carried Sec-GPC: 1")
+        experience = serializers.DictField(
+            help_text="jurisdiction, regime (opt_in | opt_out), do_not_sell, limit_sensitive, gpc_honoured"
+        )
+        strings = serializers.DictField(
+            child=serializers.CharField(), help_text="the banner's words in the notice's language"
+        )
 
     @extend_schema(
-        parameters=[OpenApiParameter("site", str, required=True), OpenApiParameter("lang", str)],
+        parameters=[
+            OpenApiParameter("site", str, required=True),
+            OpenApiParameter("lang", str),
+            OpenApiParameter(
+                "jurisdiction", str, description="the page's claim; it can only make the regime stricter"
+            ),
+        ],
         responses={
             200: BannerNoticeResponse,
             403: SITE_REFUSED,
@@ -287,10 +308,13 @@ class NoticeApi(BrowserApi):
         purposes = sorted(
             (p for p in notice.purposes.all() if p.key in registered), key=lambda p: (p.needs_consent, p.key)
         )
+        claim = request.query_params.get("jurisdiction") or ""
         body = {
             "notice": self.BannerNoticeOutput(notice).data,
             "purposes": [BannerPurposeOutput(_purpose_fields(p)).data for p in purposes],
             "gpc": gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
+            "experience": experience_for(request, claim=claim if _CODE.fullmatch(claim) else ""),
+            "strings": banner_strings(notice.language),
         }
         response = Response(body)
         response["Cache-Control"] = "no-cache"  # a new version must re-prompt at once
@@ -305,6 +329,8 @@ def _purpose_fields(purpose: Purpose) -> dict[str, Any]:
         "needs_consent": purpose.needs_consent,
         "essential": purpose.essential,
         "gpc_applies": purpose.gpc_applies,
+        "cookies": list(purpose.cookies or []),
+        "consent_mode": list(purpose.consent_mode or []),
     }
 
 
