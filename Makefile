@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.lock | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench load lint lint-imports typecheck security bandit audit-deps lock check clean-data
+.PHONY: run test bench load lint lint-imports typecheck security bandit audit-deps lock check clean-data messages
 
 # Installs exactly the lock file: every transitive dependency pinned with its hashes (pip refuses
 # anything else). requirements.txt / requirements-dev.txt are the direct pins; `make lock` derives
@@ -83,6 +83,17 @@ lock: $(STAMP)
 	  --no-header --output-file requirements-dev.lock requirements-dev.txt
 
 check: lint lint-imports typecheck test
+
+## make messages: collect every translatable string into locale/de and locale/fr (django.po; new ones
+## arrive untranslated, changed ones fuzzy: translate them), then compile the .mo files the hub reads.
+## Both are checked in; tests/hub/test_translations.py fails while either is stale or incomplete.
+MESSAGES_IGNORE := --ignore=.venv/* --ignore=bench/* --ignore=tests/* --ignore=.run/* --ignore=.pgdata/* \
+	--ignore=.ci/* --ignore=docs/*
+messages: $(STAMP)
+	$(PY) -m hub.devstack exec -- $(PY) manage.py makemessages -l de -l fr --no-obsolete --no-location \
+	  $(MESSAGES_IGNORE)
+	$(PY) -m hub.devstack exec -- $(PY) manage.py compilemessages -l de -l fr --ignore=.venv --ignore=.run \
+	  --ignore=.pgdata
 
 ## make clean-data: remove the embedded database and generated dev secrets (asks no questions)
 clean-data:

@@ -32,6 +32,7 @@ from consent.models import (
     Notice,
     PolicyField,
     Purpose,
+    PurposeTranslation,
     Scope,
     Service,
     ServiceKey,
@@ -40,8 +41,16 @@ from consent.models import (
 )
 
 
+class PurposeTranslationInline(admin.TabularInline):  # type: ignore[type-arg]
+    """A purpose's name and description per language (consent.translations: the banner, the portal)."""
+
+    model = PurposeTranslation
+    extra = 0
+
+
 @admin.register(Purpose)
 class PurposeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    inlines = (PurposeTranslationInline,)
     list_display = (
         "key", "name", "lawful_basis", "consent_mechanism", "essential", "gpc_applies", "retention_days",
     )  # fmt: skip
@@ -51,19 +60,26 @@ class PurposeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Notice)
 class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Published notices are immutable: officers publish a new version instead of editing one."""
+    """Published notices are immutable: officers publish a new version instead of editing one.
+
+    A notice applies to its jurisdiction ("default": wherever none of its own exists) and to its
+    site (service; empty: every site); visitors get the most specific one (`notice_for`). A
+    material one invalidates only the consents it supersedes (`consent.decisions._superseded`)."""
 
     list_display = (
         "title",
         "version",
         "language",
         "jurisdiction",
+        "service",
         "material",
         "published_at",
         "content_hash",
     )
-    list_filter = ("language", "jurisdiction", "material")
-    fields = ("title", "text", "purposes", "language", "jurisdiction", "material", "version", "content_hash")
+    list_filter = ("language", "jurisdiction", "service", "material")
+    fields = (
+        "title", "text", "purposes", "language", "jurisdiction", "service", "material", "version", "content_hash",
+    )  # fmt: skip
     readonly_fields = ("version", "content_hash", "published_at")
     filter_horizontal = ("purposes",)
 
@@ -84,7 +100,7 @@ class NoticeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if notice.material:
             count = notice_invalidate_older(notice=notice, actor=Actor("officer", str(request.user.pk)))
             messages.info(
-                request, f"Material change: {count} consent(s) given under older versions invalidated."
+                request, f"Material change: {count} consent(s) given under notices it supersedes invalidated."
             )
 
 

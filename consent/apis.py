@@ -13,10 +13,12 @@ from rest_framework.views import APIView
 
 from audit.services import Actor
 from consent.authentication import service_principal
+from consent.children import age_state, check_age, parent_email_check, parental_consent_request
 from consent.decisions import Context, consent_submit
 from consent.domain import Signals, gpc_header_opts_out
 from consent.gate import decide
 from consent.inband import InbandPolicy, tcf_decisions_allowed
+from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose
 from consent.receipts import receipt_build, receipt_sign
 from consent.selectors import consent_overview
@@ -259,3 +261,53 @@ class ReceiptApi(APIView):
                 code="consent.receipt_not_found",
             )
         return Response(receipt_sign(receipt))
+
+
+class ParentalConsentsApi(APIView):
+    """A service asks a parent to consent for a child it serves (consent.children), and may pass the
+    age the person stated in its own age screen."""
+
+    required_scopes = ("consents:write",)
+
+    @extend_schema_serializer(component_name="ServiceParentalConsentInput")
+    class Input(IdentifierInput):
+        parent_email = serializers.CharField(
+            required=False, max_length=254, help_text="where the link is sent"
+        )
+        age = serializers.JSONField(required=False, help_text="the age the person stated, in whole years")
+        language = serializers.CharField(required=False, default="en", max_length=8)
+
+    @extend_schema(
+        request=Input,
+        responses={202: None},
+        summary="State a person's age and/or ask their parent, by email, to consent for them",
+        description=(
+            "A stated age only ever makes the person younger (a child cannot state themselves older). "
+            "Below the jurisdiction's parental age, consent-based purposes are refused with reason "
+            "parental_consent until the parent agrees on the emailed link's page."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.Input(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if "age" not in data and "parent_email" not in data:
+            raise DomainError("Give an age, a parent_email or both.", field="age", code="consent.invalid_age")
+        if "age" in data:
+            check_age(data["age"])
+        if "parent_email" in data:
+            parent_email_check(data["parent_email"])
+        subject = subject_resolve_with_jurisdiction(
+            kind=data["kind"], value=data["value"], actor=_actor(request)
+        )
+        if "age" in data:
+            age_state(subject_id=subject.id, age=data["age"], actor=_actor(request))
+        if "parent_email" in data:
+            parental_consent_request(
+                subject_id=subject.id,
+                parent_email=data["parent_email"],
+                language=data["language"],
+                actor=_actor(request),
+                service_id=service_principal(request).id,
+            )
+        return Response({"accepted": True}, status=status.HTTP_202_ACCEPTED)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
@@ -32,12 +33,14 @@ from consent.models import (
     LawfulBasis,
     Notice,
     Purpose,
+    Service,
 )
 from consent.webhooks import webhooks_enqueue
 from hub.errors import DomainError
 from profiles.identity.merges import subject_lock_current
 from profiles.identity.models import Subject
 
+DEFAULT_SCOPE = "default"  # a notice for every jurisdiction
 EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
 
 
@@ -79,18 +82,62 @@ class Context:
     tcf_string: str | None = None
 
 
-def notice_for(*, version: int | None, language: str) -> Notice | None:
-    """The notice a decision refers to: the given version, or the latest one (its language first)."""
-    notices = Notice.objects.order_by("-version", "-published_at")
+def _notice_scopes(jurisdiction: str, service_id: uuid.UUID | None) -> list[tuple[uuid.UUID | None, str]]:
+    """(service, jurisdiction) scopes from the most specific to the global one."""
+    codes = [jurisdiction] if jurisdiction and jurisdiction != DEFAULT_SCOPE else []
+    codes.append(DEFAULT_SCOPE)
+    owners: list[uuid.UUID | None] = [service_id, None] if service_id is not None else [None]
+    return [(owner, code) for owner in owners for code in codes]
+
+
+def notice_for(
+    *,
+    version: int | None = None,
+    language: str,
+    jurisdiction: str = "",
+    service: Service | uuid.UUID | None = None,
+) -> Notice | None:
+    """The notice a person is shown (and a decision refers to).
+
+    With `version`: that version, in `language` if it exists, else the default language, else any.
+    Without: the latest notice of the most specific scope that has one — (service, jurisdiction),
+    (service, "default"), (every site, jurisdiction), (every site, "default") — and within that
+    scope the latest in `language`, else in settings.LANGUAGE_CODE, else in any language. So a
+    California notice is what California visitors get and nobody else; a site's own notice only
+    that site's visitors.
+    """
+    order = [language, settings.LANGUAGE_CODE]
     if version is not None:
-        found = (
-            notices.filter(version=version, language=language).first()
-            or notices.filter(version=version).first()
-        )
+        variants = list(Notice.objects.filter(version=version).order_by("-published_at", "-id"))
+        found = next((n for lang in order for n in variants if n.language == lang), None)
+        found = found or (variants[0] if variants else None)
         if found is None:
             raise UnknownNotice("No notice has that version.", field="notice_version")
         return found
-    return notices.filter(language=language).first() or notices.first()
+    service_id = service.pk if isinstance(service, Service) else service
+    scopes = _notice_scopes(jurisdiction, service_id)
+    sites = Q(service__isnull=True) | (Q(service_id=service_id) if service_id else Q(pk__in=[]))
+    rows = list(
+        Notice.objects.filter(sites, jurisdiction__in={code for _, code in scopes})
+        .order_by("-version", "-published_at", "-id")
+        .values_list("pk", "service_id", "jurisdiction", "language")
+    )
+    for scope in scopes:
+        in_scope = [(pk, lang) for pk, owner, code, lang in rows if (owner, code) == scope]
+        if in_scope:
+            pk = next((pk for lang in order for pk, found in in_scope if found == lang), in_scope[0][0])
+            return Notice.objects.get(pk=pk)
+    return None
+
+
+def _service_of(actor: Actor) -> uuid.UUID | None:
+    """The service a decision is recorded by (banner and API calls), whose notice applies."""
+    if actor.kind != "service":
+        return None
+    try:
+        return uuid.UUID(str(actor.id))
+    except ValueError:
+        return None
 
 
 def _expiry(status: str, at: datetime) -> datetime | None:
@@ -220,7 +267,12 @@ def consent_record(
         raise NotConsentBased(
             f"These purposes do not rest on consent: {', '.join(not_consent)}.", field="decisions"
         )
-    notice = notice_for(version=notice_version, language=context.language)
+    notice = notice_for(
+        version=notice_version,
+        language=context.language,
+        jurisdiction=context.jurisdiction,
+        service=_service_of(actor),
+    )
     current = {
         row.purpose_id: row
         for row in ConsentState.objects.select_for_update()
@@ -340,24 +392,31 @@ def objection_record(
 
     Consent-based purposes get a withdrawal (or refusal); purposes on legitimate interest or
     public task get the same status, which the gate treats as "objected". Unlike a banner
-    refusal, an objection never expires. Purposes an objection cannot reach are skipped.
+    refusal, an objection never expires: it also replaces such an expiring refusal from a source of
+    no higher standing. Purposes an objection cannot reach are skipped.
     """
     at = at or timezone.now()
     found = _purposes(list(purposes))
     current = {
-        purpose: (status, source)
-        for purpose, status, source in ConsentState.objects.select_for_update()
+        purpose: (status, source, expires_at)
+        for purpose, status, source, expires_at in ConsentState.objects.select_for_update()
         .filter(subject_id=subject_id, purpose_id__in=list(found))
         .order_by("purpose_id")
-        .values_list("purpose_id", "status", "source")
+        .values_list("purpose_id", "status", "source", "expires_at")
     }
     changes = []
     for key in sorted(found):
         purpose = found[key]
         if purpose.essential or purpose.lawful_basis not in OBJECTABLE_BASES:
             continue
-        status_now, source_now = current.get(key, (None, None))
-        if not opt_out_needed(current_status=status_now, current_source=source_now, source=context.source):
+        status_now, source_now, expires_now = current.get(key, (None, None, None))
+        needed = opt_out_needed(current_status=status_now, current_source=source_now, source=context.source)
+        # a remembered refusal lapses; an objection (a CCPA opt-out) must not, so it replaces one
+        # of no higher standing (the same banner's "Reject all" before its "Do Not Sell" link)
+        lasting = expires_now is None or not may_replace(
+            current_status=status_now, current_source=source_now, source=context.source
+        )
+        if not needed and lasting:
             continue
         changes.append((purpose, decision_status(granted=False, current=status_now), None))
     if not changes:
@@ -451,11 +510,14 @@ def notice_publish(
     text: str,
     purposes: list[str],
     language: str = "en",
-    jurisdiction: str = "default",
+    jurisdiction: str = DEFAULT_SCOPE,
+    service: Service | None = None,
     material: bool = False,
     actor: Actor,
 ) -> tuple[Notice, int]:
-    """Publish the next notice version; a material one invalidates consents given under older ones."""
+    """Publish the next notice version (one counter for every scope) for a jurisdiction ("default":
+    everywhere no notice of its own applies) and a site (`service`; None: every site). A material
+    one invalidates the consents it supersedes (`notice_invalidate_older`); returns how many."""
     found = _purposes(purposes)
     latest = Notice.objects.select_for_update().order_by("-version").first()
     notice = Notice.objects.create(
@@ -463,7 +525,8 @@ def notice_publish(
         title=title,
         text=text,
         language=language,
-        jurisdiction=jurisdiction,
+        jurisdiction=jurisdiction or DEFAULT_SCOPE,
+        service=service,
         material=material,
     )
     notice.purposes.set(found.values())
@@ -471,14 +534,41 @@ def notice_publish(
     return notice, invalidated
 
 
+def _superseded(notice: Notice) -> Q:
+    """The consents (ConsentState rows) a material `notice` supersedes, by the notice they were
+    given under (`notice_version`; a consent records no site, only its version and jurisdiction).
+
+    - The same scope (jurisdiction and site): consents given under an older version of it.
+    - A global notice ("default", every site) keeps the rule it always had: consents given under
+      ANY older version, whatever its scope. It over-reaches for a person whose own scoped notice
+      still stands (they are asked again), never under-reaches: it fails closed.
+    - A jurisdiction's notice for every site also reaches consents given under an older global
+      notice by people whose decision was made under that jurisdiction: from now on they are shown
+      this notice instead of the one they agreed to.
+    - A site's notice reaches only its own older versions: which consents were given on that site
+      under a broader notice is not recorded, so those stand until that broader notice changes.
+    A notice of another jurisdiction or site never touches them: a new California notice leaves
+    every EU and default visitor's consent as it was.
+    """
+    older = Notice.objects.filter(version__lt=notice.version)
+    if notice.jurisdiction == DEFAULT_SCOPE and notice.service_id is None:
+        return Q(notice_version__lt=notice.version)
+    site = Q(service__isnull=True) if notice.service_id is None else Q(service_id=notice.service_id)
+    same = older.filter(site, jurisdiction=notice.jurisdiction)
+    rule = Q(notice_version__in=same.values("version"))
+    if notice.service_id is None:
+        global_ = older.filter(jurisdiction=DEFAULT_SCOPE, service__isnull=True)
+        rule |= Q(notice_version__in=global_.values("version"), jurisdiction=notice.jurisdiction)
+    return rule
+
+
 def notice_invalidate_older(*, notice: Notice, actor: Actor) -> int:
-    """Mark "invalidated" every given consent for the notice's purposes under an older version."""
+    """Mark "invalidated" every given consent for the notice's purposes that the notice supersedes
+    (`_superseded`: the same scope's older versions; all older versions for a global notice)."""
     stale = list(
         ConsentState.objects.select_for_update(of=("self",))
         .select_related("purpose")
-        .filter(
-            purpose__in=notice.purposes.all(), status=ConsentStatus.GIVEN, notice_version__lt=notice.version
-        )
+        .filter(_superseded(notice), purpose__in=notice.purposes.all(), status=ConsentStatus.GIVEN)
         .order_by("subject_id", "purpose_id")
     )
     context = Context(DecisionSource.SYSTEM, DecisionMethod.AUTOMATIC, notice.language)

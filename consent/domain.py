@@ -18,6 +18,19 @@ class PurposeRule:
     needs_consent: bool  # lawful basis is consent and the purpose is not essential
     essential: bool
     gpc_applies: bool
+    directed_at_children: bool = False  # its consent needs a parent's unless the person is a known adult
+
+
+@dataclass(frozen=True)
+class ChildFacts:
+    """What is known of the subject's age (consent.children): a child below the jurisdiction's age
+    of digital consent needs a verified parental consent before any consent of theirs counts."""
+
+    band: str = ""  # "" unknown | adult | teen (a minor past the parental age) | child (below it)
+    parental_consent: bool = False  # a holder of parental responsibility verified and consented
+
+
+UNKNOWN_AGE = ChildFacts()
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,7 @@ def evaluate(
     jurisdiction: JurisdictionRule | None,
     signals: Signals,
     at: datetime,
+    child: ChildFacts = UNKNOWN_AGE,
 ) -> GateDecision:
     if purpose is None:
         return GateDecision(False, "unknown_purpose")
@@ -73,6 +87,8 @@ def evaluate(
         if not purpose.essential and state is not None and state.status in OBJECTED_STATUSES:
             return GateDecision(False, "objected")
         return GateDecision(True, "essential" if purpose.essential else "lawful_basis")
+    if parental_consent_missing(purpose, child):
+        return GateDecision(False, "parental_consent")
     if state is None:
         if jurisdiction is not None and not jurisdiction.opt_in_required:
             return GateDecision(True, "not_opted_out")
@@ -84,6 +100,35 @@ def evaluate(
     if state.status in DENIED_STATUSES:
         return GateDecision(False, state.status)
     return GateDecision(False, "unknown_status")
+
+
+def parental_consent_missing(purpose: PurposeRule, child: ChildFacts) -> bool:
+    """GDPR Art. 8, CCPA §1798.120(c)-(d), COPPA: a consent-based purpose needs a verified parental
+    consent for a child below the age of digital consent, and — for a purpose aimed at children — for
+    anyone not known to be an adult (a child-directed service cannot assume its users are grown up)."""
+    if child.parental_consent:
+        return False
+    if child.band == "child":
+        return True
+    return purpose.directed_at_children and child.band != "adult"
+
+
+def age_band(*, age: int, parental_below: int, opt_in_below: int) -> str:
+    """The band a stated age falls in under a jurisdiction's thresholds."""
+    if age < parental_below:
+        return "child"
+    if age < opt_in_below:
+        return "teen"
+    return "adult"
+
+
+AGE_BAND_ORDER = {"": 0, "adult": 1, "teen": 2, "child": 3}  # larger: more protective
+
+
+def age_band_after_statement(*, current: str, stated: str) -> str:
+    """A statement only ever makes the band more protective (a child cannot state themselves older;
+    an officer can correct it)."""
+    return stated if AGE_BAND_ORDER.get(stated, 0) > AGE_BAND_ORDER.get(current, 0) else current
 
 
 def gpc_header_opts_out(values: Iterable[str] | str | None) -> bool:

@@ -41,3 +41,19 @@ SUBJECT_JURISDICTION_ESTABLISHED = register(
 # Consent records are kept under their own data keys, so retention of a purpose's data does
 # not destroy the proof of the decisions about it.
 CONSENT_RECORDS_KEY = "consent_records"
+
+# Children (consent.children): what a person stated of their age (the band, under their jurisdiction's
+# thresholds) and the parental consent flow. The parent's address is in the request's sealed payload only.
+SUBJECT_AGE_STATED = register(
+    "subject.age_stated", "The person stated their age; the payload holds the band and the thresholds used."
+)
+PARENTAL_CONSENT_REQUESTED = register(
+    "parental_consent.requested", "A child's consent awaits a holder of parental responsibility (emailed)."
+)
+PARENTAL_CONSENT_GIVEN = register(
+    "parental_consent.given",
+    "A holder of parental responsibility, verified by email, consented for the child.",
+)
+PARENTAL_CONSENT_REFUSED = register(
+    "parental_consent.refused", "A holder of parental responsibility refused consent for the child."
+)

@@ -23,6 +23,8 @@ from django.db import connection
 from django.utils import timezone
 
 from consent.domain import (
+    UNKNOWN_AGE,
+    ChildFacts,
     GateDecision,
     JurisdictionRule,
     PurposeRule,
@@ -43,6 +45,7 @@ class _Facts:
     state: StateView | None
     jurisdiction: JurisdictionRule | None
     restricted: bool = False
+    child: ChildFacts = UNKNOWN_AGE
 
 
 class _FactCache:
@@ -104,7 +107,12 @@ def _evaluate(facts: _Facts, signals: Signals, at: datetime) -> GateDecision:
     if facts.restricted and not signals.restricted:
         signals = replace(signals, restricted=True)
     return evaluate(
-        purpose=facts.purpose, state=facts.state, jurisdiction=facts.jurisdiction, signals=signals, at=at
+        purpose=facts.purpose,
+        state=facts.state,
+        jurisdiction=facts.jurisdiction,
+        signals=signals,
+        at=at,
+        child=facts.child,
     )
 
 
@@ -138,10 +146,11 @@ def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid
 # The subjects' rows and their consent states for the asked purposes, in one round trip (a consent
 # state may name a subject id that has no row: decisions recorded before anything else was known).
 _SUBJECTS_AND_STATES = (
-    "SELECT true, id, jurisdiction, restricted_since IS NOT NULL, known_minor, NULL, NULL, NULL "
+    "SELECT true, id, jurisdiction, restricted_since IS NOT NULL, known_minor, age_band, "
+    "parental_consent_at IS NOT NULL, NULL, NULL, NULL "
     "FROM profiles_subject WHERE id = ANY(%(subjects)s) "
     "UNION ALL "
-    "SELECT false, subject_id, NULL, NULL, NULL, purpose_id, status, expires_at "
+    "SELECT false, subject_id, NULL, NULL, NULL, NULL, NULL, purpose_id, status, expires_at "
     "FROM consent_consentstate WHERE subject_id = ANY(%(subjects)s) AND purpose_id = ANY(%(purposes)s)"
 )
 
@@ -152,7 +161,7 @@ def _facts_of(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.
     every_rule = purpose_rules()
     rules = {key: every_rule[key] for key in purpose_keys if key in every_rule}
     states: dict[tuple[Any, str], StateView] = {}
-    known: dict[Any, tuple[str, bool, bool]] = {}
+    known: dict[Any, tuple[str, bool, bool, ChildFacts]] = {}
     if subjects:
         with connection.cursor() as cursor:
             cursor.execute(_SUBJECTS_AND_STATES, {"subjects": list(subjects), "purposes": list(purpose_keys)})
@@ -162,23 +171,26 @@ def _facts_of(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.
                 code,
                 restricted,
                 minor,
+                band,
+                parental,
                 purpose_id,
                 status,
                 expires_at,
             ) in cursor.fetchall():
                 if is_subject:
-                    known[subject_id] = (code or "default", restricted, minor)
+                    child = ChildFacts(band, parental) if band or parental else UNKNOWN_AGE
+                    known[subject_id] = (code or "default", restricted, minor, child)
                 else:
                     states[(subject_id, purpose_id)] = StateView(status, expires_at)
     regimes = jurisdiction_rules()
     facts = {}
     for subject, purpose in pairs:
-        code, restricted, minor = known.get(subject, ("default", False, False))
+        code, restricted, minor, child = known.get(subject, ("default", False, False, UNKNOWN_AGE))
         jurisdiction = regimes.get(code) or regimes.get("default")
         if jurisdiction is not None:
             jurisdiction = regime_for(jurisdiction, known_minor=minor)
         facts[(subject, purpose)] = _Facts(
-            rules.get(purpose), states.get((subject, purpose)), jurisdiction, restricted
+            rules.get(purpose), states.get((subject, purpose)), jurisdiction, restricted, child
         )
     return facts
 
@@ -188,7 +200,7 @@ def purpose_rules() -> Mapping[str, PurposeRule]:
     return cached(
         "gate.purposes",
         lambda: {
-            p.key: PurposeRule(p.key, p.needs_consent, p.essential, p.gpc_applies)
+            p.key: PurposeRule(p.key, p.needs_consent, p.essential, p.gpc_applies, p.directed_at_children)
             for p in Purpose.objects.all()
         },
     )

@@ -21,6 +21,7 @@ from django.http import HttpRequest
 from rest_framework.request import Request
 
 from audit.services import Actor, NewEvent, ledger_append
+from consent.children import combine_on_merge
 from consent.domain import JurisdictionRule, jurisdiction_after_claim
 from consent.event_types import CONSENT_RECORDS_KEY, SUBJECT_JURISDICTION_ESTABLISHED
 from consent.gate import fact_cache, jurisdiction_rule
@@ -180,8 +181,9 @@ def subject_resolve_with_jurisdiction(
 @transaction.atomic
 def subject_jurisdiction_combine(*, survivor: Subject, absorbed: Subject) -> None:
     """A merge (one person): the survivor takes the absorbed subject's regime only if it is stricter,
-    and is a known minor if either was."""
+    and is a known minor if either was (and of the younger age band: `consent.children`)."""
     subject_jurisdiction_claim(subject=survivor, claim=absorbed.jurisdiction)
+    combine_on_merge(survivor=survivor, absorbed=absorbed)
     if absorbed.known_minor and not survivor.known_minor:
         Subject.objects.filter(pk=survivor.pk).update(known_minor=True)
         survivor.known_minor = True

@@ -37,6 +37,7 @@ urlpatterns = [
     path("livez", views.livez, name="livez"),
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", include("profiles.portal.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the portal's language switcher
     path("", include("profiles.browser.urls")),
     path("", include("profiles.demo.urls")),
     path("privacy-requests/verify/<str:token>", verify_request, name="privacy-request-verify"),

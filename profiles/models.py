@@ -9,7 +9,14 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent, UnstoredOutcome
-from profiles.identity.models import Identifier, IdentifierKind, JurisdictionBasis, Subject, SubjectMerge
+from profiles.identity.models import (
+    Identifier,
+    IdentifierKind,
+    JurisdictionBasis,
+    ParentalConsentRequest,
+    Subject,
+    SubjectMerge,
+)
 from profiles.segments.rules import InvalidCondition, check
 
 
@@ -137,5 +144,5 @@ class SegmentEvidence(models.Model):
 __all__ = [
     "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "ProfileField", "ProjectionState", "Segment",
     "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent", "EventPurpose",
-    "OutcomeCount", "UnstoredOutcome",
+    "OutcomeCount", "UnstoredOutcome", "ParentalConsentRequest",
 ]  # fmt: skip

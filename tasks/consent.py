@@ -1,9 +1,12 @@
-"""Consent tasks: expiry of decisions and retention of purpose data (scheduled by beat)."""
+"""Consent tasks: expiry of decisions and retention of purpose data (scheduled by beat), and the
+parental consent email (its argument is the request's id; the address is read from the ledger)."""
 
 import logging
+from uuid import UUID
 
 from celery import shared_task
 
+from consent.children import parental_consent_send
 from consent.decisions import consent_expire_due
 from consent.retention import retention_enforce
 
@@ -30,3 +33,15 @@ def enforce_retention() -> None:
         dict(report.by_purpose),
         report.keys_deferred,
     )
+
+
+@shared_task(
+    name="consent.send_parental_consent_link",
+    ignore_result=True,
+    acks_late=True,
+    time_limit=60,
+    soft_time_limit=50,
+)
+def send_parental_consent_link(request_id: str) -> None:
+    sent = parental_consent_send(request_id=UUID(request_id))
+    logger.info("parental consent link request=%s sent=%s", request_id, sent)

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "hub.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",  # the person's choice (cookie), else Accept-Language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -129,6 +130,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en"
+# The portal, the banner's words, e-mails to people, exports and the officers' own pages come in
+# these languages: the person's choice (the language cookie, set by /i18n/setlang/), else their
+# browser's Accept-Language. One catalog for the whole project: `make messages` (README).
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_HTTPONLY = True
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -247,6 +255,8 @@ HUB_FAULT_PAUSE_AFTER_STEP = ""
 # Sign-in links (emailed, or minted by a service for its signed-in user) and portal sessions.
 HUB_PORTAL_LINK_MINUTES = env.int("HUB_PORTAL_LINK_MINUTES", default=15)
 HUB_PORTAL_SESSION_MINUTES = env.int("HUB_PORTAL_SESSION_MINUTES", default=30)
+# how long a parent has to answer a parental consent request (consent.children)
+HUB_PARENTAL_CONSENT_DAYS = env.int("HUB_PARENTAL_CONSENT_DAYS", default=7)
 # Sign-in and request forms: at most this many attempts per client address and per identifier
 # within the window (seconds).
 HUB_PORTAL_RATE_LIMIT = env.int("HUB_PORTAL_RATE_LIMIT", default=5)

@@ -26,6 +26,7 @@ if "EMAIL_URL" not in env:
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SECURE = True  # the portal's language switcher
 SESSION_COOKIE_HTTPONLY = True
 # Plain-HTTP requests are redirected to HTTPS; turn off only where the proxy already does it.
 # /healthz and /livez are exempt: a load balancer's or process manager's plain-HTTP probe sees the truth.

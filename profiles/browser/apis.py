@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -34,11 +35,14 @@ from rest_framework.views import APIView
 from audit.services import Actor
 from consent.apis import PurposeNotRegistered
 from consent.authentication import service_purposes
+from consent.children import child_presumed
 from consent.clients import MAX_SITE_KEY, origin_normalize, service_for_site_key
 from consent.decisions import Context, consent_submit, notice_for
 from consent.domain import gpc_header_opts_out
 from consent.jurisdiction import trusted_jurisdiction
-from consent.models import DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
+from consent.models import ConsentStatus, DecisionMethod, DecisionSource, Jurisdiction, Purpose, Service
+from consent.selectors import consent_overview
+from consent.translations import purpose_text
 from hub.api import TOO_DEEP, json_problem
 from hub.config.views import OneConfigVersion
 from hub.errors import DomainError, NotFound, PayloadTooLarge
@@ -49,6 +53,7 @@ from profiles.browser.strings import banner_strings
 from profiles.collection.apis import MAX_BODY_BYTES
 from profiles.collection.purposes import PurposeRules
 from profiles.collection.services import Outcome, batch_events, events_collect
+from profiles.identity.subjects import subject_find
 
 logger = logging.getLogger(__name__)
 
@@ -280,7 +285,8 @@ class NoticeApi(BrowserApi):
             help_text="jurisdiction, regime (opt_in | opt_out), do_not_sell, limit_sensitive, gpc_honoured"
         )
         strings = serializers.DictField(
-            child=serializers.CharField(), help_text="the banner's words in the notice's language"
+            child=serializers.CharField(),
+            help_text="the banner's words in the requested language (lang) when the hub has it, else the notice's",
         )
 
     @extend_schema(
@@ -301,31 +307,35 @@ class NoticeApi(BrowserApi):
     def get(self, request: Request) -> Response:
         service = self.site(request, request.query_params.get("site"))
         self.count(service, writes=0)  # a read: the key's rate, not its quota of writes
-        notice = notice_for(version=None, language=_language(request.query_params.get("lang")))
+        language = _language(request.query_params.get("lang"))
+        claim = request.query_params.get("jurisdiction") or ""
+        experience = experience_for(request, claim=claim if _CODE.fullmatch(claim) else "", service=service)
+        notice = notice_for(language=language, jurisdiction=experience["jurisdiction"], service=service)
         if notice is None:
             raise NotFound("No notice has been published yet.", code="collect.no_notice")
         registered = _registered(service)
         purposes = sorted(
-            (p for p in notice.purposes.all() if p.key in registered), key=lambda p: (p.needs_consent, p.key)
+            (p for p in notice.purposes.prefetch_related("translations") if p.key in registered),
+            key=lambda p: (p.needs_consent, p.key),
         )
-        claim = request.query_params.get("jurisdiction") or ""
         body = {
             "notice": self.BannerNoticeOutput(notice).data,
-            "purposes": [BannerPurposeOutput(_purpose_fields(p)).data for p in purposes],
+            "purposes": [BannerPurposeOutput(_purpose_fields(p, language)).data for p in purposes],
             "gpc": gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
-            "experience": experience_for(request, claim=claim if _CODE.fullmatch(claim) else ""),
-            "strings": banner_strings(notice.language),
+            "experience": experience,
+            "strings": banner_strings(language, fallback=notice.language),
         }
         response = Response(body)
         response["Cache-Control"] = "no-cache"  # a new version must re-prompt at once
         return response
 
 
-def _purpose_fields(purpose: Purpose) -> dict[str, Any]:
+def _purpose_fields(purpose: Purpose, language: str) -> dict[str, Any]:
+    name, description = purpose_text(purpose, language)  # the page's language, else English
     return {
         "key": purpose.key,
-        "name": purpose.name,
-        "description": purpose.description,
+        "name": name,
+        "description": description,
         "needs_consent": purpose.needs_consent,
         "essential": purpose.essential,
         "gpc_applies": purpose.gpc_applies,
@@ -396,6 +406,10 @@ class ConsentApi(BrowserApi):
             gpc=gpc,
             trusted_jurisdiction=trusted_jurisdiction(request),
         )
+        if service.directed_at_children:  # a children's site: nobody's consent counts without a parent's
+            subject = subject_find(kind="anonymous_id", value=data["anonymous_id"])
+            if subject is not None:
+                child_presumed(subject_id=subject.id, actor=_actor(service))
         decisions = [
             self.BannerDecisionOutput(
                 {
@@ -581,3 +595,48 @@ def _page_path(value: object) -> str | None:
     if any(ord(char) < 32 or ord(char) == 127 for char in path):
         return None
     return path or None
+
+
+class ChoiceApi(BrowserApi):
+    """A device's current choice, so hub.js can restore it where its choice cookie is missing (another
+    subdomain, an expired cookie). It reads only what the anonymous id's own cookie already grants
+    the page: the device's decisions for the service's registered consent-based purposes."""
+
+    class BannerChoiceInput(serializers.Serializer):  # type: ignore[type-arg]
+        site = serializers.CharField(max_length=MAX_SITE_KEY, help_text="the service's public site key")
+        anonymous_id = serializers.RegexField(
+            r"\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z",
+            max_length=36,
+            help_text="the device's hub_aid cookie",
+        )
+
+    class BannerChoiceResponse(serializers.Serializer):  # type: ignore[type-arg]
+        notice_version = serializers.IntegerField(allow_null=True)
+        decisions = serializers.DictField(child=serializers.BooleanField())
+
+    @extend_schema(
+        request={"text/plain": BannerChoiceInput, "application/json": BannerChoiceInput},
+        responses={200: BannerChoiceResponse, 403: SITE_REFUSED},
+        summary="Browsers: a device's current choice for the service's purposes (an unknown device: none)",
+    )
+    def post(self, request: Request) -> Response:
+        self.require_page(request)
+        body = _json_body(request)
+        service = self.site(request, body.get("site"))
+        self.count(service, writes=0)  # a read: the key's rate, not its quota of writes
+        serializer = self.BannerChoiceInput(data=body)
+        serializer.is_valid(raise_exception=True)
+        subject = subject_find(kind="anonymous_id", value=serializer.validated_data["anonymous_id"])
+        registered = _registered(service)
+        now = timezone.now()
+        decisions: dict[str, bool] = {}
+        version: int | None = None
+        latest = None
+        for state in consent_overview(subject_id=subject.id if subject else None):
+            if state.status is None or not state.needs_consent or state.purpose not in registered:
+                continue
+            live = state.expires_at is None or state.expires_at > now
+            decisions[state.purpose] = state.status == ConsentStatus.GIVEN and live
+            if state.since is not None and (latest is None or state.since > latest):
+                latest, version = state.since, state.notice_version  # the choice made last
+        return Response({"notice_version": version if decisions else None, "decisions": decisions})

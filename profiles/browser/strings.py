@@ -1,11 +1,17 @@
-"""The banner's words, served with the notice in the notice's language (hub.js carries no text of its own).
+"""The banner's words, served with the notice (hub.js carries no text of its own).
 
-Each key is what hub.js shows; the values are Django translation strings, so they come from the same
-catalogs (`locale/`) as the portal's.
+Each key is what hub.js shows (a contract with hub.js: never rename one); the values are Django
+translation strings, so they come from the same catalog (`locale/`) as the portal's.
+
+Which language: the one the page asked for (`lang`, the page's <html lang>) whenever the hub has a
+catalog for it, even if the officer has published the notice only in English — a German page gets
+German buttons around an English notice rather than English buttons. Only a language the hub has no
+catalog for falls back to the notice's language, and then to English (LANGUAGE_CODE).
 """
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import override
 
@@ -35,7 +41,18 @@ BANNER_STRINGS = {
 }
 
 
-def banner_strings(language: str) -> dict[str, str]:
-    """Every banner string in `language` (a catalog that lacks one falls back to English)."""
-    with override(language):
+def banner_language(requested: str, *, fallback: str = "") -> str:
+    """The language the banner's words are served in: `requested` if the hub has a catalog for it,
+    else `fallback` (the notice's language) if it has that one, else LANGUAGE_CODE."""
+    available = {code for code, _name in settings.LANGUAGES}
+    for candidate in (requested, fallback):
+        primary = (candidate or "").split("-")[0].lower()
+        if primary in available:
+            return primary
+    return str(settings.LANGUAGE_CODE)
+
+
+def banner_strings(requested: str, *, fallback: str = "") -> dict[str, str]:
+    """Every banner string in `banner_language(requested, fallback=fallback)` (the docstring above)."""
+    with override(banner_language(requested, fallback=fallback)):
         return {key: str(text) for key, text in BANNER_STRINGS.items()}

@@ -14,7 +14,7 @@ COLLECTED = {
 # refusals keep no payload: the reason is part of the type (a fixed list, no personal data)
 REFUSAL_REASONS = (
     "no_decision", "refused", "withdrawn", "expired", "invalidated", "gpc", "restricted",
-    "unknown_purpose", "unknown_subject", "error", "not_registered", "objected",
+    "unknown_purpose", "unknown_subject", "error", "not_registered", "objected", "parental_consent",
 )  # fmt: skip
 REFUSED_PREFIX = "collection.refused."
 REFUSED = {

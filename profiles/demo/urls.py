@@ -2,6 +2,9 @@
 
 from django.urls import URLPattern, path
 
-from profiles.demo.views import demo_shop
+from profiles.demo.views import demo_embed, demo_shop
 
-urlpatterns: list[URLPattern] = [path("demo/", demo_shop, name="demo-shop")]
+urlpatterns: list[URLPattern] = [
+    path("demo/", demo_shop, name="demo-shop"),
+    path("demo/embed/", demo_embed, name="demo-embed"),
+]

@@ -25,6 +25,15 @@ class JurisdictionBasis(models.TextChoices):
     OFFICER = "officer", "An officer"
 
 
+class AgeBand(models.TextChoices):
+    """What a subject stated of their age (consent.children); a statement only ever moves down."""
+
+    UNKNOWN = "", "Unknown"
+    ADULT = "adult", "An adult"
+    TEEN = "teen", "A minor past the age of parental consent (opt-in for sale and sharing)"
+    CHILD = "child", "A child below the age of digital consent (a parent must consent)"
+
+
 class Subject(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -41,6 +50,13 @@ class Subject(models.Model):
         default=False, db_default=False,
         help_text="known to be under 16: opt-out regimes need opt-in (CCPA §1798.120(c))",
     )  # fmt: skip
+    age_band = models.CharField(
+        max_length=8, blank=True, default="", db_default="", choices=AgeBand.choices,
+        help_text="what the person stated of their age, under their jurisdiction's thresholds (consent.children)",
+    )  # fmt: skip
+    parental_consent_at = models.DateTimeField(
+        null=True, blank=True, help_text="when a holder of parental responsibility verified and consented"
+    )
     restricted_since = models.DateTimeField(
         null=True, blank=True, help_text="processing restricted (GDPR Art. 18): data kept, not used"
     )
@@ -116,3 +132,26 @@ class SubjectMerge(models.Model):
     def __str__(self) -> str:
         state = "split" if self.split_at else "merged"
         return f"{self.absorbed_id} into {self.survivor_id} ({state})"
+
+
+class ParentalConsentRequest(models.Model):
+    """A request to a holder of parental responsibility to consent for a child (consent.children).
+
+    The parent's address lives only in the ledger (the request's encrypted event); the emailed link
+    carries a signed nonce of which only the hash is kept, so the link works once and a leaked table
+    grants nothing.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subject_id = models.UUIDField(db_index=True)
+    service_id = models.UUIDField(null=True, blank=True, help_text="the site or app that asked")
+    nonce_hash = models.CharField(max_length=64, blank=True)
+    language = models.CharField(max_length=8, default="en")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=8, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"parental consent request {self.id}"

@@ -26,6 +26,9 @@ class SignInLink(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True, help_text="emailed (email links only)")
     used_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(
+        max_length=8, blank=True, default="", help_text="the language its email is written in (the asker's)"
+    )
 
     class Meta:
         db_table = "profiles_signinlink"  # moved from `profiles` with its rows (state-only migration)

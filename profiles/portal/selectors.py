@@ -23,6 +23,7 @@ from consent.domain import Signals
 from consent.gate import decide_many
 from consent.models import ConsentState, LawfulBasis, Notice, Purpose, Service
 from consent.receipts import receipt_build, receipt_sign
+from consent.translations import purpose_text
 from hub.errors import NotFound
 from profiles.collection.contact import identifiers_linked
 from profiles.collection.stitching import subjects_absorbing
@@ -136,7 +137,8 @@ def _offer(status: str | None, reason: str, needs_consent: bool) -> str | None:
 
 
 def consent_page(*, subject: PortalSubject, gpc: bool, language: str) -> ConsentPage:
-    purposes = list(Purpose.objects.order_by("key"))
+    purposes = list(Purpose.objects.prefetch_related("translations").order_by("key"))
+    texts = {p.key: purpose_text(p, language) for p in purposes}  # the person's language, else English
     states = {s.purpose_id: s for s in ConsentState.objects.filter(subject_id=subject.id)}
     gate = decide_many([(subject.id, p.key) for p in purposes], signals={subject.id: Signals(gpc=gpc)})
     rows = []
@@ -146,7 +148,7 @@ def consent_page(*, subject: PortalSubject, gpc: bool, language: str) -> Consent
         decision = gate[(subject.id, purpose.key)]
         rows.append(
             PurposeRow(
-                key=purpose.key, name=purpose.name, description=purpose.description,
+                key=purpose.key, name=texts[purpose.key][0], description=texts[purpose.key][1],
                 lawful_basis=basis_label(purpose.lawful_basis), needs_consent=purpose.needs_consent,
                 essential=purpose.essential, gpc_applies=purpose.gpc_applies,
                 retention_days=purpose.retention_days, status=status,
@@ -163,8 +165,8 @@ def consent_page(*, subject: PortalSubject, gpc: bool, language: str) -> Consent
         )  # fmt: skip
     return ConsentPage(
         purposes=rows,
-        notice=notice_for(version=None, language=language),
-        history=consent_history(subject_ids=subject.subject_ids, names={p.key: p.name for p in purposes}),
+        notice=notice_for(language=language, jurisdiction=subject.jurisdiction),
+        history=consent_history(subject_ids=subject.subject_ids, names={k: t[0] for k, t in texts.items()}),
         restricted=subject.restricted,
     )
 

@@ -25,12 +25,13 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from audit.selectors import ledger_events_for_subjects
 from audit.services import Actor
 from consent.throttling import longest_window
+from consent.translations import language_supported
 from hub.enqueue import enqueue_after_commit
 from hub.errors import DomainError
 from hub.ratelimit.services import attempts_purge
@@ -87,9 +88,10 @@ def _arm(link: SignInLink) -> str:
 
 
 @transaction.atomic
-def sign_in_link_request(*, email: str, now: datetime | None = None) -> None:
+def sign_in_link_request(*, email: str, language: str | None = None, now: datetime | None = None) -> None:
     """Someone asked for a link for `email`. Whether or not the address is known, the caller
-    answers the same; a known one gets a link row now and the email after commit."""
+    answers the same; a known one gets a link row now and the email after commit, written in
+    `language` (default: the language of the request being served)."""
     subject = subject_find(kind="email", value=email)
     if subject is None or subject.erased_at is not None:
         return
@@ -100,6 +102,7 @@ def sign_in_link_request(*, email: str, now: datetime | None = None) -> None:
         issued_by="subject:email",
         created_at=now,
         expires_at=now + _lifetime(),
+        language=language_supported(language),
     )
     enqueue_after_commit("portal.send_sign_in_link", str(link.id))
 
@@ -138,12 +141,14 @@ def sign_in_link_send(*, link_id: uuid.UUID, now: datetime | None = None) -> boo
     token = _arm(link)
     link.sent_at = now
     link.save(update_fields=["nonce_hash", "sent_at"])
-    body = _(
-        "Someone asked to sign in to the privacy portal with this address. If it was you, open this "
-        "link within %(minutes)s minutes; it works once:\n\n%(link)s\n\n"
-        "If it was not you, ignore this email; nothing will happen."
-    ) % {"minutes": settings.HUB_PORTAL_LINK_MINUTES, "link": sign_in_url(token)}
-    send_mail(_("Your sign-in link to the privacy portal"), body, settings.DEFAULT_FROM_EMAIL, [address])
+    with translation.override(language_supported(link.language)):  # the asker's language, not the worker's
+        body = _(
+            "Someone asked to sign in to the privacy portal with this address. If it was you, open this "
+            "link within %(minutes)s minutes; it works once:\n\n%(link)s\n\n"
+            "If it was not you, ignore this email; nothing will happen."
+        ) % {"minutes": settings.HUB_PORTAL_LINK_MINUTES, "link": sign_in_url(token)}
+        subject = _("Your sign-in link to the privacy portal")
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     return True
 
 

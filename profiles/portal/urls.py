@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from profiles.portal import views
+from profiles.portal import parental, views
 
 app_name = "portal"
 urlpatterns = [
@@ -16,4 +16,7 @@ urlpatterns = [
     path("data", views.data, name="data"),
     path("data/identifiers/unlink", views.identifier_unlink, name="identifier_unlink"),
     path("requests", views.requests, name="requests"),
+    path("do-not-sell", views.do_not_sell, name="do_not_sell"),
+    path("limit-sensitive", views.limit_sensitive, name="limit_sensitive"),
+    path("parental-consent/<str:token>", parental.parental_consent, name="parental_consent"),
 ]

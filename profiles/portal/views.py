@@ -17,7 +17,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from audit.services import Actor
 from consent.decisions import Context, consent_record, notice_for
+from consent.domain import gpc_header_opts_out
+from consent.jurisdiction import trusted_jurisdiction
 from consent.models import DecisionMethod, DecisionSource, Purpose
 from hub.errors import DomainError
 from hub.ratelimit.services import rate_key, rate_limit_allow
@@ -34,6 +37,7 @@ from profiles.portal.forms import (
     SignInForm,
 )
 from profiles.portal.labels import REQUEST_LABELS
+from profiles.portal.optout_forms import OptOutForm
 from profiles.portal.selectors import (
     consent_page,
     consent_receipt,
@@ -53,6 +57,7 @@ from profiles.portal.services import (
     sign_in_link_request,
 )
 from profiles.requests.domain import Channel
+from profiles.requests.optout import OptOutKind, optout_gpc_device, optout_portal
 from profiles.requests.services import request_submit
 
 
@@ -163,7 +168,7 @@ def consent_choice(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
     if not form.is_valid():
         return _consent_response(request, visit, error=_("That choice could not be read."), status=400)
     choice = form.cleaned_data
-    notice = notice_for(version=None, language=_language())
+    notice = notice_for(language=_language(), jurisdiction=visit.subject.jurisdiction)
     if notice is not None and choice["notice_version"] not in (None, notice.version):
         message = _("Our privacy notice changed while you were reading it. Please read it again and choose.")
         return _consent_response(request, visit, error=message, status=409)
@@ -301,3 +306,72 @@ def requests(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
         "trait_names": trait_names(subject=visit.subject),
     }
     return _render(request, "portal/requests.html", context, status=status)
+
+
+# --- CCPA requests without signing in (§7026–7027: no account may be required) -----------------
+OPTOUT_TEMPLATES = {
+    OptOutKind.SALE_SHARE: "portal/do_not_sell.html",
+    OptOutKind.LIMIT_SENSITIVE: "portal/limit_sensitive.html",
+}
+# nobody is signed in: the portal itself files these, on the person's word
+PORTAL_ACTOR = Actor("system", "portal")
+DEVICE_COOKIE = "hub_aid"  # the hub's own device id (profiles.browser.apis.ANONYMOUS_ID_COOKIE)
+
+
+def _device_id(request: HttpRequest) -> str:
+    """The hub's device cookie, if this browser has one on the hub's origin (a UUID, nothing else)."""
+    value = request.COOKIES.get(DEVICE_COOKIE, "")
+    try:
+        return str(uuid.UUID(value)) if len(value) == 36 else ""
+    except ValueError:
+        return ""
+
+
+@require_http_methods(["GET", "POST"])
+@portal_headers
+def do_not_sell(request: HttpRequest) -> HttpResponse:
+    """ "Do Not Sell or Share My Personal Information", with or without an address, no sign-in."""
+    return _optout_page(request, OptOutKind.SALE_SHARE)
+
+
+@require_http_methods(["GET", "POST"])
+@portal_headers
+def limit_sensitive(request: HttpRequest) -> HttpResponse:
+    """ "Limit the Use of My Sensitive Personal Information", with or without an address, no sign-in."""
+    return _optout_page(request, OptOutKind.LIMIT_SENSITIVE)
+
+
+def _optout_page(request: HttpRequest, kind: OptOutKind) -> HttpResponse:
+    """GET: the form (and `Sec-GPC: 1` opts a device the hub knows out at once, and says so).
+    POST: file and apply the request, for the address or number given (the answer is the same
+    whether or not it is known) and for this browser's device cookie; then confirm on screen."""
+    device = _device_id(request)
+    gpc = gpc_header_opts_out(request.META.get("HTTP_SEC_GPC"))
+    gpc_applied = bool(gpc and device) and optout_gpc_device(anonymous_id=device, actor=PORTAL_ACTOR)
+    context: dict[str, Any] = {"gpc": gpc, "gpc_applied": gpc_applied, "device": bool(device)}
+    if request.method != "POST":
+        return _render(request, OPTOUT_TEMPLATES[kind], {**context, "form": OptOutForm()})
+    form = OptOutForm(request.POST)
+    identifier = form.cleaned_data["identifier"] if form.is_valid() else None
+    if form.is_valid() and identifier is None and not device:
+        form.add_error(
+            "identifier", _("Give an email address or phone number: this browser has no id of ours.")
+        )
+    if not form.is_valid():
+        return _render(request, OPTOUT_TEMPLATES[kind], {**context, "form": form}, status=400)
+    keys = [rate_key(scope="optout", kind="ip", value=_client_ip(request))]
+    if identifier is not None:
+        keys.append(rate_key(scope="optout", kind=identifier[0], value=identifier[1]))
+    if not rate_limit_allow(keys=keys):
+        return _too_many(request)
+    identifier_kind, identifier_value = identifier or ("", "")
+    optout_portal(
+        kind=kind,
+        identifier_kind=identifier_kind,
+        identifier_value=identifier_value,
+        anonymous_id=device,
+        actor=PORTAL_ACTOR,
+        trusted_jurisdiction=trusted_jurisdiction(request),
+    )
+    done = {**context, "kind": kind.value, "named": identifier is not None}
+    return _render(request, "portal/optout_done.html", done)

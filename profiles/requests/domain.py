@@ -39,6 +39,7 @@ class Channel(StrEnum):
     PORTAL = "portal"
     SERVICE = "service"  # a downstream service's API call
     OFFICER = "officer"  # entered by a compliance officer (letter, phone, email to the DPO)
+    BANNER = "banner"  # a site's banner link (CCPA opt-out / limit), for the device, no account
 
 
 S = Status

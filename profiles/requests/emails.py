@@ -5,24 +5,30 @@ else a linked email identifier, decrypted only to send) and is always recorded o
 timeline as a `privacy_request.subject_notified` event, once: a notice already recorded is not
 sent again. Neither the address nor the text reaches a log. An export's download link is put
 in the email only when the address is confirmed as the person's (`contact_confirmed`); any
-other address is pointed to the portal, where the person signs in to download.
+other address is pointed to the portal, where the person signs in to download. A person's email
+is written in the language of the request that filed the case (`PrivacyRequest.language`), not
+the worker's; officers' alerts are in LANGUAGE_CODE.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db.models import Q
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from audit.selectors import ledger_events_tagged
 from audit.services import Actor
+from consent.translations import language_supported
 from hub.errors import DomainError
 from profiles.identity.models import Identifier, IdentifierKind
 from profiles.identity.subjects import identifier_hash
@@ -36,10 +42,30 @@ from profiles.requests.selectors import contact_email, request_subjects
 logger = logging.getLogger(__name__)
 
 NOTICES = ("acknowledged", "extended", "rejected", "erasing", "fulfilled", "restriction_lifting")
+# the request types as the emails name them ("your access request", "Ihre Anfrage (Auskunft)")
+KINDS: dict[str, Promise] = {
+    "access": gettext_lazy("access"),
+    "portability": gettext_lazy("portability"),
+    "erasure": gettext_lazy("erasure"),
+    "rectification": gettext_lazy("rectification"),
+    "restriction": gettext_lazy("restriction"),
+    "objection": gettext_lazy("objection"),
+    "opt_out": gettext_lazy("opt out"),
+    "limit_sensitive": gettext_lazy("limit sensitive"),
+}
 
 
 def _when(moment: datetime | None) -> str:
-    return moment.strftime("%d %B %Y") if moment else "—"
+    """A day in the active language's words ("5 March 2027", "5. März 2027"), in UTC."""
+    return date_format(moment.astimezone(UTC), "j F Y") if moment else "—"
+
+
+def _kind(case: PrivacyRequest) -> str:
+    return str(KINDS.get(case.type, case.type.replace("_", " ")))
+
+
+def _language(case: PrivacyRequest) -> str:
+    return language_supported(case.language)
 
 
 def _complaint() -> str:
@@ -50,7 +76,7 @@ def _complaint() -> str:
 
 
 def _text(case: PrivacyRequest, notice: str, link: str | None, *, in_portal: bool = False) -> tuple[str, str]:
-    kind = case.type.replace("_", " ")
+    kind = _kind(case)
     reference = _("Reference: %(id)s") % {"id": case.id}
     if notice == "acknowledged":
         body = _("We received your %(kind)s request. We will answer by %(due)s.") % {
@@ -111,7 +137,8 @@ def subject_notify(*, case: PrivacyRequest, notice: str, link: str | None = None
         # the export's link only to an address the person is known to control; any other
         # address learns where to sign in, where the person proves who they are
         confirmed = link is not None and contact_confirmed(case=case, address=address)
-        subject, body = _text(case, notice, link if confirmed else None, in_portal=link is not None)
+        with translation.override(_language(case)):
+            subject, body = _text(case, notice, link if confirmed else None, in_portal=link is not None)
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     case_event_append(
         case,
@@ -143,11 +170,13 @@ def verification_link_send(*, case: PrivacyRequest, token: str) -> bool:
     if not address:
         return False
     link = f"{settings.HUB_PUBLIC_URL.rstrip('/')}/privacy-requests/verify/{token}"
-    body = _(
-        "Someone asked us to act on a %(kind)s request for this address. If it was you, confirm it "
-        "within %(hours)s hours: %(link)s\n\nIf it was not you, ignore this email; nothing will happen."
-    ) % {"kind": case.type.replace("_", " "), "hours": settings.HUB_VERIFICATION_LINK_HOURS, "link": link}
-    send_mail(_("Confirm your privacy request"), body, settings.DEFAULT_FROM_EMAIL, [address])
+    with translation.override(_language(case)):
+        body = _(
+            "Someone asked us to act on a %(kind)s request for this address. If it was you, confirm it "
+            "within %(hours)s hours: %(link)s\n\nIf it was not you, ignore this email; nothing will happen."
+        ) % {"kind": _kind(case), "hours": settings.HUB_VERIFICATION_LINK_HOURS, "link": link}
+        subject = _("Confirm your privacy request")
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     return True
 
 

@@ -29,7 +29,7 @@ from consent.gate import fact_cache
 from consent.models import ConsentState
 from consent.receipts import receipt_sign
 from hub.errors import NotFound
-from profiles.identity.models import Identifier, Subject
+from profiles.identity.models import Identifier, ParentalConsentRequest, Subject
 from profiles.models import ProfileField, SegmentEvidence, SegmentMembership
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.models import ExportFile, PrivacyRequest
@@ -73,6 +73,9 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
             "segment_memberships": SegmentMembership.objects.filter(subject_id=subject_id).delete()[0],
             "segment_evidence": SegmentEvidence.objects.filter(subject_id=subject_id).delete()[0],
             "consent_states": ConsentState.objects.filter(subject_id=subject_id).delete()[0],
+            "parental_consent_requests": ParentalConsentRequest.objects.filter(
+                subject_id=subject_id
+            ).delete()[0],
             "export_files": exports_destroy(
                 exports=list(ExportFile.objects.filter(subject_id=subject_id, deleted_at__isnull=True))
             ),

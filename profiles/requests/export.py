@@ -19,6 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from profiles.requests.export_facts import ExportFacts, Kind, export_facts_gather, iso
 
@@ -32,24 +34,34 @@ Column = tuple[str, Callable[[Mapping[str, Any]], Any]]
 
 
 def export_build(
-    *, subject_ids: Sequence[uuid.UUID], request_id: uuid.UUID, kind: Kind, generated_at: datetime
+    *,
+    subject_ids: Sequence[uuid.UUID],
+    request_id: uuid.UUID,
+    kind: Kind,
+    generated_at: datetime,
+    language: str = "en",
 ) -> bytes:
     """The export of `subject_ids[0]` (and the subjects merged into it) as the bytes of a ZIP file.
 
-    No subject ids (nobody matched) gives an export that says nothing is held."""
+    No subject ids (nobody matched) gives an export that says nothing is held. Its index.html is
+    written in `language` (the requester's); data.json and the CSV files keep the hub's codes."""
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
     facts = export_facts_gather(subject_ids=subject_ids, kind=kind)
-    return export_zip(export_members(facts, request_id=request_id, generated_at=generated_at), generated_at)
+    members = export_members(facts, request_id=request_id, generated_at=generated_at, language=language)
+    return export_zip(members, generated_at)
 
 
 def export_members(
-    facts: ExportFacts, *, request_id: uuid.UUID, generated_at: datetime
+    facts: ExportFacts, *, request_id: uuid.UUID, generated_at: datetime, language: str = "en"
 ) -> list[tuple[str, bytes]]:
     """(name, content) of every file of the export, in their order in the ZIP."""
     document = export_document(facts, request_id=request_id, generated_at=generated_at)
     members = [
-        ("index.html", export_html(facts, request_id=request_id, generated_at=generated_at).encode("utf-8")),
+        (
+            "index.html",
+            export_html(facts, request_id=request_id, generated_at=generated_at, language=language).encode(),
+        ),
         ("data.json", _json(document)),
     ]
     members += [(name, csv_bytes(columns, rows)) for name, columns, rows in _tables(facts)]
@@ -226,21 +238,28 @@ def _score_rows(scores: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[d
 
 def _summary(facts: ExportFacts) -> list[tuple[str, int]]:
     rows = [
-        ("Ledger events", len(facts.events)),
-        ("Events no longer readable (keys destroyed)", sum(1 for e in facts.events if "unreadable" in e)),
-        ("Consent decisions", len(facts.consent_history)),
+        (_("Ledger events"), len(facts.events)),
+        (_("Events no longer readable (keys destroyed)"), sum(1 for e in facts.events if "unreadable" in e)),
+        (_("Consent decisions"), len(facts.consent_history)),
     ]
     if facts.kind == "access":
         rows += [
-            ("Profile fields", len(facts.profile)),
-            ("Segment memberships", len(facts.segments)),
-            ("Scores", sum(len(by_name) for by_name in facts.scores.values())),
-            ("Recipients", len(facts.recipients)),
+            (_("Profile fields"), len(facts.profile)),
+            (_("Segment memberships"), len(facts.segments)),
+            (_("Scores"), sum(len(by_name) for by_name in facts.scores.values())),
+            (_("Recipients"), len(facts.recipients)),
         ]
-    return rows + [("Purposes", len(facts.purposes)), ("Categories of data", len(facts.categories))]
+    return rows + [(_("Purposes"), len(facts.purposes)), (_("Categories of data"), len(facts.categories))]
 
 
-def export_html(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: datetime) -> str:
+def export_html(
+    facts: ExportFacts, *, request_id: uuid.UUID, generated_at: datetime, language: str = "en"
+) -> str:
+    with translation.override(language):
+        return _export_html(facts, request_id=request_id, generated_at=generated_at)
+
+
+def _export_html(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: datetime) -> str:
     spans = ("first_at", "last_at")
     event_counts = Counter((e["event_type"], e["purpose"] or "") for e in facts.events)
     context = {

@@ -51,7 +51,13 @@ def _export(case: PrivacyRequest) -> Result:
     kind: Literal["access", "portability"] = (
         "portability" if case.type == RequestType.PORTABILITY else "access"
     )
-    content = export_build(subject_ids=subjects, request_id=case.id, kind=kind, generated_at=timezone.now())
+    content = export_build(
+        subject_ids=subjects,
+        request_id=case.id,
+        kind=kind,
+        generated_at=timezone.now(),
+        language=case.language or "en",
+    )
     export = export_store(case=case, content=content, subject_id=subjects[0] if subjects else None)
     return {"export_id": str(export.id), "export_bytes": export.size, "subjects": len(subjects)}
 

@@ -59,6 +59,8 @@ class PrivacyRequest(models.Model):
     overdue_alerted_at = models.DateTimeField(null=True, blank=True)
     # one-time email verification: only a hash of the link's nonce is kept
     verification_nonce_hash = models.CharField(max_length=64, blank=True)
+    # the language of the request that filed the case: its emails and export are written in it
+    language = models.CharField(max_length=8, blank=True, default="", help_text='e.g. "de"; empty: English')
 
     class Meta:
         db_table = "profiles_privacyrequest"  # moved from `profiles` with its rows (state-only migration)

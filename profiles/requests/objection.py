@@ -28,11 +28,15 @@ SENSITIVE_CATEGORIES = (
 
 
 def _context(case: PrivacyRequest) -> Context:
+    channel = Channel(case.channel)
     source = {
         Channel.PORTAL: DecisionSource.PORTAL,
         Channel.OFFICER: DecisionSource.OFFICER,
-    }.get(Channel(case.channel), DecisionSource.API)
-    return Context(source=source, method=DecisionMethod.API, jurisdiction=case.jurisdiction)
+        Channel.BANNER: DecisionSource.BANNER,
+    }.get(channel, DecisionSource.API)
+    # the person's own click on the banner's link; the rest is recorded on the person's behalf
+    method = DecisionMethod.CLICK if channel == Channel.BANNER else DecisionMethod.API
+    return Context(source=source, method=method, jurisdiction=case.jurisdiction)
 
 
 def direct_marketing_purposes() -> list[str]:
@@ -64,10 +68,14 @@ def objection_uphold(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDeci
     return _record(case, list(purposes), actor)
 
 
+def sale_share_purposes() -> list[str]:
+    """What an opt-out of sale/sharing stops: every purpose Global Privacy Control covers."""
+    return sorted(Purpose.objects.filter(gpc_applies=True, essential=False).values_list("key", flat=True))
+
+
 def opt_out_apply(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
     """CCPA opt-out of sale/sharing: every purpose Global Privacy Control covers."""
-    purposes = sorted(Purpose.objects.filter(gpc_applies=True, essential=False).values_list("key", flat=True))
-    return _record(case, purposes, actor)
+    return _record(case, sale_share_purposes(), actor)
 
 
 def sensitive_purposes() -> list[str]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.models import Jurisdiction, Regime
 from consent.restriction import subject_unrestrict
+from consent.translations import language_supported
 from hub.errors import Conflict, DomainError
 from profiles.identity.links import subject_linked_by_service
 from profiles.identity.models import Subject
@@ -92,6 +93,7 @@ def request_submit(
     jurisdiction: str = "",
     details: Mapping[str, Any] | None = None,
     contact_email: str | None = None,
+    language: str | None = None,
     now: datetime | None = None,
 ) -> PrivacyRequest:
     """File a request. The answer is the same whether or not the identifier is known.
@@ -101,7 +103,8 @@ def request_submit(
     `requests:write` for its signed-in user — which counts only for a person that service linked
     itself, see `profiles.service_links`). Otherwise identity is verified by a one-time link
     sent to `contact_email` (or the person's linked address). Opt-out and limit requests need
-    no verification.
+    no verification. The case's emails and export are written in `language` (default: the
+    language of the request being served, LocaleMiddleware's choice).
     """
     request_kind = request_type(kind)
     clean_details = details_validate(request_kind, details)
@@ -130,6 +133,7 @@ def request_submit(
             regime=regime, request_type=cast(deadlines.RequestType, request_kind.value), received_at=now, holidays=holidays()
         ),
         needs_approval=_needs_approval(request_kind, clean_details),
+        language=language_supported(language),
     )  # fmt: skip
     # what the person asked for, and where to write back, sealed under their request key
     ledger_append(

@@ -89,6 +89,7 @@ def test_a_viewer_cannot_approve_or_edit_and_an_officer_can(shop, login, client)
     change_purpose = {
         "key": "analytics", "name": "Analytics (renamed)", "description": "Measure use", "lawful_basis": "consent",
         "retention_days": 200, "consent_mechanism": "opt_in", "data_uses": "[]", "data_categories": "[]",
+        "translations-TOTAL_FORMS": "0", "translations-INITIAL_FORMS": "0",  # the translations inline
     }  # fmt: skip
     # a viewer: the approve action does nothing, the purpose form is refused
     login("viewer")

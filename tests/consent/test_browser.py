@@ -477,7 +477,12 @@ def test_the_demo_shop_loads_hub_js_with_its_site_key_a_noscript_pixel_and_no_in
     html = response.content.decode()
     assert f'<script async src="/static/hub.js" data-site="{key}"></script>' in html
     assert f'<noscript><img src="/collect/pixel.gif?site={key}&amp;p=/demo/" alt=""' in html
-    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []  # every script is a file
+    # every script is a file but the demo's held inline tag, which runs only under this response's nonce
+    policy = response["Content-Security-Policy"]
+    nonce = re.search(r"script-src 'self' 'nonce-([A-Za-z0-9_-]{20,})';", policy)
+    assert nonce and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    held = f'<script type="text/plain" data-hub-purpose="marketing" nonce="{nonce.group(1)}">'
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == [held]
     assert " style=" not in html and "onclick" not in html.lower()
     assert 'id="privacy-settings"' in html and 'href="/portal/"' in html
     assert html.count(">View</button>") == html.count(">Add to cart</button>") == 4
@@ -620,3 +625,17 @@ def test_a_browser_names_a_user_only_with_the_site_backends_signature(shop):
     }
     assert send(signed)["reason"] != "unsigned_user_id"
     assert subject_find(kind="user_id", value="victim-42") is not None
+
+
+def test_hub_js_names_no_third_party_code_and_only_runs_what_the_page_marked():
+    """hub.js loads no third-party code: outside comments it names no URL at all (it talks to the hub
+    it came from, or `data-api`), imports nothing, and the only scripts it creates copy a held tag."""
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[2] / "profiles/browser/static/hub.js").read_text()
+    code = re.sub(r"/\*.*?\*/", "", source, flags=re.S)
+    code = re.sub(r"(?m)^\s*//.*$", "", code)
+    assert not re.search(r"https?://", code), "a URL in hub.js's code"
+    assert "import(" not in code and "importScripts" not in code and "eval(" not in code
+    assert "new Function" not in code
+    assert code.count('createElement("script")') == 1  # the copy of a held, page-marked tag

@@ -28,3 +28,23 @@ def test_default_jurisdictions_and_tcf_mapping(purposes):
     assert default.opt_in_required
     mapping = dict(TcfPurposeMapping.objects.values_list("tcf_purpose", "purpose_id"))
     assert mapping[2] == mapping[3] == mapping[4] == "advertising" and 1 not in mapping
+
+
+def test_officers_map_purposes_to_consent_mode_signals_and_cookies_only_with_valid_names(purposes):
+    from django.core.exceptions import ValidationError
+
+    from consent.models import Purpose
+
+    analytics = Purpose.objects.get(key="analytics")
+    assert analytics.consent_mode == ["analytics_storage"] and "_ga_*" in analytics.cookies  # the defaults
+    for field, bad in (
+        ("consent_mode", ["ad_storage", "ads_everywhere"]),
+        ("consent_mode", "ad_storage"),
+        ("cookies", ["_ga; Domain=.evil"]),
+        ("cookies", "_ga"),
+    ):
+        setattr(analytics, field, bad)
+        with pytest.raises(ValidationError) as raised:
+            analytics.full_clean()
+        assert field in raised.value.message_dict
+        analytics.refresh_from_db()

@@ -184,6 +184,16 @@ ROUTES: dict[str, Route] = {
             tcf_string=TCF_STRING,
         ),
     ),  # fmt: skip
+    # a stated age only ever makes the person younger; the scoped service states a child's age
+    "api/v1/parental-consents": api(
+        post(
+            "/api/v1/parental-consents",
+            (401, 401, 401, 403, 202, 401, 401),
+            ("consents:write",),
+            user_id="kid-m",
+            age=10,
+        )
+    ),
     "api/v1/consents/decision": api(
         get(
             "/api/v1/consents/decision?user_id={user_a}&purpose=advertising",
@@ -341,8 +351,15 @@ ROUTES: dict[str, Route] = {
     # writes name their page (Origin or Referer): these callers send none, so 403 origin_required
     "collect/consent": public(post("/collect/consent", (403, 403, 403, 403, 403, 403, 403), ())),
     "collect/events": public(post("/collect/events", (403, 403, 403, 403, 403, 403, 403), ())),
+    "collect/choice": public(post("/collect/choice", (403, 403, 403, 403, 403, 403, 403), ())),
+    "collect/opt-out": public(post("/collect/opt-out", (403, 403, 403, 403, 403, 403, 403), ())),
     "collect/pixel.gif": public(get("/collect/pixel.gif?site={site_key}", EVERYONE_200)),
+    "collect/age": public(post("/collect/age", (403, 403, 403, 403, 403, 403, 403), ())),
+    "collect/parental-consent": public(
+        post("/collect/parental-consent", (403, 403, 403, 403, 403, 403, 403), ())
+    ),
     "demo/": public(get("/demo/", EVERYONE_200)),
+    "demo/embed/": public(get("/demo/embed/", EVERYONE_200)),
     # the emailed one-time link is the credential; the GET only shows a button
     "privacy-requests/verify/<str:token>": public(
         get("/privacy-requests/verify/{verify_token}", EVERYONE_200),
@@ -351,10 +368,17 @@ ROUTES: dict[str, Route] = {
     # --- the portal: the subject comes from the session only ------------------------------------
     "portal/": portal(get("/portal/", (302, 302, 302, 302, 302, 302, 302))),  # to the consent page
     "portal/sign-in": portal(get("/portal/sign-in", EVERYONE_200)),
+    # CCPA §7026–7027: no account may be required, so no sign-in either
+    "portal/do-not-sell": portal(get("/portal/do-not-sell", EVERYONE_200)),
+    "portal/limit-sensitive": portal(get("/portal/limit-sensitive", EVERYONE_200)),
+    # the portal's language switcher (a POST with a CSRF token): a GET only redirects home, sets nothing
+    "i18n/setlang/": public(get("/i18n/setlang/", (302,) * 7)),
     "portal/sign-in/<str:token>": portal(
         get("/portal/sign-in/{sign_in_token}", EVERYONE_200),  # a button; the POST signs in
         get("/portal/sign-in/{sign_in_token}x", EVERYONE_404),
     ),
+    # the parent's emailed one-time link is the credential: a forged one is the same 404 for everyone
+    "portal/parental-consent/<str:token>": portal(get("/portal/parental-consent/forged", EVERYONE_404)),
     "portal/sign-out": portal(get("/portal/sign-out", EVERYONE_405)),  # POST only
     "portal/consent": portal(get("/portal/consent", (SIGNIN, 200, 200, SIGNIN, SIGNIN, SIGNIN, SIGNIN))),
     "portal/consent/choice": portal(get("/portal/consent/choice", EVERYONE_405)),  # POST only

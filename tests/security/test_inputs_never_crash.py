@@ -73,7 +73,7 @@ def test_deeply_nested_json_on_the_api_is_a_malformed_request(api, ledger_count,
 
 
 @pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1_000, 100_000])
-@pytest.mark.parametrize("path", ["/collect/events", "/collect/consent"])
+@pytest.mark.parametrize("path", ["/collect/events", "/collect/consent", "/collect/choice"])
 def test_deeply_nested_json_on_the_browser_endpoints_is_a_malformed_request(site, ledger_count, path, depth):
     # given a beacon whose batch is nested too deep
     body = '{"site": "' + site.site_key + '", "anonymous_id": "a", "batch": [' + _nested(depth) + "]}"

@@ -1,53 +1,91 @@
-/*! hub.js — the privacy & consent hub's consent banner and collection snippet.
+/*! hub.js — the privacy & consent hub's consent banner, tag blocker and collection snippet.
  *
- * One tag, no build step, no dependencies (plain ES2017):
+ * One tag, no build step, no dependencies (plain ES2017), no third-party code:
  *   <script async src="https://hub.example/static/hub.js" data-site="pk_…"></script>
  * Optional: data-api="https://hub.example" (where the hub's /collect/ endpoints are; default:
- * where this file came from), data-lang="en" (default: <html lang>, then the browser's).
+ * where this file came from), data-lang="en" (default: <html lang>, then the browser's),
+ * data-cookie-domain=".example.com" (one choice across the site's subdomains),
+ * data-consent-mode="off" (no Google Consent Mode / Microsoft UET signals),
+ * data-settings-button="off" (the site shows its own "Privacy settings" link).
+ *
+ * Tags and embeds wait for consent:
+ *   <script type="text/plain" data-hub-purpose="analytics" src="…"></script>
+ *   <iframe data-hub-src="…" data-hub-purpose="marketing" title="…"></iframe>
  *
  * Calls made before the script has loaded are queued with the stub
  *   window.hub = window.hub || [];  hub.push(["track", "Product Viewed", {sku: "B-42"}]);
- * and replayed once it has. Nothing is sent for a purpose the visitor has not accepted
+ * and replayed once it has. Nothing is sent or run for a purpose the visitor has not accepted
  * (essential purposes excepted), and never a purpose that Global Privacy Control covers.
  */
 (function () {
   "use strict";
 
-  var VERSION = "1.0.0";
+  var VERSION = "1.1.0";
   var PUBLIC = ["track", "identify", "page", "openPreferences", "flush", "reset"];
   if (window.hub && !Array.isArray(window.hub) && window.hub.version) return; // loaded twice
 
   var script = document.currentScript || document.querySelector("script[data-site][src*='hub.js']");
   if (!script) return;
-  var SITE = script.getAttribute("data-site") || "";
+  function option(name) { return script.getAttribute("data-" + name); }
+  var SITE = option("site") || "";
   var SCRIPT_URL = new URL(script.getAttribute("src") || "", window.location.href);
-  var API = (script.getAttribute("data-api") || SCRIPT_URL.origin).replace(/\/+$/, "");
+  var API = (option("api") || SCRIPT_URL.origin).replace(/\/+$/, "");
+  var CONSENT_MODE = option("consent-mode") !== "off";
+  var SETTINGS_BUTTON = option("settings-button") !== "off";
+  var SECURE = window.location.protocol === "https:" ? "; Secure" : "";
 
   var COOKIE = "hub_aid"; // first-party anonymous id
   var COOKIE_SECONDS = 395 * 24 * 3600; // 13 months (CNIL); set once, never extended by later visits
-  var CONSENT_KEY = "hub_consent"; // localStorage: {version, decisions, synced}
+  var CONSENT_KEY = "hub_consent"; // localStorage {version, decisions, synced}; the cookie's name too
+  var CHOICE_SECONDS = 183 * 24 * 3600; // the choice cookie: 6 months
+  var MODE_KEY = "hub_consent_mode"; // localStorage: the last notice's purposes, for Consent Mode at start
+  var SEEN_KEY = "hub_notice_seen"; // localStorage: the notice at collection version already shown
   var USER_KEY = "hub_uid";
   var SIGNATURE_KEY = "hub_uid_sig";
   var FLUSH_MS = 1000; // send queued events this long after the first one…
   var FLUSH_AT = 20; // …or as soon as this many are waiting
   var MAX_BATCH_CHARS = 48000; // sendBeacon and keepalive fetches carry at most 64 KiB in flight
+  var TAG_WAIT_MS = 10000; // a tag that never loads nor fails must not hold the later ones forever
   var UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+  var SIGNALS = ["ad_storage", "analytics_storage", "ad_user_data", "ad_personalization",
+    "functionality_storage", "personalization_storage", "security_storage"];
+  var HELD = "script[data-hub-purpose],iframe[data-hub-purpose]";
+  var WORDS = { // English, only for a key the hub did not send
+    accept_all: "Accept all", reject_all: "Reject all", choose: "Choose", save_choices: "Save choices",
+    choices_label: "Your choices per purpose", choices_legend: "Choose what you allow", always_on: "always on",
+    off_gpc: "off: Global Privacy Control",
+    gpc_honoured: "Your browser sent a Global Privacy Control signal: we will not sell or share your data " +
+      "or use it for targeted advertising, whatever you choose here.",
+    privacy_settings: "Privacy settings", do_not_sell: "Do Not Sell or Share My Personal Information",
+    limit_sensitive: "Limit the Use of My Sensitive Personal Information",
+    opted_out: "Done: we will not sell or share your personal information.",
+    limited: "Done: we will use your sensitive personal information only as needed to serve you.",
+    notice_at_collection: "Notice at collection", ok: "OK",
+    blocked_frame: "This content is from another site and may set cookies for: {purpose}.",
+    load_with_consent: "Load with consent"
+  };
 
   var gpc = navigator.globalPrivacyControl === true;
+  var COOKIE_DOMAIN = cookieDomain(option("cookie-domain"));
+  var knownDevice = UUID_RE.test(readCookie(COOKIE) || ""); // this device chose before, maybe elsewhere
   var anonymousId = readOrSetAnonymousId();
   var userId = load(USER_KEY);
   // the site's backend signs the user id (HMAC-SHA256 under the service's secret): the hub does not
   // take a user id from a browser on trust, or anyone could attach a device to anyone's profile
   var userSignature = load(SIGNATURE_KEY);
-  var stored = load(CONSENT_KEY);
-  var notice = null; // {notice: {version, language, title, text, content_hash}, purposes: [...], gpc}
+  var stored = readChoice();
+  var notice = null; // GET /collect/notice: {notice, purposes, gpc, experience, strings}
   var purposes = {};
   var ready = false;
   var held = []; // calls made before the notice was known
   var queue = []; // events waiting to be sent
   var timer = null;
   var banner = null;
+  var settings = null;
   var focusBefore = null;
+  var signalsSent = null;
+  var tags = Promise.resolve(); // held tags run one after another, in document order
+  var placeholders = new WeakMap();
 
   // --- small helpers --------------------------------------------------------------------------
   function uuid4() {
@@ -78,6 +116,10 @@
     } catch (e) { /* storage disabled: the choice lasts for this page only */ }
   }
 
+  function cookieNames() {
+    return (document.cookie ? document.cookie.split("; ") : []).map(function (part) { return part.split("=")[0]; });
+  }
+
   function readCookie(name) {
     var parts = document.cookie ? document.cookie.split("; ") : [];
     for (var i = 0; i < parts.length; i++) {
@@ -87,12 +129,24 @@
     return null;
   }
 
+  function writeCookie(name, value, seconds, domain) {
+    document.cookie = name + "=" + value + "; Max-Age=" + seconds + "; Path=/; SameSite=Lax" +
+      (domain ? "; Domain=" + domain : "") + SECURE;
+  }
+
+  /** data-cookie-domain, if it is this page's host or a parent of it; else none (a typo must not leak). */
+  function cookieDomain(value) {
+    var domain = String(value || "").toLowerCase().replace(/^\./, "");
+    var host = window.location.hostname.toLowerCase();
+    if (!domain || !/^[a-z0-9.-]+$/.test(domain)) return null;
+    return host === domain || host.slice(-domain.length - 1) === "." + domain ? domain : null;
+  }
+
   function readOrSetAnonymousId() {
     var id = readCookie(COOKIE);
     if (id && UUID_RE.test(id)) return id;
     id = uuid4();
-    document.cookie = COOKIE + "=" + id + "; Max-Age=" + COOKIE_SECONDS + "; Path=/; SameSite=Lax" +
-      (window.location.protocol === "https:" ? "; Secure" : "");
+    writeCookie(COOKIE, id, COOKIE_SECONDS, COOKIE_DOMAIN);
     return id;
   }
 
@@ -106,7 +160,7 @@
   }
 
   function language() {
-    var tag = script.getAttribute("data-lang") || document.documentElement.lang || navigator.language || "en";
+    var tag = option("lang") || document.documentElement.lang || navigator.language || "en";
     var primary = String(tag).split("-")[0].toLowerCase();
     return /^[a-z]{2,8}$/.test(primary) ? primary : "en";
   }
@@ -121,18 +175,91 @@
     return url ? String(url).split(/[?#]/)[0] : "";
   }
 
+  /** A banner word in the notice's language (English only for a key the hub did not send). */
+  function word(key) {
+    var strings = notice && plain(notice.strings);
+    return strings && typeof strings[key] === "string" && strings[key] ? strings[key] : WORDS[key];
+  }
+
+  function post(path, body) {
+    // text/plain keeps this a "simple" cross-origin request: no preflight, no cookies.
+    return window.fetch(API + path, {
+      method: "POST", body: JSON.stringify(body), credentials: "omit", keepalive: true,
+      headers: { "Content-Type": "text/plain;charset=UTF-8" }
+    });
+  }
+
+  // --- the stored choice ------------------------------------------------------------------------
+  /** With data-cookie-domain the choice cookie is the truth (another subdomain may have changed it):
+   *  "<notice version>.<granted key>.<granted key>…", no personal data. */
+  function readChoice() {
+    var local = load(CONSENT_KEY);
+    if (!COOKIE_DOMAIN) return local;
+    var match = /^(\d{1,10})((?:\.[A-Za-z0-9_-]{1,64})*)$/.exec(readCookie(CONSENT_KEY) || "");
+    if (!match) return null;
+    var decisions = {};
+    match[2].split(".").slice(1).forEach(function (key) { decisions[key] = true; });
+    var version = Number(match[1]);
+    var same = local && local.version === version && local.decisions &&
+      choiceCookie(local) === readCookie(CONSENT_KEY);
+    return same ? local : { version: version, decisions: decisions, synced: true, partial: true };
+  }
+
+  function choiceCookie(choice) {
+    return [choice.version].concat(Object.keys(choice.decisions).filter(function (key) {
+      return choice.decisions[key] === true && /^[A-Za-z0-9_-]{1,64}$/.test(key);
+    }).sort()).join(".");
+  }
+
+  function keep(choice) {
+    stored = choice;
+    save(CONSENT_KEY, choice);
+    if (COOKIE_DOMAIN) writeCookie(CONSENT_KEY, choiceCookie(choice), CHOICE_SECONDS, COOKIE_DOMAIN);
+  }
+
+  /** Only this notice's consent-based purposes, as booleans (a cookie lists only the granted ones). */
+  function complete(decisions) {
+    var result = {};
+    notice.purposes.forEach(function (p) {
+      if (p.needs_consent) result[p.key] = decisions[p.key] === true;
+    });
+    return result;
+  }
+
+  /** No choice here, but this device is known: the hub may hold the choice made on another subdomain. */
+  async function restoreChoice() {
+    try {
+      var response = await post("/collect/choice", { site: SITE, anonymous_id: anonymousId });
+      if (!response.ok) return;
+      var body = plain(await response.json());
+      if (body.notice_version !== notice.notice.version || !Object.keys(plain(body.decisions)).length) return;
+      keep({ version: body.notice_version, decisions: complete(plain(body.decisions)), synced: true });
+    } catch (e) { /* offline or refused: the banner asks again */ }
+  }
+
   // --- consent ----------------------------------------------------------------------------------
+  function optOut() {
+    return !!notice && plain(notice.experience).regime === "opt_out";
+  }
+
   function currentDecision() {
     return !!(notice && stored && typeof stored === "object" && stored.version === notice.notice.version &&
       stored.decisions && typeof stored.decisions === "object");
   }
 
-  function consented(key) {
-    var purpose = purposes[key];
+  /** May this purpose run now? `regime` and `version` come from the notice (or, at start, its cache). */
+  function allowed(purpose, version, regime) {
     if (!purpose) return false; // unknown, or not in the notice: fail closed
     if (!purpose.needs_consent) return true; // essential, or another lawful basis
     if (gpc && purpose.gpc_applies) return false;
-    return currentDecision() && stored.decisions[key] === true;
+    var choice = stored && typeof stored === "object" ? plain(stored.decisions)[purpose.key] : undefined;
+    // opt-out regimes: allowed until refused, whichever notice the refusal was made under
+    if (regime === "opt_out") return choice !== false;
+    return stored && stored.version === version && choice === true;
+  }
+
+  function consented(key) {
+    return !!notice && allowed(purposes[key], notice.notice.version, optOut() ? "opt_out" : "opt_in");
   }
 
   function allDecisions(granted) {
@@ -143,33 +270,199 @@
     return decisions;
   }
 
-  function decide(decisions) {
-    stored = { version: notice.notice.version, decisions: decisions, synced: false };
-    save(CONSENT_KEY, stored);
-    closeBanner();
+  function decide(decisions, keepOpen) {
+    keep({ version: notice.notice.version, decisions: decisions, synced: false });
+    if (!keepOpen) closeBanner();
     emit("hub:consent", { version: stored.version, decisions: decisions, gpc: gpc });
     record(stored);
+    applied(true);
+  }
+
+  /** "Load with consent" on a blocked embed: that purpose granted, the other choices unchanged. */
+  function grant(key) {
+    var first = !currentDecision();
+    var decisions = first ? {} : Object.assign({}, stored.decisions);
+    decisions[key] = !(gpc && purposes[key].gpc_applies);
+    decide(decisions, first); // a first visit still owes the banner its other choices
+  }
+
+  /** After the notice or a choice: tell Consent Mode, delete refused cookies, run what may now run. */
+  function applied(decided) {
+    consentMode("update", decided);
+    if (decided || currentDecision()) deleteCookies();
+    scan();
+    showSettings();
   }
 
   function record(decision) {
     if (!Object.keys(decision.decisions).length && !gpc) return;
-    var body = {
+    post("/collect/consent", {
       site: SITE, anonymous_id: anonymousId, decisions: decision.decisions, notice_version: decision.version,
       language: notice.notice.language, gpc: gpc
-    };
-    // text/plain keeps this a "simple" cross-origin request: no preflight, no cookies.
-    window.fetch(API + "/collect/consent", {
-      method: "POST", body: JSON.stringify(body), credentials: "omit", keepalive: true,
-      headers: { "Content-Type": "text/plain;charset=UTF-8" }
     }).then(function (response) {
       // a refusal (4xx) will not change by retrying; a server or network failure is retried next page
       if (response.ok || (response.status >= 400 && response.status < 500 && response.status !== 429)) {
         if (stored === decision) {
           decision.synced = true;
-          save(CONSENT_KEY, decision);
+          keep(decision);
         }
       }
     }).catch(function () { /* offline: retried on the next page */ });
+  }
+
+  // --- Google Consent Mode v2 and Microsoft UET ----------------------------------------------
+  function gtag() {
+    window.dataLayer.push(arguments); // an Arguments object, exactly as Google's snippet pushes it
+  }
+
+  /** Each signal is granted only if every purpose mapped to it is allowed (none mapped: denied). */
+  function consentMode(kind, always) {
+    if (!CONSENT_MODE) return;
+    var list = [];
+    var version = null;
+    var regime = "opt_in";
+    if (notice) {
+      list = notice.purposes;
+      version = notice.notice.version;
+      regime = optOut() ? "opt_out" : "opt_in";
+    } else {
+      var cached = plain(load(MODE_KEY)); // the last notice's mapping: nothing cached, all denied
+      list = Array.isArray(cached.purposes) ? cached.purposes.filter(function (p) { return p && p.key; }) : [];
+      version = cached.version;
+      regime = cached.regime;
+    }
+    var signals = {};
+    SIGNALS.forEach(function (signal) {
+      var mapped = list.filter(function (p) { return Array.isArray(p.consent_mode) && p.consent_mode.indexOf(signal) >= 0; });
+      signals[signal] = mapped.length && mapped.every(function (p) { return allowed(p, version, regime); }) ?
+        "granted" : "denied";
+    });
+    if (kind === "update" && !always && JSON.stringify(signals) === JSON.stringify(signalsSent)) return;
+    signalsSent = signals;
+    var values = Object.assign({}, signals);
+    if (kind === "default") values.wait_for_update = 500;
+    window.dataLayer = window.dataLayer || [];
+    gtag("consent", kind, values);
+    window.uetq = window.uetq || [];
+    window.uetq.push("consent", kind, { ad_storage: signals.ad_storage });
+  }
+
+  function cacheMode() {
+    save(MODE_KEY, {
+      version: notice.notice.version, regime: optOut() ? "opt_out" : "opt_in",
+      purposes: notice.purposes.map(function (p) {
+        return { key: p.key, needs_consent: p.needs_consent, gpc_applies: p.gpc_applies, consent_mode: p.consent_mode };
+      })
+    });
+  }
+
+  // --- tags and embeds held until consent -------------------------------------------------------
+  function scan() {
+    if (!notice) return; // before the notice nothing held runs; if it failed, nothing ever does
+    Array.prototype.forEach.call(document.querySelectorAll(HELD), function (node) {
+      var key = node.getAttribute("data-hub-purpose");
+      var state = node.getAttribute("data-hub-state");
+      if (node.tagName === "IFRAME") {
+        if (state !== "loaded" && node.hasAttribute("data-hub-src")) frame(node, key);
+        return;
+      }
+      if (state === "ran" || String(node.getAttribute("type")).toLowerCase() !== "text/plain") return;
+      if (!consented(key)) {
+        node.setAttribute("data-hub-state", "held");
+        return;
+      }
+      node.setAttribute("data-hub-state", "ran"); // once, whatever happens next
+      tags = tags.then(function () { return run(node, key); });
+    });
+  }
+
+  function run(original, key) {
+    return new Promise(function (resolve) {
+      var tag = document.createElement("script");
+      Array.prototype.forEach.call(original.attributes, function (a) {
+        if (a.name !== "type" && a.name !== "nonce" && a.name.indexOf("data-hub-") !== 0) tag.setAttribute(a.name, a.value);
+      });
+      if (original.nonce) tag.nonce = original.nonce; // browsers hide the attribute; the property keeps it
+      var src = original.getAttribute("src");
+      var finished = false;
+      function done(outcome) {
+        if (finished) return;
+        finished = true;
+        emit("hub:tag", { purpose: key, src: src || null, outcome: outcome });
+        resolve();
+      }
+      if (src) {
+        tag.async = false;
+        tag.addEventListener("load", function () { done("loaded"); });
+        tag.addEventListener("error", function () { done("error"); });
+        window.setTimeout(function () { done("timeout"); }, TAG_WAIT_MS);
+      } else {
+        tag.text = original.text;
+      }
+      var parent = original.parentNode || document.head;
+      parent.insertBefore(tag, original.parentNode ? original.nextSibling : null);
+      if (!src) done("ran");
+    });
+  }
+
+  function frame(node, key) {
+    var placeholder = placeholders.get(node);
+    if (consented(key)) {
+      if (placeholder) placeholder.remove();
+      node.hidden = false;
+      node.setAttribute("data-hub-state", "loaded");
+      node.setAttribute("src", node.getAttribute("data-hub-src"));
+      emit("hub:tag", { purpose: key, src: node.getAttribute("data-hub-src"), outcome: "frame" });
+      return;
+    }
+    node.setAttribute("data-hub-state", "held");
+    node.hidden = true;
+    if (placeholder || !node.parentNode) return;
+    var purpose = purposes[key];
+    var name = purpose ? purpose.name : key;
+    placeholder = el("div", { "class": "hub-frame-placeholder", role: "group", "aria-label": name });
+    placeholder.appendChild(el("p", {}, word("blocked_frame").split("{purpose}").join(name)));
+    if (purpose && !(gpc && purpose.gpc_applies)) {
+      var loader = el("button", { type: "button", "class": "hub-load-frame", "data-hub-for": key }, word("load_with_consent"));
+      loader.addEventListener("click", function () { grant(key); });
+      placeholder.appendChild(loader);
+    }
+    placeholders.set(node, placeholder);
+    node.parentNode.insertBefore(placeholder, node);
+  }
+
+  function watch() {
+    if (!window.MutationObserver) return;
+    new window.MutationObserver(function (records) {
+      var added = records.some(function (record) {
+        return Array.prototype.some.call(record.addedNodes, function (node) {
+          return node.nodeType === 1 && (node.matches(HELD) || !!node.querySelector(HELD));
+        });
+      });
+      if (added) scan();
+    }).observe(document.documentElement, { childList: true, subtree: true });
+  }
+
+  /** Refused purposes' first-party cookies, on every domain they may have been set for. */
+  function deleteCookies() {
+    var names = cookieNames();
+    var parts = window.location.hostname.split(".");
+    var domains = [""];
+    for (var i = 0; i < parts.length - 1; i++) domains.push((i ? "." : "") + parts.slice(i).join("."));
+    notice.purposes.forEach(function (p) {
+      if (consented(p.key) || !Array.isArray(p.cookies)) return;
+      p.cookies.forEach(function (pattern) {
+        var re = new RegExp("^" + String(pattern).split("*").map(function (s) {
+          return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        }).join(".*") + "$");
+        names.forEach(function (name) {
+          if (!name || name === COOKIE || name === CONSENT_KEY || !re.test(name)) return;
+          domains.forEach(function (domain) {
+            document.cookie = name + "=; Max-Age=0; Path=/" + (domain ? "; Domain=" + domain : "") + SECURE;
+          });
+        });
+      });
+    });
   }
 
   // --- the banner -------------------------------------------------------------------------------
@@ -184,9 +477,9 @@
     return el("button", { type: type || "button", id: id, "class": "hub-button" }, text);
   }
 
-  function buildBanner() {
+  function dialog(id) {
     var root = el("div", {
-      id: "hub-banner", "class": "hub-banner", role: "dialog", "aria-modal": "false",
+      id: id, "class": "hub-banner", role: "dialog", "aria-modal": "false",
       "aria-labelledby": "hub-banner-title", "aria-describedby": "hub-banner-text"
     });
     root.appendChild(el("h2", { id: "hub-banner-title", "class": "hub-title", tabindex: "-1" }, notice.notice.title));
@@ -195,15 +488,22 @@
       text.appendChild(el("p", {}, paragraph));
     });
     root.appendChild(text);
-    if (gpc) {
-      root.appendChild(el("p", { id: "hub-banner-gpc", "class": "hub-gpc" },
-        "Your browser sent a Global Privacy Control signal: we will not sell or share your data " +
-        "or use it for targeted advertising, whatever you choose here."));
+    if (gpc && (!optOut() || plain(notice.experience).gpc_honoured)) {
+      root.appendChild(el("p", { id: "hub-banner-gpc", "class": "hub-gpc" }, word("gpc_honoured")));
     }
+    root.addEventListener("keydown", function (event) {
+      // Escape closes only a banner reopened from "Privacy settings": a first visit needs a choice
+      if (event.key === "Escape" && (currentDecision() || seen())) closeBanner();
+    });
+    return root;
+  }
+
+  function buildBanner() {
+    var root = dialog("hub-banner");
     var actions = el("div", { "class": "hub-actions" });
-    var accept = button("hub-accept-all", "Accept all");
-    var reject = button("hub-reject-all", "Reject all");
-    var choose = button("hub-choose", "Choose");
+    var accept = button("hub-accept-all", word("accept_all"));
+    var reject = button("hub-reject-all", word("reject_all"));
+    var choose = button("hub-choose", word("choose"));
     choose.setAttribute("aria-expanded", "false");
     choose.setAttribute("aria-controls", "hub-choices");
     actions.appendChild(accept);
@@ -225,18 +525,14 @@
       });
       decide(decisions);
     });
-    root.addEventListener("keydown", function (event) {
-      // Escape closes only a banner reopened from "Privacy settings": a first visit needs a choice
-      if (event.key === "Escape" && currentDecision()) closeBanner();
-    });
     return root;
   }
 
   function buildChoices() {
-    var form = el("form", { id: "hub-choices", "class": "hub-choices", "aria-label": "Your choices per purpose" });
+    var form = el("form", { id: "hub-choices", "class": "hub-choices", "aria-label": word("choices_label") });
     form.hidden = true;
     var fieldset = el("fieldset");
-    fieldset.appendChild(el("legend", {}, "Choose what you allow"));
+    fieldset.appendChild(el("legend", {}, word("choices_legend")));
     notice.purposes.forEach(function (p) {
       var row = el("div", { "class": "hub-purpose" });
       var id = "hub-purpose-" + p.key;
@@ -245,13 +541,13 @@
       if (!p.needs_consent) {
         box.checked = true;
         box.disabled = true;
-        label.textContent = p.name + " (always on)";
+        label.textContent = p.name + " (" + word("always_on") + ")";
       } else if (gpc && p.gpc_applies) {
         box.checked = false;
         box.disabled = true;
-        label.textContent = p.name + " (off: Global Privacy Control)";
+        label.textContent = p.name + " (" + word("off_gpc") + ")";
       } else {
-        box.checked = currentDecision() && stored.decisions[p.key] === true;
+        box.checked = consented(p.key);
       }
       row.appendChild(box);
       row.appendChild(label);
@@ -259,7 +555,7 @@
       fieldset.appendChild(row);
     });
     form.appendChild(fieldset);
-    form.appendChild(button("hub-save-choices", "Save choices", "submit"));
+    form.appendChild(button("hub-save-choices", word("save_choices"), "submit"));
     return form;
   }
 
@@ -273,13 +569,68 @@
     }
   }
 
+  // --- opt-out regimes: a notice at collection with "Do Not Sell or Share" -------------------------
+  function seen() {
+    return !!notice && load(SEEN_KEY) === notice.notice.version;
+  }
+
+  function buildNoticeAtCollection() {
+    var root = dialog("hub-notice-at-collection");
+    root.insertBefore(el("p", { "class": "hub-kicker" }, word("notice_at_collection")), root.firstChild);
+    var actions = el("div", { "class": "hub-actions" });
+    var ok = button("hub-ok", word("ok"));
+    ok.addEventListener("click", function () {
+      save(SEEN_KEY, notice.notice.version); // records nothing: it was shown, that is all
+      closeBanner();
+    });
+    actions.appendChild(ok);
+    root.appendChild(actions);
+    var links = el("p", { "class": "hub-links" });
+    var status = el("p", { id: "hub-optout-status", "class": "hub-status", role: "status" });
+    function link(id, kind, done) {
+      var node = el("button", { type: "button", id: id, "class": "hub-link" }, word(kind));
+      node.addEventListener("click", function () { optOutOf(kind, done, status); });
+      links.appendChild(node);
+    }
+    var experience = plain(notice.experience);
+    if (experience.do_not_sell !== false) link("hub-do-not-sell", "do_not_sell", "opted_out");
+    if (experience.limit_sensitive) link("hub-limit-sensitive", "limit_sensitive", "limited");
+    root.appendChild(links);
+    root.appendChild(status);
+    return root;
+  }
+
+  async function optOutOf(kind, done, status) {
+    var serverKind = kind === "do_not_sell" ? "sale_share" : "limit_sensitive";
+    // sale/share covers what GPC covers: refused here at once, whatever the network does
+    var refused = serverKind === "sale_share" ?
+      notice.purposes.filter(function (p) { return p.needs_consent && p.gpc_applies; }).map(function (p) { return p.key; }) : [];
+    var ok = false;
+    try {
+      var response = await post("/collect/opt-out", { site: SITE, anonymous_id: anonymousId, kind: serverKind });
+      ok = response.ok;
+      var body = ok ? plain(await response.json()) : {};
+      if (Array.isArray(body.applied)) refused = refused.concat(body.applied);
+    } catch (e) { /* offline: refused on this device; the hub hears of it with the next choice */ }
+    var decisions = {};
+    notice.purposes.forEach(function (p) {
+      if (p.needs_consent) decisions[p.key] = consented(p.key) && refused.indexOf(p.key) < 0;
+    });
+    keep({ version: notice.notice.version, decisions: decisions, synced: ok });
+    save(SEEN_KEY, notice.notice.version);
+    emit("hub:consent", { version: stored.version, decisions: decisions, gpc: gpc, opt_out: serverKind });
+    if (ok) status.textContent = word(done);
+    applied(true);
+  }
+
   function openBanner(withChoices) {
     if (!notice) return false;
     if (banner) banner.remove();
     focusBefore = document.activeElement;
-    banner = buildBanner();
+    banner = optOut() ? buildNoticeAtCollection() : buildBanner();
     document.body.appendChild(banner);
-    if (withChoices) showChoices(true);
+    if (settings) settings.hidden = true;
+    if (withChoices && !optOut()) showChoices(true);
     else banner.querySelector("#hub-banner-title").focus();
     emit("hub:banner", { open: true });
     return true;
@@ -289,9 +640,22 @@
     if (!banner) return;
     banner.remove();
     banner = null;
+    showSettings();
     if (focusBefore && focusBefore.isConnected && typeof focusBefore.focus === "function") focusBefore.focus();
     focusBefore = null;
     emit("hub:banner", { open: false });
+  }
+
+  /** The persistent "Privacy settings" button, once a choice exists (off: data-settings-button="off"). */
+  function showSettings() {
+    if (!SETTINGS_BUTTON || !notice || !document.body || !(currentDecision() || seen())) return;
+    if (!settings) {
+      settings = el("button", { type: "button", id: "hub-settings-button", "class": "hub-settings-button" },
+        word("privacy_settings"));
+      settings.addEventListener("click", function () { openBanner(true); });
+      document.body.appendChild(settings);
+    }
+    settings.hidden = !!banner;
   }
 
   // --- collection -------------------------------------------------------------------------------
@@ -396,7 +760,7 @@
     openPreferences: function () {
       return whenReady(function () { return openBanner(true); });
     },
-    /** Would an event for this purpose be sent now? */
+    /** Would an event for this purpose be sent (and its tags run) now? */
     consented: function (purpose) { return ready && consented(purpose); },
     /** The visitor's current choices for the current notice, or null before they made one. */
     decisions: function () { return currentDecision() ? Object.assign({}, stored.decisions) : null; },
@@ -410,6 +774,23 @@
       save(USER_KEY, null);
       save(SIGNATURE_KEY, null);
       return true;
+    },
+    /** The age the person stated in the site's own age screen (whole years). Resolves to
+     *  {parental_consent_required, parental_consent}: below the jurisdiction's age of digital consent,
+     *  consent-based purposes stay refused until a parent agrees (see askParent). */
+    statedAge: function (years) {
+      if (typeof years !== "number" || years % 1 !== 0 || years < 0 || years > 130) return Promise.resolve(null);
+      return post("/collect/age", { site: SITE, anonymous_id: anonymousId, age: years })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .catch(function () { return null; });
+    },
+    /** Ask a parent or guardian, by email, to consent for this child; resolves to true once the hub
+     *  has taken the request (the address goes to the hub only, never into the page's storage). */
+    askParent: function (email) {
+      if (typeof email !== "string" || !email) return Promise.resolve(false);
+      return post("/collect/parental-consent", {
+        site: SITE, anonymous_id: anonymousId, parent_email: email, language: language()
+      }).then(function (response) { return response.status === 202; }).catch(function () { return false; });
     }
   };
 
@@ -433,10 +814,13 @@
 
   async function fetchNotice() {
     if (!SITE) throw new Error("hub.js: the script tag needs data-site=\"pk_…\"");
-    var url = API + "/collect/notice?site=" + encodeURIComponent(SITE) + "&lang=" + encodeURIComponent(language());
+    var url = API + "/collect/notice?site=" + encodeURIComponent(SITE) + "&lang=" + encodeURIComponent(language()) +
+      (option("jurisdiction") ? "&jurisdiction=" + encodeURIComponent(option("jurisdiction")) : "");
     var response = await window.fetch(url, { credentials: "omit" });
     if (!response.ok) throw new Error("hub.js: the notice could not be loaded (" + response.status + ")");
-    return response.json();
+    var body = await response.json();
+    if (!body || !body.notice || !Array.isArray(body.purposes)) throw new Error("hub.js: not a notice");
+    return body;
   }
 
   async function start() {
@@ -444,8 +828,12 @@
     try {
       notice = await fetchNotice();
       notice.purposes.forEach(function (p) { purposes[p.key] = p; });
+      if (currentDecision() && stored.partial) keep({ version: stored.version, decisions: complete(stored.decisions), synced: true });
+      if (!currentDecision() && knownDevice && !seen()) await restoreChoice();
+      cacheMode();
     } catch (error) {
-      notice = null; // fail closed: nothing is sent, no banner is shown
+      notice = null; // fail closed: nothing is sent or run, no banner is shown
+      purposes = {};
       if (window.console) window.console.warn(String(error && error.message ? error.message : error));
     }
     ready = true;
@@ -455,19 +843,25 @@
       try { call(); } catch (e) { /* one bad call must not stop the others */ }
     });
     if (notice) {
+      applied(false);
+      watch();
       var choice = notice.purposes.some(function (p) { return p.needs_consent; });
-      if (!currentDecision() && choice) {
+      if (!currentDecision() && !seen() && choice) {
         await Promise.all([styles, domReady()]);
-        if (!banner && !currentDecision()) openBanner(false);
+        if (!banner && !currentDecision() && !seen()) openBanner(false);
       } else if (currentDecision() && stored.synced === false) {
         record(stored); // the last attempt to record it failed
       }
+      await Promise.all([styles, domReady()]);
+      scan(); // tags parsed while the notice was on its way
+      showSettings();
     }
     emit("hub:ready", { notice_version: notice ? notice.notice.version : null, gpc: gpc });
   }
 
   var stub = Array.isArray(window.hub) ? window.hub.slice() : [];
   window.hub = api;
+  consentMode("default"); // before anything else: Google's and Microsoft's tags read it when they load
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") flush();

@@ -37,6 +37,25 @@ DEMO_NOTICE = (
     "processing, each purpose is your choice, and you can change it at any time in the "
     "privacy portal."
 )
+# the same notice, version 1, in the other languages the hub speaks (a translation, not a new version)
+DEMO_NOTICE_TRANSLATIONS = {
+    "de": (
+        "So verwenden wir Ihre Daten",
+        "Wir erfassen, was Sie auf unserer Website und in unseren Apps tun, um den Dienst zu erbringen "
+        "(notwendig), die Nutzung zu messen (Analyse), Inhalte für Sie anzupassen (Personalisierung), "
+        "Ihnen Angebote zu senden (Marketing) und Ihnen anderswo Werbung zu zeigen (Werbung). Außer der "
+        "notwendigen Verarbeitung entscheiden Sie über jeden Zweck und können Ihre Wahl jederzeit im "
+        "Datenschutzportal ändern.",
+    ),
+    "fr": (
+        "Comment nous utilisons vos données",
+        "Nous recueillons ce que vous faites sur notre site et nos applications pour fournir le service "
+        "(essentiel), mesurer l'usage (mesure d'audience), personnaliser ce que vous voyez "
+        "(personnalisation), vous envoyer des offres (marketing) et vous montrer des publicités ailleurs "
+        "(publicité). En dehors du traitement essentiel, chaque finalité est votre choix, et vous pouvez "
+        "le modifier à tout moment dans le portail de confidentialité.",
+    ),
+}
 OFFICER_APPS = ("consent", "audit", "profiles", "privacy_requests", "portal", "ratelimit", "auditlog")
 # (purpose, event type) → the fields the demo keeps; "*" is any event type of the purpose.
 DEMO_POLICIES = {
@@ -96,10 +115,12 @@ class Command(BaseCommand):
         identifier_link(kind="email", value=DEMO_CUSTOMER_EMAIL, subject_id=subject.id, actor=Actor.system())
 
     def _notice(self) -> None:
-        if Notice.objects.filter(version=1, language="en", jurisdiction="default").exists():
-            return
-        notice = Notice.objects.create(version=1, title="How we use your data", text=DEMO_NOTICE)
-        notice.purposes.set(Purpose.objects.all())
+        texts = {"en": ("How we use your data", DEMO_NOTICE), **DEMO_NOTICE_TRANSLATIONS}
+        for language, (title, text) in texts.items():
+            if Notice.objects.filter(version=1, language=language, jurisdiction="default").exists():
+                continue
+            notice = Notice.objects.create(version=1, language=language, title=title, text=text)
+            notice.purposes.set(Purpose.objects.all())
 
     def _policies(self) -> None:
         """Demo minimization policies: what the demo shop's events may keep (officers' edits stay)."""

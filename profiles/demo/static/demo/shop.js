@@ -118,6 +118,10 @@
   });
   window.addEventListener("hub:ready", describeChoices);
   window.addEventListener("hub:consent", describeChoices);
+  // the held embed: hub.js says when it loaded it (the tags mark the page themselves)
+  window.addEventListener("hub:tag", function (event) {
+    if (event.detail && event.detail.outcome === "frame") say("tag-embed-state", "loaded");
+  });
 
   if (typeof window.hub.decisions === "function") describeChoices(); // hub.js was quicker than this file
   hub("page");
