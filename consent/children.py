@@ -125,6 +125,32 @@ def age_state(*, subject_id: uuid.UUID, age: object, actor: Actor) -> str:
 
 
 @transaction.atomic
+def age_band_establish(*, subject_id: uuid.UUID, band: str, actor: Actor) -> bool:
+    """An officer corrects what is known of a person's age — older too, unlike a statement (their
+    name is on the ledger event). False if nothing changed."""
+    if band not in AgeBand.values:
+        raise InvalidAge("Unknown age band.", field="age_band")
+    subject = Subject.objects.select_for_update().get(pk=subject_id)
+    if subject.age_band == band:
+        return False
+    minor = band in (AgeBand.TEEN, AgeBand.CHILD)
+    Subject.objects.filter(pk=subject_id).update(age_band=band, known_minor=minor)
+    _forget(subject_id)
+    ledger_append(
+        events=[
+            NewEvent(
+                SUBJECT_AGE_STATED.name,
+                subject_id=subject_id,
+                purpose=CONSENT_RECORDS_KEY,
+                payload={"band": band, "previous": subject.age_band, "basis": "officer"},
+            )
+        ],
+        actor=actor,
+    )
+    return True
+
+
+@transaction.atomic
 def child_presumed(*, subject_id: uuid.UUID, actor: Actor) -> bool:
     """A site or app directed at children (`Service.directed_at_children`) sent this person: unless
     they are already known to be younger still, they count as a child until a parent consents."""

@@ -60,6 +60,11 @@ class HubAdminSite(AdminSite):
                 page(subject_admin.subject_jurisdiction),
                 name="subject_jurisdiction",
             ),  # fmt: skip
+            path(
+                "subjects/<uuid:subject_id>/age-band/",
+                page(subject_admin.subject_age_band),
+                name="subject_age_band",
+            ),  # fmt: skip
             path("ledger/", page(ledger_views.ledger_page), name="ledger"),
             path("analytics/", page(consent_views.analytics_page), name="consent_analytics"),
             path("ropa/", page(consent_views.ropa_page), name="ropa"),

@@ -28,9 +28,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from audit.models import LedgerEvent
 from audit.services import Actor, NewEvent, ledger_append
+from consent.children import InvalidAge, age_band_establish
 from consent.jurisdiction import UnknownJurisdiction, subject_jurisdiction_establish
 from consent.models import Jurisdiction
 from consent.selectors import consent_overview
@@ -163,6 +165,12 @@ def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
     return {
         "subject": subject,
         "jurisdictions": list(Jurisdiction.objects.order_by("code").values_list("code", "name")),
+        "age_bands": [
+            ("", _("unknown")),
+            ("adult", _("an adult")),
+            ("teen", _("a minor past the age of parental consent")),
+            ("child", _("a child below the age of digital consent (a parent must consent)")),
+        ],
         "absorbed": ids[1:],
         "merged_into": merged_into.survivor_id if merged_into else None,
         "identifiers": _identifiers(subject_id, links),
@@ -234,4 +242,28 @@ def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid
         messages.success(
             request, "Jurisdiction established (recorded in the ledger)." if changed else "No change."
         )
+    return HttpResponseRedirect(reverse("admin:subject_detail", args=[subject_id]))
+
+
+def subject_age_band(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
+    """POST: an officer corrects what is known of the subject's age (audited; older too)."""
+    if not request.user.has_perm(JURISDICTION_PERMISSION):
+        raise PermissionDenied
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    if not Subject.objects.filter(pk=subject_id).exists():
+        raise Http404("No such subject.")
+    officer_id = request.user.pk
+    if officer_id is None:
+        raise PermissionDenied
+    try:
+        changed = age_band_establish(
+            subject_id=subject_id,
+            band=str(request.POST.get("age_band", ""))[:8],
+            actor=Actor("officer", str(officer_id)),
+        )
+    except InvalidAge:
+        messages.error(request, "Unknown age band.")
+    else:
+        messages.success(request, "Age band set (recorded in the ledger)." if changed else "No change.")
     return HttpResponseRedirect(reverse("admin:subject_detail", args=[subject_id]))

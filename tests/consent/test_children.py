@@ -302,3 +302,36 @@ def test_the_parental_api_refuses_what_it_must_and_changes_nothing(kids, scopes,
 
 def test_the_parental_api_needs_a_key(kids):
     assert Client().post("/api/v1/parental-consents", {"user_id": "kid-9", "age": 10}).status_code == 401
+
+
+# --- officers correct a mistake -------------------------------------------------------------------
+def test_only_an_officer_may_make_a_person_older_and_the_ledger_records_who(kids):
+    from importlib import import_module
+
+    from django.apps import apps as django_apps
+
+    from tests.factories import officer, officer_client
+
+    import_module("audit.migrations.0004_roles").install(django_apps, None)
+    import_module("profiles.migrations.0009_subject_jurisdiction").grant(django_apps, None)
+    aid = str(uuid.uuid4())
+    _post("/collect/age", {"site": kids.site_key, "anonymous_id": aid, "age": 12})
+    subject = subject_find(kind="anonymous_id", value=aid)
+    url = f"/admin/subjects/{subject.id}/age-band/"
+    viewer = officer_client(officer("viewer-user", role="viewer"))
+    assert viewer.post(url, {"age_band": "adult"}).status_code == 403
+    staff = officer("officer-user", role="officer")
+    assert officer_client(staff).post(url, {"age_band": "nonsense"}).status_code == 302  # refused, no change
+    subject.refresh_from_db()
+    assert subject.age_band == "child"
+    assert officer_client(staff).post(url, {"age_band": "adult"}).status_code == 302
+    subject.refresh_from_db()
+    assert subject.age_band == "adult" and not subject.known_minor
+    [event] = [
+        e for e in ledger_events_for_subject(subject_id=subject.id)
+        if e.stored.meta.event_type == "subject.age_stated" and e.payload.get("basis") == "officer"
+    ]  # fmt: skip
+    assert (event.stored.meta.actor_kind, event.stored.meta.actor_id) == ("officer", str(staff.pk))
+    assert event.payload["previous"] == "child"
+    page = officer_client(staff).get(f"/admin/subjects/{subject.id}/")
+    assert 'id="subject-age"' in page.content.decode()

@@ -405,6 +405,15 @@ ROUTES: dict[str, Route] = {
             jurisdiction="EU",
         ),  # fmt: skip
     ),
+    "admin/subjects/<uuid:subject_id>/age-band/": admin(  # may make a person older: officers only
+        get("/admin/subjects/{subject_a}/age-band/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 405)),
+        post(
+            "/admin/subjects/{subject_a}/age-band/",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 302),
+            (),
+            age_band="adult",
+        ),
+    ),
     "admin/ledger/": admin(get("/admin/ledger/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/analytics/": admin(get("/admin/analytics/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/ropa/": admin(get("/admin/ropa/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
