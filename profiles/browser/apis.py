@@ -151,11 +151,11 @@ def _registered(service: Service) -> frozenset[str]:
     return service_purposes(service)
 
 
-def _actor(service: Service) -> Actor:
+def site_actor(service: Service) -> Actor:
     return Actor("service", str(service.id))
 
 
-def _language(value: object) -> str:
+def language_tag_primary(value: object) -> str:
     """A notice language: the primary subtag of a language tag ("en-GB" → "en")."""
     if value is None or value == "":
         return "en"
@@ -167,7 +167,7 @@ def _language(value: object) -> str:
     return primary.lower()
 
 
-def _json_body(request: Request) -> dict[str, Any]:
+def browser_json(request: Request) -> dict[str, Any]:
     """The JSON object a browser sent: sendBeacon posts text/plain, fetch may post application/json."""
     if request.content_type.split(";")[0].strip().lower() not in _BODY_TYPES:
         raise UnsupportedBody("Send JSON as text/plain or application/json.", field=None)
@@ -307,7 +307,7 @@ class NoticeApi(BrowserApi):
     def get(self, request: Request) -> Response:
         service = self.site(request, request.query_params.get("site"))
         self.count(service, writes=0)  # a read: the key's rate, not its quota of writes
-        language = _language(request.query_params.get("lang"))
+        language = language_tag_primary(request.query_params.get("lang"))
         claim = request.query_params.get("jurisdiction") or ""
         experience = experience_for(request, claim=claim if _CODE.fullmatch(claim) else "", service=service)
         notice = notice_for(language=language, jurisdiction=experience["jurisdiction"], service=service)
@@ -373,7 +373,7 @@ class ConsentApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         self.count(service, writes=1)
         serializer = self.BannerConsentInput(data=body)
@@ -394,14 +394,14 @@ class ConsentApi(BrowserApi):
                 "Unknown jurisdiction.", field="jurisdiction", code="consent.unknown_jurisdiction"
             )
         context = Context(
-            DecisionSource.BANNER, DecisionMethod.CLICK, _language(data["language"]), jurisdiction
+            DecisionSource.BANNER, DecisionMethod.CLICK, language_tag_primary(data["language"]), jurisdiction
         )
         recorded = consent_submit(
             kind="anonymous_id",
             value=data["anonymous_id"],
             decisions=choices,
             context=context,
-            actor=_actor(service),
+            actor=site_actor(service),
             notice_version=data.get("notice_version"),
             gpc=gpc,
             trusted_jurisdiction=trusted_jurisdiction(request),
@@ -409,7 +409,7 @@ class ConsentApi(BrowserApi):
         if service.directed_at_children:  # a children's site: nobody's consent counts without a parent's
             subject = subject_find(kind="anonymous_id", value=data["anonymous_id"])
             if subject is not None:
-                child_presumed(subject_id=subject.id, actor=_actor(service))
+                child_presumed(subject_id=subject.id, actor=site_actor(service))
         decisions = [
             self.BannerDecisionOutput(
                 {
@@ -462,7 +462,7 @@ class EventsApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         events = batch_events(body, single=False)
         self.count(service, writes=len(events))
@@ -470,7 +470,7 @@ class EventsApi(BrowserApi):
         outcomes = iter(
             events_collect(
                 events=[event for _, event in trusted],
-                actor=_actor(service),
+                actor=site_actor(service),
                 registered_purposes=_registered(service),
                 gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
                 purposes=PurposeRules.for_service(service),
@@ -562,7 +562,7 @@ def _pixel_record(request: HttpRequest, response: HttpResponse) -> None:
     }
     events_collect(
         events=[event],
-        actor=_actor(service),
+        actor=site_actor(service),
         registered_purposes=frozenset({purpose}),  # nothing but the essential purpose, whatever is sent
         gpc=gpc_header_opts_out(request.META.get("HTTP_SEC_GPC")),
         channel="browser",
@@ -621,7 +621,7 @@ class ChoiceApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         self.count(service, writes=0)  # a read: the key's rate, not its quota of writes
         serializer = self.BannerChoiceInput(data=body)

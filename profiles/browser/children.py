@@ -17,7 +17,7 @@ from consent.children import age_state, check_age, child_presumed, parental_cons
 from consent.clients import MAX_SITE_KEY
 from consent.jurisdiction import subject_resolve_with_jurisdiction, trusted_jurisdiction
 from consent.models import Service
-from profiles.browser.apis import SITE_REFUSED, BrowserApi, _actor, _json_body, _language
+from profiles.browser.apis import SITE_REFUSED, BrowserApi, browser_json, language_tag_primary, site_actor
 from profiles.identity.models import AgeBand, Subject
 
 
@@ -25,11 +25,11 @@ def _device_subject(request: Request, service: Service, anonymous_id: str) -> Su
     subject = subject_resolve_with_jurisdiction(
         kind="anonymous_id",
         value=anonymous_id,
-        actor=_actor(service),
+        actor=site_actor(service),
         trusted_jurisdiction=trusted_jurisdiction(request),
     )
     if service.directed_at_children:
-        child_presumed(subject_id=subject.id, actor=_actor(service))
+        child_presumed(subject_id=subject.id, actor=site_actor(service))
         subject.refresh_from_db(fields=["age_band", "parental_consent_at"])
     return subject
 
@@ -59,7 +59,7 @@ class AgeApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         self.count(service, writes=1)
         check_age(body.get("age"))  # a number, not a string or a boolean the serializer would coerce
@@ -67,7 +67,7 @@ class AgeApi(BrowserApi):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         subject = _device_subject(request, service, data["anonymous_id"])
-        age_state(subject_id=subject.id, age=data["age"], actor=_actor(service))
+        age_state(subject_id=subject.id, age=data["age"], actor=site_actor(service))
         subject.refresh_from_db(fields=["age_band", "parental_consent_at"])
         return Response(_parental_state(subject))
 
@@ -86,7 +86,7 @@ class ParentalConsentApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         self.count(service, writes=1)
         serializer = self.ParentalConsentInput(data=body)
@@ -96,8 +96,8 @@ class ParentalConsentApi(BrowserApi):
         parental_consent_request(
             subject_id=subject.id,
             parent_email=data["parent_email"],
-            language=_language(data["language"]),
-            actor=_actor(service),
+            language=language_tag_primary(data["language"]),
+            actor=site_actor(service),
             service_id=service.id,
         )
         return Response({"sent": True}, status=status.HTTP_202_ACCEPTED)

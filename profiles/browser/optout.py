@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from consent.clients import MAX_SITE_KEY
 from consent.jurisdiction import trusted_jurisdiction
 from hub.errors import DomainError
-from profiles.browser.apis import SITE_REFUSED, BrowserApi, _actor, _json_body
+from profiles.browser.apis import SITE_REFUSED, BrowserApi, browser_json, site_actor
 from profiles.requests.domain import Channel
 from profiles.requests.optout import OptOutKind, optout_device, optout_kind
 
@@ -42,7 +42,7 @@ class OptOutApi(BrowserApi):
     )
     def post(self, request: Request) -> Response:
         self.require_page(request)
-        body = _json_body(request)
+        body = browser_json(request)
         service = self.site(request, body.get("site"))
         self.count(service, writes=1)
         if not isinstance(body.get("anonymous_id"), str):  # a number would pass as its digits
@@ -60,7 +60,7 @@ class OptOutApi(BrowserApi):
             kind=OptOutKind(data["kind"]),
             anonymous_id=data["anonymous_id"],
             channel=Channel.BANNER,
-            actor=_actor(service),
+            actor=site_actor(service),
             trusted_jurisdiction=trusted_jurisdiction(request),
         )
         out = {"kind": done.kind.value, "applied": done.applied, "request_id": done.request_ids[0]}
