@@ -1,5 +1,7 @@
 """Languages in a real Chromium: a German browser gets the German portal and can switch to French
-without JavaScript; a German page gets a German banner around the officer's English notice.
+without JavaScript; a German page gets a German banner around the officer's English notice (and the
+German notice once one is published); a German person's sign-in e-mail, sent by the real worker, is
+German.
 """
 
 from __future__ import annotations
@@ -106,3 +108,30 @@ def test_a_german_page_gets_the_german_notice_when_one_is_published(seeded: str,
     assert page.locator("#hub-banner-title").inner_text() == "So verwenden wir Ihre Daten"
     assert page.locator("#hub-accept-all").inner_text() == "Alle akzeptieren"
     screenshot(page, "banner-de")
+
+
+def test_a_german_person_gets_a_german_sign_in_email_from_the_worker(
+    purposes, live_server, mailbox, settings, german, celery_worker_process
+) -> None:
+    """The e-mail is written by the real worker (which runs in English) in the language the person
+    asked in, and its link opens the German portal."""
+    import re
+
+    from tests.e2e.conftest import wait_until
+    from tests.factories import EMAIL, person_with_history, shop_services
+
+    settings.HUB_PUBLIC_URL = live_server.url
+    person_with_history(shop_services())
+    celery_worker_process(EMAIL_URL=mailbox.url, HUB_PUBLIC_URL=live_server.url)
+    page = german.new_page()
+    page.goto(f"{live_server.url}/portal/sign-in")
+    page.fill("input[name=email]", EMAIL)
+    page.get_by_role("button", name="Anmeldelink per E-Mail senden").click()
+    page.wait_for_load_state()
+    message = wait_until(lambda: mailbox.to(EMAIL), timeout=30)[-1]
+    assert str(message["Subject"]) == "Ihr Anmeldelink für das Datenschutzportal"
+    body = mailbox.body(message)
+    assert "Datenschutzportal" in body and "Someone asked" not in body
+    page.goto(re.search(r"(https?://\S+/portal/sign-in/\S+)", body).group(1))
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert accessibility_problems(page) == []
