@@ -11,7 +11,6 @@ from django.http import Http404
 from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from hub.errors import DomainError
 
@@ -54,6 +53,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    # imported here, not with this module: rest_framework.views reads the API settings when it is
+    # imported, and they name this module's parser — importing hub.api first would be a cycle
+    from rest_framework.views import exception_handler as drf_exception_handler  # noqa: PLC0415
+
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
