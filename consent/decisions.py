@@ -39,6 +39,7 @@ from consent.webhooks import webhooks_enqueue
 from hub.errors import DomainError
 from profiles.identity.merges import subject_lock_current
 from profiles.identity.models import Subject
+from profiles.identity.suppression import suppression_lift
 
 DEFAULT_SCOPE = "default"  # a notice for every jurisdiction
 EVENT_TYPE = {status: f"consent.{status}" for status in ConsentStatus.values}
@@ -310,6 +311,7 @@ def consent_submit(
     trusted_jurisdiction: str = "",
 ) -> list[RecordedDecision]:
     """One request's worth: find or create the subject, apply GPC, record its choices — or nothing.
+    A consent given lifts the identifier's suppression after an erasure (`profiles.identity.suppression`).
 
     GPC first, so it wins over a grant of a GPC purpose in the same request (the grant is held).
     `context.jurisdiction` is the client's claim (it can only make the regime stricter);
@@ -342,6 +344,9 @@ def consent_submit(
             context=context,
             notice_version=notice_version,
         )
+    if any(d.status == ConsentStatus.GIVEN and not d.held for d in recorded):
+        # a fresh, explicit consent: an erased person who comes back is collected again
+        suppression_lift(kind=kind, value=value, subject_id=subject.id, actor=actor)
     return recorded + opted_out
 
 

@@ -16,6 +16,7 @@ from profiles.identity.models import (
     ParentalConsentRequest,
     Subject,
     SubjectMerge,
+    SuppressedIdentifier,
 )
 from profiles.segments.rules import InvalidCondition, check
 
@@ -144,5 +145,5 @@ class SegmentEvidence(models.Model):
 __all__ = [
     "FieldKind", "Identifier", "IdentifierKind", "JurisdictionBasis", "ProfileField", "ProjectionState", "Segment",
     "SegmentEvidence", "SegmentMembership", "Subject", "SubjectMerge", "TrackingPlanEvent", "EventPurpose",
-    "OutcomeCount", "UnstoredOutcome", "ParentalConsentRequest",
+    "OutcomeCount", "UnstoredOutcome", "ParentalConsentRequest", "SuppressedIdentifier",
 ]  # fmt: skip

@@ -257,6 +257,8 @@ class _Batch:
         # the subjects that identifiers named when the request began (one query for the batch, `_collect`):
         # what `subject_resolve` would find, for identifiers the request has not resolved itself
         self.known: dict[tuple[str, object], uuid.UUID] = {}
+        # identifiers of erased people (`profiles.identity.suppression`): their events are refused
+        self.suppressed: set[tuple[str, object]] = set()
         self.gpc_done: set[uuid.UUID] = set()
         self.tcf_done: dict[tuple[uuid.UUID, str], bool] = {}  # → whether the signal was ignored
         self.consent_ignored: set[int] = set()  # indexes of events whose consent signal was ignored
@@ -322,12 +324,17 @@ def _event_key(event: _Event) -> str:
 
 
 def _admit(event: _Event, batch: _Batch) -> uuid.UUID | Outcome:
-    """The event's subject if it may go on to the gate, else its "invalid" outcome."""
+    """The event's subject if it may go on to the gate, else its outcome ("invalid", or "refused" for
+    an erased person's suppressed identifier)."""
     if event.purpose not in batch.purposes:
         return Outcome(event.message_id, "invalid", "unknown_purpose")
     problem = batch.plan.check(event.kind, event.name, event.document["properties"])
     if problem:
         return Outcome(event.message_id, "invalid", problem)
+    if batch.suppressed and any(identifier in batch.suppressed for identifier in event.identifiers):
+        # an erased person's identifier: refused without creating anyone (nothing to append it to),
+        # even if a refusal or a link named it since — only a consent given lifts it
+        return Outcome(event.message_id, "refused", "suppressed")
     try:
         subject_id = batch.subject(event)
     except InvalidIdentifierValue:
@@ -547,6 +554,7 @@ def _collect(
         )
         stored = stored_event_types_read(stored_rows)
         batch.known = lookup.found(known_rows)
+        batch.suppressed = lookup.suppressed(known_rows)
         admitted: list[tuple[_Event, uuid.UUID]] = []
         first: dict[str, int] = {}  # stored id → index of its first event in this request
         repeats: list[tuple[_Event, int]] = []  # (event, index of the original in this request)

@@ -30,3 +30,11 @@ IDENTITY_UNLINKED = register(
     "identity.unlinked",
     "A contact identifier was removed from a subject at the person's request (kind and keyed hash encrypted).",
 )
+
+# After an erasure the person's identifiers are suppressed (keyed hashes only); a fresh, explicit
+# consent naming one lifts it. Metadata only: the new subject's stream says that it happened.
+IDENTITY_SUPPRESSION_LIFTED = register(
+    "identity.suppression_lifted",
+    "An erased person came back with a fresh, explicit consent: an identifier of theirs is collected again.",
+    carries_payload=False,
+)

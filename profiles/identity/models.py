@@ -155,3 +155,22 @@ class ParentalConsentRequest(models.Model):
 
     def __str__(self) -> str:
         return f"parental consent request {self.id}"
+
+
+class SuppressedIdentifier(models.Model):
+    """An erased person's identifier, as its keyed hash only: events that name it are refused at the
+    door (reason `suppressed`) until the person comes back with a fresh, explicit consent
+    (`profiles.identity.suppression`). Nothing here can be read back into the identifier."""
+
+    kind = models.CharField(max_length=16, choices=IdentifierKind.choices)
+    value_hash = models.CharField(max_length=64)
+    suppressed_at = models.DateTimeField()
+    request_id = models.UUIDField(null=True, blank=True, help_text="the erasure that suppressed it")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value_hash"], name="suppressed_identifier_uniq")
+        ]
+
+    def __str__(self) -> str:
+        return f"suppressed {self.kind}"

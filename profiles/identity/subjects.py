@@ -116,18 +116,31 @@ class IdentifierLookup:
         if not self.hashes:
             return None
         kinds = sorted({kind for named in self.hashes.values() for kind, _ in named})
+        # and which of them an erasure suppressed (`profiles.identity.suppression`): a NULL subject
         return (
-            "SELECT kind, value_hash, subject_id FROM profiles_identifier WHERE value_hash = ANY(%s) AND kind = ANY(%s)",
-            [list(self.hashes), kinds],
+            "SELECT kind, value_hash, subject_id FROM profiles_identifier WHERE value_hash = ANY(%s) AND kind = ANY(%s) "
+            "UNION ALL SELECT kind, value_hash, NULL FROM profiles_suppressedidentifier "
+            "WHERE value_hash = ANY(%s) AND kind = ANY(%s)",
+            [list(self.hashes), kinds, list(self.hashes), kinds],
         )
 
     def found(self, rows: Iterable[tuple[Any, ...]]) -> dict[tuple[str, object], uuid.UUID]:
         found: dict[tuple[str, object], uuid.UUID] = {}
         for kind, value_hash, subject_id in rows:
             for identifier in self.hashes.get(value_hash, ()):
-                if identifier[0] == kind:
+                if identifier[0] == kind and subject_id is not None:
                     found[identifier] = subject_id
         return found
+
+    def suppressed(self, rows: Iterable[tuple[Any, ...]]) -> set[tuple[str, object]]:
+        """The identifiers on the suppression list (an erased person's), from the same answer."""
+        return {
+            identifier
+            for kind, value_hash, subject_id in rows
+            if subject_id is None
+            for identifier in self.hashes.get(value_hash, ())
+            if identifier[0] == kind
+        }
 
 
 def subject_known_to(*, kind: str, value: object, actor: Actor) -> Subject | None:

@@ -30,6 +30,7 @@ from consent.models import ConsentState
 from consent.receipts import receipt_sign
 from hub.errors import NotFound
 from profiles.identity.models import Identifier, ParentalConsentRequest, Subject
+from profiles.identity.suppression import identifiers_suppress
 from profiles.models import ProfileField, SegmentEvidence, SegmentMembership
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.models import ExportFile, PrivacyRequest
@@ -67,7 +68,11 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
         shredded = subject_keys_shred(
             subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}:{subject_id}"
         )
+        # before the identifiers go: their keyed hashes stop the person's next event from quietly
+        # starting a new profile of them (`profiles.identity.suppression`)
+        suppressed = identifiers_suppress(subject_id=subject_id, request_id=request_id)
         deleted = {
+            "suppressed_identifiers": suppressed,
             "identifiers": Identifier.objects.filter(subject_id=subject_id).delete()[0],
             "profile_fields": ProfileField.objects.filter(subject_id=subject_id).delete()[0],
             "segment_memberships": SegmentMembership.objects.filter(subject_id=subject_id).delete()[0],
