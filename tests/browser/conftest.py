@@ -8,6 +8,7 @@ skip with a clear message when it is absent — except in CI (HUB_REQUIRE_BROWSE
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,12 +47,62 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+SETTLE_SECONDS = 1.0
+
+
+def quiet_close(ctx: Any) -> None:
+    """Close a browser context without writing to the hub while the test's database is emptied.
+
+    Closing a page fires `pagehide`, on which hub.js sends what it has queued (sendBeacon, keepalive
+    fetches). Such a request reaching the live server while the transactional test's flush truncates
+    the tables deadlocks the flush. So: refuse every request the context makes from now on, close its
+    pages, and give a request already under way a moment to finish.
+    """
+    try:
+        ctx.route("**/*", lambda route: route.abort())
+        for open_page in list(ctx.pages):
+            open_page.close()
+        time.sleep(SETTLE_SECONDS)
+        ctx.close()
+    except Exception:  # noqa: BLE001 - already closed (a test may close its own context)
+        return
+
+
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB")
     ctx.set_default_timeout(15_000)
     yield ctx
-    ctx.close()
+    quiet_close(ctx)
+
+
+@pytest.fixture(autouse=True)
+def _contexts_closed_before_the_flush(transactional_db: None, browser: Any) -> Iterator[None]:
+    """Every context a test opened itself (`browser.new_context()`) is closed quietly before the
+    database is flushed (this fixture is torn down before `transactional_db`)."""
+    yield
+    for ctx in list(browser.contexts):
+        quiet_close(ctx)
+    time.sleep(0.3)  # a beacon fired as a test closed its own context: let it reach the server
+    _database_quiet(timeout=10.0)
+
+
+def _database_quiet(*, timeout: float) -> None:
+    """Wait until no other session works in the test database (the live server's request threads, a
+    worker's task): the flush's TRUNCATE must not meet a request's open transaction, or one deadlocks."""
+    from django.db import connection
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state IS NOT NULL AND state <> 'idle'"
+            )
+            (busy,) = cursor.fetchone()
+        if not busy:
+            return
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ In a real Chromium on the demo shop (/demo/), whose held tags stand in for an an
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,16 +32,6 @@ window.addEventListener("hub:ready", function () { window.__ready = true; });
 DATA_LAYER = """() => (window.dataLayer || []).map(function (e) {
   return Object.prototype.toString.call(e) === "[object Arguments]" ? {args: Array.from(e)} : e;
 })"""
-
-
-@pytest.fixture(autouse=True)
-def _settle(transactional_db, context) -> Iterator[None]:
-    """Let the beacons a closing page sends (pagehide) reach the live server before the database is
-    flushed: a request still writing while the flush truncates deadlocks the teardown."""
-    yield
-    for open_page in context.pages:
-        open_page.close()
-    time.sleep(1.0)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ consent keeps the person's consents waiting for a parent, and the parent is aske
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -15,14 +14,6 @@ from profiles.identity.subjects import subject_find
 from tests.browser.conftest import accessibility_problems, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _settle(transactional_db, context) -> Iterator[None]:
-    yield
-    for open_page in context.pages:
-        open_page.close()
-    time.sleep(1.0)  # let a closing page's beacons land before the database is flushed
 
 
 def test_a_child_accepting_all_waits_for_a_parent(purposes, live_server, page, context):
