@@ -86,6 +86,14 @@ def _thresholds(subject: Subject) -> tuple[int, int]:
     return row.parental_consent_below, row.child_opt_in_below
 
 
+def _age_recorded(*, subject_id: uuid.UUID, payload: dict[str, object], actor: Actor) -> None:
+    """A `subject.age_stated` event: the band and how it came about (never the age itself)."""
+    event = NewEvent(
+        SUBJECT_AGE_STATED.name, subject_id=subject_id, purpose=CONSENT_RECORDS_KEY, payload=payload
+    )
+    ledger_append(events=[event], actor=actor)
+
+
 def check_age(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_AGE:
         raise InvalidAge(f"age must be a whole number of years from 0 to {MAX_AGE}.", field="age")
@@ -104,21 +112,15 @@ def age_state(*, subject_id: uuid.UUID, age: object, actor: Actor) -> str:
     if band != subject.age_band or minor != subject.known_minor:
         Subject.objects.filter(pk=subject_id).update(age_band=band, known_minor=minor or subject.known_minor)
         _forget(subject_id)
-    ledger_append(
-        events=[
-            NewEvent(
-                SUBJECT_AGE_STATED.name,
-                subject_id=subject_id,
-                purpose=CONSENT_RECORDS_KEY,
-                payload={
-                    "stated_band": stated,
-                    "band": band,
-                    "jurisdiction": subject.jurisdiction or "default",
-                    "parental_consent_below": parental_below,
-                    "opt_in_below": opt_in_below,
-                },  # fmt: skip
-            )
-        ],
+    _age_recorded(
+        subject_id=subject_id,
+        payload={
+            "stated_band": stated,
+            "band": band,
+            "jurisdiction": subject.jurisdiction or "default",
+            "parental_consent_below": parental_below,
+            "opt_in_below": opt_in_below,
+        },  # fmt: skip
         actor=actor,
     )
     return band
@@ -136,15 +138,9 @@ def age_band_establish(*, subject_id: uuid.UUID, band: str, actor: Actor) -> boo
     minor = band in (AgeBand.TEEN, AgeBand.CHILD)
     Subject.objects.filter(pk=subject_id).update(age_band=band, known_minor=minor)
     _forget(subject_id)
-    ledger_append(
-        events=[
-            NewEvent(
-                SUBJECT_AGE_STATED.name,
-                subject_id=subject_id,
-                purpose=CONSENT_RECORDS_KEY,
-                payload={"band": band, "previous": subject.age_band, "basis": "officer"},
-            )
-        ],
+    _age_recorded(
+        subject_id=subject_id,
+        payload={"band": band, "previous": subject.age_band, "basis": "officer"},
         actor=actor,
     )
     return True
@@ -159,19 +155,9 @@ def child_presumed(*, subject_id: uuid.UUID, actor: Actor) -> bool:
     ).update(age_band=AgeBand.CHILD, known_minor=True)
     if updated:
         _forget(subject_id)
-        ledger_append(
-            events=[
-                NewEvent(
-                    SUBJECT_AGE_STATED.name,
-                    subject_id=subject_id,
-                    purpose=CONSENT_RECORDS_KEY,
-                    payload={
-                        "stated_band": AgeBand.CHILD,
-                        "band": AgeBand.CHILD,
-                        "basis": "child_directed_service",
-                    },
-                )
-            ],
+        _age_recorded(
+            subject_id=subject_id,
+            payload={"stated_band": AgeBand.CHILD, "band": AgeBand.CHILD, "basis": "child_directed_service"},
             actor=actor,
         )
     return bool(updated)

@@ -219,22 +219,31 @@ def subject_detail(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID)
     return TemplateResponse(request, "admin/hub/subject_detail.html", context)
 
 
-def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
-    """POST: an officer establishes the subject's jurisdiction and under-16 status (audited)."""
+def _establishing_officer(request: HttpRequest, subject_id: uuid.UUID) -> Actor | None:
+    """The officer posting a change of what is established about a subject (jurisdiction, age), or
+    None for a method other than POST; 403 without the permission, 404 for no such subject."""
     if not request.user.has_perm(JURISDICTION_PERMISSION):
         raise PermissionDenied
     if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
+        return None
     if not Subject.objects.filter(pk=subject_id).exists():
         raise Http404("No such subject.")
     officer_id = request.user.pk
     if officer_id is None:  # admin_view lets only signed-in staff this far
         raise PermissionDenied
+    return Actor("officer", str(officer_id))
+
+
+def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
+    """POST: an officer establishes the subject's jurisdiction and under-16 status (audited)."""
+    officer = _establishing_officer(request, subject_id)
+    if officer is None:
+        return HttpResponseNotAllowed(["POST"])
     code = str(request.POST.get("jurisdiction", ""))[:16]
     try:
         changed = subject_jurisdiction_establish(
             subject_id=subject_id, code=code, basis=JurisdictionBasis.OFFICER,
-            known_minor=request.POST.get("known_minor") in ("on", "1", "true"), actor=Actor("officer", str(officer_id)),
+            known_minor=request.POST.get("known_minor") in ("on", "1", "true"), actor=officer,
         )  # fmt: skip
     except UnknownJurisdiction:
         messages.error(request, "Unknown jurisdiction.")
@@ -247,20 +256,14 @@ def subject_jurisdiction(site: AdminSite, request: HttpRequest, subject_id: uuid
 
 def subject_age_band(site: AdminSite, request: HttpRequest, subject_id: uuid.UUID) -> HttpResponse:
     """POST: an officer corrects what is known of the subject's age (audited; older too)."""
-    if not request.user.has_perm(JURISDICTION_PERMISSION):
-        raise PermissionDenied
-    if request.method != "POST":
+    officer = _establishing_officer(request, subject_id)
+    if officer is None:
         return HttpResponseNotAllowed(["POST"])
-    if not Subject.objects.filter(pk=subject_id).exists():
-        raise Http404("No such subject.")
-    officer_id = request.user.pk
-    if officer_id is None:
-        raise PermissionDenied
     try:
         changed = age_band_establish(
             subject_id=subject_id,
             band=str(request.POST.get("age_band", ""))[:8],
-            actor=Actor("officer", str(officer_id)),
+            actor=officer,
         )
     except InvalidAge:
         messages.error(request, "Unknown age band.")
