@@ -186,6 +186,21 @@ def ledger_purposes_of(*, subject_ids: list[uuid.UUID]) -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def ledger_recipients_of(*, subject_ids: list[uuid.UUID], event_types: list[str]) -> list[tuple[str, str]]:
+    """(actor id, purpose) of the services that appended events of `event_types` on the subjects'
+    streams — who actually received their data (`profile.disclosed`; invariant 18). Metadata only:
+    readable after the subjects' keys are shredded."""
+    if not subject_ids or not event_types:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT actor_id, purpose FROM audit_ledger_event WHERE stream_id = ANY(%s) "
+            "AND event_type = ANY(%s) AND actor_kind = 'service' AND purpose IS NOT NULL ORDER BY 1, 2",
+            [subject_ids, event_types],
+        )
+        return [(str(row[0]), str(row[1])) for row in cursor.fetchall()]
+
+
 # Pages are read in slices: without fresh statistics the planner takes a large LIMIT on the
 # (xid, seq) range for "most of the table" and sorts everything after `after` instead of walking
 # the index, which made each page of a rebuild cost as much as the rest of the ledger.

@@ -9,6 +9,9 @@ enforced; the consent-record and identity keys follow their own rules.
 A subject whose processing is restricted (GDPR Art. 18(1)(c): the person needs the data kept)
 keeps its keys: each expired (purpose, epoch) is recorded once per restriction as a PII-free
 `retention.deferred` event, and the first run after the restriction is lifted shreds them.
+A scope a legal hold keeps (`profiles.requests.holds`, registered through `retention_keeper_register`
+since this layer cannot see it) is kept the same way, without an event: the hold's own
+`legal_hold.placed` event says why, and its end shreds what it kept of an erased subject.
 """
 
 from __future__ import annotations
@@ -44,6 +47,20 @@ _WEEK = re.compile(r"(\d{4})-W(\d{2})")
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 
 
+# Rules of higher layers that keep a scope past its retention: (subject, purpose, now) → kept?
+_KEEPERS: list[Callable[[uuid.UUID, str, datetime], bool]] = []
+
+
+def retention_keeper_register(keeps: Callable[[uuid.UUID, str, datetime], bool]) -> None:
+    """Have retention keep every expired (subject, purpose) for which `keeps` says so."""
+    if keeps not in _KEEPERS:
+        _KEEPERS.append(keeps)
+
+
+def _kept(subject_id: uuid.UUID, purpose: str, now: datetime) -> bool:
+    return any(keeps(subject_id, purpose, now) for keeps in _KEEPERS)
+
+
 class NaiveRetentionTime(DomainError):
     code = "retention.naive_time"
 
@@ -54,7 +71,7 @@ class RetentionReport:
     keys_destroyed: int = 0
     scopes: int = 0  # (subject, purpose) pairs, one shred and one ledger event each
     by_purpose: Mapping[str, int] = field(default_factory=dict)  # keys destroyed per purpose
-    keys_deferred: int = 0  # expired keys kept because their subject's processing is restricted
+    keys_deferred: int = 0  # expired keys kept: their subject's processing is restricted, or a legal hold
     scopes_deferred: int = 0  # (subject, purpose) pairs kept for that reason
 
 
@@ -109,7 +126,7 @@ def retention_expired_scopes(*, now: datetime) -> Iterator[Scope]:
     Scopes of subjects whose processing is restricted are left out: their keys are kept.
     """
     for subject_id, purpose, epochs, restricted_since in _due_scopes(now=now):
-        if restricted_since is None:
+        if restricted_since is None and not _kept(subject_id, purpose, now):
             yield subject_id, purpose, epochs
 
 
@@ -158,7 +175,7 @@ def retention_preview(*, now: datetime) -> RetentionReport:
 
     def outcomes() -> Iterator[tuple[Scope, int, int]]:
         for subject_id, purpose, epochs, restricted_since in _due_scopes(now=now):
-            kept = restricted_since is not None
+            kept = restricted_since is not None or _kept(subject_id, purpose, now)
             yield (subject_id, purpose, epochs), 0 if kept else len(epochs), len(epochs) if kept else 0
 
     return _tally(outcomes())
@@ -182,8 +199,10 @@ def retention_enforce(
         for done, due in enumerate(_due_scopes(now=moment), start=1):
             subject_id, purpose, epochs, _ = due
             with transaction.atomic(durable=True):
-                restricted_since = _restricted_since(subject_id)
-                if restricted_since is None:
+                restricted_since = _restricted_since(subject_id)  # also orders it after a hold being placed
+                if restricted_since is None and _kept(subject_id, purpose, moment):
+                    outcome = (0, _live(subject_id, purpose, epochs))
+                elif restricted_since is None:
                     result = subject_keys_shred(
                         subject_id=subject_id, actor=Actor.system(), purposes=[purpose], epochs=epochs
                     )
@@ -223,6 +242,10 @@ def _defer(subject_id: uuid.UUID, purpose: str, epochs: list[str], restricted_si
         for epoch in epochs
     ]
     ledger_append(events=events, actor=Actor.system())
+    return _live(subject_id, purpose, epochs)
+
+
+def _live(subject_id: uuid.UUID, purpose: str, epochs: list[str]) -> int:
     with connection.cursor() as cursor:  # what is still live (a concurrent erasure may have shredded it)
         cursor.execute(
             "SELECT count(*) FROM audit_data_key WHERE subject_id = %s AND purpose = %s AND epoch = ANY(%s)"

@@ -5,8 +5,6 @@ Bodies carry ids only. Delivery is at least once: receivers dedupe on `X-Hub-Del
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import http.client
 import json
 import logging
@@ -24,6 +22,7 @@ from django.utils import timezone
 from audit.services import Actor, NewEvent, ledger_append
 from consent.event_types import WEBHOOK_DELIVERED
 from consent.models import DeliveryStatus, Service, WebhookDelivery
+from hub.crypto import timestamped_signature, timestamped_signature_valid
 from hub.enqueue import enqueue_after_commit
 from hub.faults import fault_point
 from hub.netguard import OutboundRefused, post_checked, url_check
@@ -231,27 +230,7 @@ def webhook_backoff(*, attempts: int) -> timedelta:
 
 
 # --- signatures --------------------------------------------------------------------------
-def _signature(secret: str, timestamp: str, body: bytes) -> str:
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-
-
-def webhook_signature_valid(
-    *,
-    secret: str,
-    timestamp: str,
-    body: bytes,
-    signature: str,
-    now: float | None = None,
-    tolerance: int = 300,
-) -> bool:
-    """What a receiver checks, on the raw body before parsing it: the HMAC-SHA256 of
-    "<X-Hub-Timestamp>.<body>" as `sha256=<hex>` (compared in constant time), sent within `tolerance` s."""
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        return False
-    current = time.time() if now is None else now
-    if not secret or abs(current - sent_at) > tolerance:
-        return False
-    expected = f"sha256={_signature(secret, timestamp, body)}"
-    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+# What a receiver checks, on the raw body before parsing it: the HMAC-SHA256 of
+# "<X-Hub-Timestamp>.<body>" as `sha256=<hex>` (constant time), sent within 300 s (`hub.crypto`).
+_signature = timestamped_signature
+webhook_signature_valid = timestamped_signature_valid

@@ -156,12 +156,21 @@ def post_checked(target: CheckedTarget, *, body: bytes, headers: dict[str, str],
 
     Raises OSError or http.client.HTTPException when no answer came back.
     """
+    return post_checked_reading(target, body=body, headers=headers, timeout=timeout, limit=0)[0]
+
+
+def post_checked_reading(
+    target: CheckedTarget, *, body: bytes, headers: dict[str, str], timeout: float, limit: int
+) -> tuple[int, bytes]:
+    """`post_checked`, keeping at most `limit` bytes of the response body (a privacy endpoint's
+    answer); a longer body is cut there, never read whole."""
     connection_class = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = connection_class(target, timeout)
     try:
         connection.request("POST", target.target, body=body, headers={**headers, "Host": target.host_header})
         response = connection.getresponse()
-        response.read(64 * 1024)  # the status is all we keep; never read an unbounded body
-        return response.status
+        kept = response.read(limit) if limit else b""
+        response.read(64 * 1024)  # drain a little more so the server is not reset mid-write
+        return response.status, kept
     finally:
         connection.close()

@@ -9,9 +9,12 @@ from uuid import UUID
 from celery import shared_task
 from django.utils import timezone
 
+from profiles.requests.connectors.flow import case_close_if_settled, case_keys_expire, connector_task_run_late
 from profiles.requests.emails import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.export_files import exports_purge_expired
-from profiles.requests.models import PrivacyRequest
+from profiles.requests.fulfilment import certificate_reissue
+from profiles.requests.holds import legal_holds_expire
+from profiles.requests.models import SETTLED, ConnectorTask, PrivacyRequest, TaskStatus
 from profiles.requests.records import request_records_purge
 from profiles.requests.verification import verification_link_issue
 from profiles.requests.workflow import StepRetry, request_run, requests_stalled
@@ -70,4 +73,40 @@ def alert_deadlines() -> None:
 def purge_expired() -> None:
     exports = exports_purge_expired()
     records = request_records_purge()
-    logger.info("privacy request purge exports=%s records=%s", exports, records)
+    keys = case_keys_expire()
+    holds = legal_holds_expire()  # holds whose last day passed end; what they kept is shredded
+    logger.info(
+        "privacy request purge exports=%s records=%s case_keys=%s holds_ended=%s",
+        exports,
+        records,
+        keys,
+        holds,
+    )
+
+
+@shared_task(
+    name="requests.settle_late", ignore_result=True, acks_late=True, time_limit=300, soft_time_limit=280
+)
+def settle_late(request_id: str) -> None:
+    """A downstream system settled after its case closed: re-issue the certificate, drop the case's key."""
+    case = PrivacyRequest.objects.filter(pk=UUID(request_id)).first()
+    if case is None:
+        return
+    reissued = certificate_reissue(case)
+    shredded = case_close_if_settled(case)
+    logger.info(
+        "privacy request settled late request=%s reissued=%s key_shredded=%s", case.id, reissued, shredded
+    )
+
+
+@shared_task(
+    name="requests.connector_task", bind=True, ignore_result=True, acks_late=True, time_limit=300,
+    soft_time_limit=280,
+)  # fmt: skip
+def run_connector_task(self, task_id: str) -> None:  # type: ignore[no-untyped-def]
+    """An officer retried a system's task of a closed case: run it until it settles or escalates."""
+    if not ConnectorTask.objects.filter(pk=UUID(task_id)).exists():
+        return
+    status = connector_task_run_late(task_id=UUID(task_id))
+    if status not in SETTLED and status != TaskStatus.ESCALATED:
+        raise self.retry(countdown=30, max_retries=None)

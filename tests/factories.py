@@ -25,6 +25,8 @@ from consent.models import MinimizationPolicy, Notice, PolicyField, Service
 from profiles.identity.models import Subject
 from profiles.identity.subjects import identifier_hash, identifier_link
 from profiles.portal.services import sign_in_link_mint
+from profiles.requests.models import PrivacyRequest
+from profiles.requests.verification import request_verify_link, verification_link_issue
 from tests.profiles.projection_support import drain
 
 # The person most tests are about, and another one (values that must not survive an erasure)
@@ -145,8 +147,8 @@ def person(
     jurisdiction: str = "EU",
     linked_by: Shop | None = None,
 ) -> Subject:
-    """A person known by user id (linked by the shop's key when `linked_by`, so its word verifies
-    them) and, unless None, by email."""
+    """A person known by user id (linked by the shop's key when `linked_by`, so its word vouches for
+    them: one data point) and, unless None, by email."""
     actor = Actor("service", str(linked_by.service_id)) if linked_by else Actor.system()
     subject = subject_resolve_with_jurisdiction(
         kind="user_id", value=user_id, actor=actor, jurisdiction=jurisdiction
@@ -242,6 +244,16 @@ def file_request(client: APIClient, kind: str, **fields: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.content
     result: dict[str, Any] = response.json()
     return result
+
+
+def link_confirmed(request_id: uuid.UUID | str) -> PrivacyRequest:
+    """The person follows the one-time link the hub emails for a case (`request_verify_link`, what
+    the confirmation page's POST does): the first data point, and the only channel an access,
+    portability or erasure case's results reach the person by, so a service's or the portal's word
+    alone never starts one. Returns the case as the link left it."""
+    token = verification_link_issue(request_id=uuid.UUID(str(request_id)))
+    assert token is not None, "the case is not waiting for verification"
+    return request_verify_link(token=token)
 
 
 # --- officers -----------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ OFFICER_EXTRA = {
         "approve_privacyrequest",
         "extend_privacyrequest",
         "add_privacyrequest",
+        "change_verificationtier",  # granted on migrated databases by privacy_requests/0005
+        "add_connector",  # granted on migrated databases by privacy_requests/0004
+        "change_connector",
     ],
     "profiles": [
         "split_subjectmerge",

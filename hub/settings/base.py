@@ -238,6 +238,9 @@ HUB_REQUEST_RECORD_MONTHS = env.int("HUB_REQUEST_RECORD_MONTHS", default=24)
 # A running case holds a lease this long; beat resumes a case whose worker died once it lapses.
 HUB_REQUEST_LEASE_SECONDS = env.int("HUB_REQUEST_LEASE_SECONDS", default=120)
 HUB_REQUEST_MAX_ATTEMPTS = env.int("HUB_REQUEST_MAX_ATTEMPTS", default=5)
+# A closed case whose downstream systems never settled keeps the person's identifiers (sealed under
+# the case's key) this long for officers to finish by hand; then its key is destroyed.
+HUB_CONNECTOR_CASE_KEEP_DAYS = env.int("HUB_CONNECTOR_CASE_KEEP_DAYS", default=30)
 # Encrypted export files live here (never under STATIC_ROOT or a public media URL).
 HUB_EXPORT_ROOT = env.path("HUB_EXPORT_ROOT", default=BASE_DIR / ".run" / "exports")
 # The address links in emails point to (the portal and the download links).

@@ -56,7 +56,8 @@ from profiles.portal.services import (
     sign_in_link_check,
     sign_in_link_request,
 )
-from profiles.requests.domain import Channel
+from profiles.requests.domain import Channel, Status
+from profiles.requests.models import PrivacyRequest
 from profiles.requests.optout import OptOutKind, optout_gpc_device, optout_portal
 from profiles.requests.services import request_submit
 
@@ -258,7 +259,7 @@ def _request_form(kind: str, data: Any = None) -> RequestForm:
     return form_class(data, prefix=kind)
 
 
-def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> uuid.UUID | None:
+def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> PrivacyRequest | None:
     """File the request from a valid form; a refusal lands on the form as an error."""
     try:
         case = request_submit(
@@ -266,14 +267,14 @@ def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> uuid.UU
             subject_id=visit.subject.id,
             channel=Channel.PORTAL,
             actor=visit.actor,
-            vouched=True,  # signed in through a one-time link: identity is verified
+            vouched=True,  # signed in through a one-time link: one data point (the tier may ask for a fresh one)
             details=form.details(),
         )
     except DomainError as error:
         field = DETAIL_FIELDS.get(error.field or "")
         form.add_error(field if field in form.fields else None, error.message)
         return None
-    return case.id
+    return case
 
 
 @require_http_methods(["GET", "POST"])
@@ -292,10 +293,13 @@ def requests(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
         if not rate_limit_allow(keys=keys):
             return _too_many(request, visit)
         form = forms[kind] = _request_form(kind, request.POST)
-        if form.is_valid() and (case_id := _request_submit(visit, kind, form)) is not None:
+        if form.is_valid() and (case := _request_submit(visit, kind, form)) is not None:
             label = REQUEST_LABELS[kind]
-            messages.success(request, _("We received your request: %(kind)s.") % {"kind": label})
-            return redirect(f"{reverse('portal:requests')}#case-{case_id}")
+            received = _("We received your request: %(kind)s.") % {"kind": label}
+            if case.status == Status.RECEIVED:  # its tier asks for a fresh confirmation by email
+                received += " " + _("To confirm it is you, follow the link we have just emailed you.")
+            messages.success(request, received)
+            return redirect(f"{reverse('portal:requests')}#case-{case.id}")
         status, invalid = 400, kind
     context = {
         "visit": visit,

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Case, QuerySet, Value, When
+from django.db.models import Case, Q, QuerySet, Value, When
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
 from hub.errors import DomainError
-from profiles.requests import deadlines
+from profiles.requests import admin_systems, deadlines
 from profiles.requests.domain import CLOSED, Channel, RequestType, Status
 from profiles.requests.models import PrivacyRequest, RequestStep
 from profiles.requests.selectors import open_cases, request_metrics, request_timeline
@@ -36,6 +36,7 @@ from profiles.requests.services import (
     request_submit,
     restriction_lift,
 )
+from profiles.requests.verification import EMAIL_LINK
 
 BADGE = {
     "overdue": ("#b00020", "overdue"),
@@ -76,7 +77,8 @@ def _identity(case: PrivacyRequest) -> str:
     (the case runs and finds no data; the requester was told nothing that reveals it)."""
     if case.subject_id is not None:
         return "found"
-    return "unconfirmed" if case.verified_at is None else "not_found"
+    confirmed = case.verified_at is not None or EMAIL_LINK in (case.verification_points or [])
+    return "not_found" if confirmed else "unconfirmed"
 
 
 class IdentityFilter(admin.SimpleListFilter):
@@ -89,10 +91,12 @@ class IdentityFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> QuerySet[PrivacyRequest]:
         if self.value() == "found":
             return queryset.filter(subject_id__isnull=False)
+        # the address is confirmed once its link was followed, even while a second data point is missing
+        confirmed = Q(verified_at__isnull=False) | Q(verification_points__contains=[EMAIL_LINK])
         if self.value() == "unconfirmed":
-            return queryset.filter(subject_id__isnull=True, verified_at__isnull=True)
+            return queryset.filter(subject_id__isnull=True).exclude(confirmed)
         if self.value() == "not_found":
-            return queryset.filter(subject_id__isnull=True, verified_at__isnull=False)
+            return queryset.filter(confirmed, subject_id__isnull=True)
         return queryset
 
 
@@ -140,7 +144,7 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
     list_filter = (DeadlineFilter, IdentityFilter, "type", "status", "regime", "channel")
     search_fields = ("=id", "=subject_id")
     inlines = (StepInline,)
-    readonly_fields = ("timeline",)
+    readonly_fields = ("timeline", "downstream_systems")
     actions = ("approve", "reject", "extend", "hold", "release_hold", "retry", "lift_restriction")
     change_list_template = "admin/requests/privacyrequest_change_list.html"
 
@@ -168,8 +172,20 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
             format_html("".join("<tr><td>{}</td><td>{}</td><td>{}</td></tr>" for _ in rows), *sum(rows, ())),
         )
 
+    @admin.display(description="other systems (connectors)")
+    def downstream_systems(self, obj: PrivacyRequest) -> str:
+        return admin_systems.systems_table(obj)
+
+    def system(self, request: HttpRequest, request_id: str, task_id: str) -> HttpResponse:
+        return admin_systems.system_view(self.admin_site, request, request_id, task_id)
+
     def get_urls(self) -> list[Any]:
         extra = [
+            path(
+                "<uuid:request_id>/systems/<uuid:task_id>/",
+                self.admin_site.admin_view(self.system),
+                name="privacy_requests_privacyrequest_system",
+            ),
             path("metrics.csv", self.admin_site.admin_view(self.metrics_csv), name="privacyrequest_metrics"),
             path("file/", self.admin_site.admin_view(self.file_request), name="privacyrequest_file"),
         ]
@@ -376,3 +392,7 @@ def request_queue(*, now: datetime | None = None, limit: int = QUEUE_LENGTH) -> 
         at_risk=cases.at_risk,
         changelist_url=reverse("admin:privacy_requests_privacyrequest_changelist"),
     )
+
+
+# each registers its officers' pages (ConnectorAdmin, LegalHoldAdmin, VerificationTierAdmin)
+from profiles.requests import admin_connectors, admin_holds, admin_verification  # noqa: E402, F401

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from profiles.requests import apis
+from profiles.requests.connectors import apis as connector_apis
 
 urlpatterns = [
     path("privacy-requests", apis.PrivacyRequestsApi.as_view(), name="privacy-requests"),
@@ -13,4 +14,9 @@ urlpatterns = [
     ),
     path("privacy-requests/<str:request_id>/reject", apis.RejectApi.as_view(), name="privacy-request-reject"),
     path("privacy-requests/<str:request_id>/extend", apis.ExtendApi.as_view(), name="privacy-request-extend"),
+    path(
+        "connector-tasks/<str:task_id>/acknowledgement",
+        connector_apis.AcknowledgementApi.as_view(),
+        name="connector-task-acknowledgement",
+    ),
 ]

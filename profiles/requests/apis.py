@@ -94,6 +94,17 @@ class PrivacyRequestsApi(APIView):
         email = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
         jurisdiction = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
         details = serializers.JSONField(required=False)
+        second_identifier = serializers.JSONField(
+            required=False,
+            help_text='{"kind": "phone", "value": "+4915…"}: a second data point (keyed-hash match)',
+        )
+        agent = serializers.JSONField(
+            required=False,
+            help_text=(
+                "An authorised agent files for the person (CCPA §7063): {name, email, permission: "
+                "{statement, signed_at, document (base64 PDF) or reference}}"
+            ),
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             given = [kind for kind in IDENTIFIER_KINDS if attrs.get(kind)]
@@ -115,23 +126,31 @@ class PrivacyRequestsApi(APIView):
             "service vouches for the person it authenticated: that verifies them only if this service "
             "linked the identifier itself (an identify, an event or a consent under its own key); "
             "otherwise, and with email, the hub asks the person to confirm through a one-time link. "
-            "The answer is the same either way. Opt-out and limit requests need no verification."
+            "The answer is the same either way. Opt-out and limit requests need no verification; types "
+            "that need two data points (by default access, portability, erasure) also need the emailed "
+            "link, and count the vouching session or `second_identifier` (an identifier the hub holds "
+            "for the person) as the second. With `agent`, an authorised agent files: nobody vouches, "
+            "and the hub asks the person at the address it holds for them; only their confirmation "
+            "starts the case."
         ),
     )
     def post(self, request: Request) -> Response:
         serializer = self.Input(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        by_agent = data.get("agent") is not None
         case = request_submit(
             kind=data["type"],
             identifier_kind=data["kind"],
             identifier_value=data["value"],
             channel=Channel.SERVICE,
             actor=_actor(request),
-            vouched=data["kind"] != "email",
+            vouched=data["kind"] != "email" and not by_agent,  # an agent's word vouches for nobody
             jurisdiction=data["jurisdiction"],
             details=data.get("details"),
-            contact_email=data["value"] if data["kind"] == "email" else None,
+            contact_email=data["value"] if data["kind"] == "email" and not by_agent else None,
+            second_identifier=data.get("second_identifier"),
+            agent=data.get("agent"),
         )
         body = CreatedOutput({"id": case.id, "status": case.status, "due_at": case.due_at}).data
         return Response(body, status=status.HTTP_201_CREATED)

@@ -14,4 +14,12 @@ class PrivacyRequestsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from auditlog.registry import auditlog
+
+        from consent.retention import retention_keeper_register
         from profiles.requests import event_types  # noqa: F401  (registers the cases' ledger event types)
+        from profiles.requests.holds import hold_keeps
+        from profiles.requests.models import Connector
+
+        auditlog.register(Connector)  # officers' declarations: every change in the audit log
+        retention_keeper_register(hold_keeps)  # a legal hold keeps its purposes past their retention

@@ -66,6 +66,15 @@ NO_VERIFICATION = frozenset({RequestType.OPT_OUT, RequestType.LIMIT_SENSITIVE})
 NEVER_NEEDS_APPROVAL = frozenset({RequestType.OPT_OUT, RequestType.LIMIT_SENSITIVE})
 
 
+class StepWaiting(Exception):  # noqa: N818  (a state, not an error: the step waits for the outside world)
+    """A step waits for something outside the hub (a downstream system's acknowledgement, an
+    officer's manual task): run the case again in `seconds`. Not a failure: no attempt counts."""
+
+    def __init__(self, seconds: int, why: str) -> None:
+        super().__init__(why)
+        self.seconds = seconds
+
+
 class InvalidTransition(Conflict):
     code = "request.invalid_transition"
 

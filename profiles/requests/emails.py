@@ -13,7 +13,7 @@ the worker's; officers' alerts are in LANGUAGE_CODE.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -36,8 +36,9 @@ from profiles.requests import deadlines
 from profiles.requests.case import case_event_append
 from profiles.requests.domain import CLOSED
 from profiles.requests.event_types import SUBJECT_NOTIFIED
-from profiles.requests.models import PrivacyRequest
-from profiles.requests.selectors import contact_email, request_subjects
+from profiles.requests.holds import GROUND_WORDS, holds_kept, purpose_names
+from profiles.requests.models import PrivacyRequest, TaskStatus
+from profiles.requests.selectors import contact_email, request_received, request_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ def _text(case: PrivacyRequest, notice: str, link: str | None, *, in_portal: boo
             "Your data is being erased now. An erasure certificate will be kept with this reference; "
             "after erasure we can no longer write to you at this address."
         )
-        return _("Your data is being erased"), f"{body}\n\n{reference}"
+        return _(
+            "Your data is being erased"
+        ), f"{body}{_kept(case)}{_systems(case, outcomes=False)}\n\n{reference}"
     if notice == "restriction_lifting":
         body = _("The restriction of processing you asked for will be lifted. Your data will be used again.")
         return _("Restriction of processing will be lifted"), f"{body}\n\n{_complaint()}\n\n{reference}"
@@ -117,7 +120,54 @@ def _text(case: PrivacyRequest, notice: str, link: str | None, *, in_portal: boo
             "expiry": _when(case.export.expires_at),
             "portal": f"{settings.HUB_PUBLIC_URL.rstrip('/')}/portal/requests",
         }
-    return _("Your privacy request is done"), f"{body}\n\n{reference}"
+    kept = _kept(case) if case.type == "erasure" else ""
+    return _("Your privacy request is done"), f"{body}{kept}{_systems(case, outcomes=True)}\n\n{reference}"
+
+
+def _systems(case: PrivacyRequest, *, outcomes: bool) -> str:
+    """Art. 12(1), 19: which of our other systems the request reached (and, once done, how each went)."""
+    tasks = list(case.connector_tasks.select_related("connector").order_by("connector__name"))
+    if not tasks:
+        return ""
+    if not outcomes:
+        names = ", ".join(task.connector.name for task in tasks)
+        return "\n\n" + _("Your request also covers these other systems of ours: %(systems)s.") % {
+            "systems": names
+        }
+    words = {
+        TaskStatus.DONE: _("done"),
+        TaskStatus.NOT_HELD: _("it held no data about you"),
+        TaskStatus.FAILED: _("it could not be done; we will contact you"),
+    }
+    pending = _("still in progress; we will tell you when it is done")
+    lines = [_("Our other systems:")]
+    lines += [f"- {task.connector.name}: {words.get(TaskStatus(task.status), pending)}" for task in tasks]
+    return "\n\n" + "\n".join(lines)
+
+
+def _kept(case: PrivacyRequest) -> str:
+    """Art. 17(3) and 12(4): what a legal hold keeps from the erasure, why, and until when ("" if nothing)."""
+    kept = holds_kept(case=case)
+    if not kept:
+        return ""
+    lines = [_("We must keep some of your data for now; everything else is erased.")]
+    for hold in kept:
+        letter, ground = GROUND_WORDS[hold["ground"]]
+        lines.append(
+            "- "
+            + _(
+                "Kept: %(what)s. Why: %(ground)s (GDPR Art. 17(3)(%(letter)s)): %(reason)s. "
+                "Until: %(until)s at the latest; then it is erased."
+            )
+            % {
+                "what": ", ".join(purpose_names(hold["purposes"], _language(case))),
+                "ground": ground,
+                "letter": letter,
+                "reason": hold["reason"].rstrip("."),
+                "until": date_format(date.fromisoformat(hold["until"]), "j F Y"),
+            }
+        )
+    return "\n\n" + "\n".join(lines)
 
 
 def _already(case: PrivacyRequest, notice: str) -> bool:
@@ -171,13 +221,34 @@ def verification_link_send(*, case: PrivacyRequest, token: str) -> bool:
         return False
     link = f"{settings.HUB_PUBLIC_URL.rstrip('/')}/privacy-requests/verify/{token}"
     with translation.override(_language(case)):
-        body = _(
-            "Someone asked us to act on a %(kind)s request for this address. If it was you, confirm it "
-            "within %(hours)s hours: %(link)s\n\nIf it was not you, ignore this email; nothing will happen."
-        ) % {"kind": _kind(case), "hours": settings.HUB_VERIFICATION_LINK_HOURS, "link": link}
-        subject = _("Confirm your privacy request")
+        if case.filed_by_agent:
+            subject, body = _agent_confirmation_text(case, link)
+        else:
+            body = _(
+                "Someone asked us to act on a %(kind)s request for this address. If it was you, confirm it "
+                "within %(hours)s hours: %(link)s\n\nIf it was not you, ignore this email; nothing will happen."
+            ) % {"kind": _kind(case), "hours": settings.HUB_VERIFICATION_LINK_HOURS, "link": link}
+            subject = _("Confirm your privacy request")
     send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [address])
     return True
+
+
+def _agent_confirmation_text(case: PrivacyRequest, link: str) -> tuple[str, str]:
+    """The person, not the agent, decides (CCPA §7063): written to the address the hub holds for
+    them, naming the agent as the agent named themselves."""
+    agent = (request_received(case) or {}).get("agent")
+    name = str(agent.get("name", "")) if isinstance(agent, dict) else ""
+    body = _(
+        "%(agent)s told us they are your authorised agent and asked us to act on a %(kind)s request "
+        "for you. We will act on it only if you confirm that you gave them permission, within "
+        "%(hours)s hours: %(link)s\n\nIf you did not, ignore this email; nothing will happen."
+    ) % {
+        "agent": name or _("Someone"),
+        "kind": _kind(case),
+        "hours": settings.HUB_VERIFICATION_LINK_HOURS,
+        "link": link,
+    }
+    return _("Confirm a request an agent made for you"), body
 
 
 def officers_emails() -> list[str]:

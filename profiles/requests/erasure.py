@@ -6,6 +6,13 @@ consent read model and export files go, and so does what other apps keep of it (
 sessions: `erasure_step_register`), and its caches are dropped. Ledger rows stay and
 their proofs still verify; their payloads can no longer be decrypted by anyone. A subject
 already erased is skipped, so the step can run again after a crash without doing anything twice.
+
+A legal hold (`holds.py`, Art. 17(3)) blocks only what it covers: the keys of the purposes it names
+are kept, every other key is shredded and the subject is still marked erased (`subject.erased`).
+Identifiers, profile, consent state and exports go as without a hold: what is kept is the held
+purposes' ledger events, readable by officers in the ledger (not served to anyone, and dropped
+again by any rebuild of the profile, which replays `subject.erased`), until the hold ends and
+shreds those keys too.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from profiles.identity.models import Identifier, ParentalConsentRequest, Subject
 from profiles.identity.suppression import identifiers_suppress
 from profiles.models import ProfileField, SegmentEvidence, SegmentMembership
 from profiles.requests.export_files import exports_destroy
+from profiles.requests.holds import holds_keep, holds_kept
 from profiles.requests.models import ExportFile, PrivacyRequest
 
 SEAL_WAIT_SECONDS = 40.0
@@ -65,9 +73,12 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
         subject = Subject.objects.select_for_update().filter(pk=subject_id).first()
         if subject is None or subject.erased_at is not None:
             return None
+        # a hold keeps its purposes' keys; `scope.shred` is None without one (every key goes)
+        scope = holds_keep(subject_id=subject_id, now=timezone.now())
         shredded = subject_keys_shred(
-            subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}:{subject_id}"
-        )
+            subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}:{subject_id}",
+            purposes=scope.shred,
+        )  # fmt: skip
         # before the identifiers go: their keyed hashes stop the person's next event from quietly
         # starting a new profile of them (`profiles.identity.suppression`)
         suppressed = identifiers_suppress(subject_id=subject_id, request_id=request_id)
@@ -94,9 +105,26 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
     return SubjectErasure(subject_id, shredded.keys_destroyed, deleted)
 
 
-def erasure_certificate(*, case: PrivacyRequest, subject_ids: list[uuid.UUID]) -> dict[str, Any]:
+# outcomes that finish a system's or a recipient's part (Art. 17(2)/19: a recipient told by a
+# delivered webhook has been communicated with; one covered by a connector counts through it)
+FINISHED_SYSTEM = frozenset({"done", "not_held"})
+FINISHED_RECIPIENT = frozenset({"notified", "covered"})
+
+
+def erasure_certificate(
+    *,
+    case: PrivacyRequest,
+    subject_ids: list[uuid.UUID],
+    systems: list[dict[str, Any]] | None = None,
+    recipients: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A signed certificate: the request, each `subject.erased` event's ledger position, and the
-    signed tree head that covers them with inclusion proofs — checkable with the public key."""
+    signed tree head that covers them with inclusion proofs — checkable with the public key.
+
+    It lists every other system the erasure had to reach (`systems`: connectors, with done,
+    not_held, failed or pending) and every recipient the ledger shows received the data
+    (`recipients`), and says `complete` only when every one of them is finished: the hub's own
+    erasure alone never reads as erasure everywhere."""
     erased = [
         event
         for subject_id in subject_ids
@@ -122,7 +150,7 @@ def erasure_certificate(*, case: PrivacyRequest, subject_ids: list[uuid.UUID]) -
             time.sleep(0.2)
     published = head_document(head) if head is not None and proofs else None
     document = {
-        "type": "erasure-certificate/1",
+        "type": "erasure-certificate/2",
         "request_id": str(case.id),
         "received_at": case.received_at.isoformat(),
         "erased": [
@@ -137,5 +165,11 @@ def erasure_certificate(*, case: PrivacyRequest, subject_ids: list[uuid.UUID]) -
             for event, proof in zip(erased, proofs, strict=True)
         ],
         "tree_head": {**published, "sealed_at": head.sealed_at.isoformat()} if published and head else None,
+        # Art. 17(3), 12(4): what a legal hold keeps from this erasure, on which ground, until when
+        "kept": holds_kept(case=case),
+        "systems": systems or [],
+        "recipients": recipients or [],
+        "complete": all(s["outcome"] in FINISHED_SYSTEM for s in systems or [])
+        and all(r["outcome"] in FINISHED_RECIPIENT for r in recipients or []),
     }
     return receipt_sign(document)

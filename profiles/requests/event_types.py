@@ -26,3 +26,31 @@ RECTIFIED = register(
     "profile.rectified",
     "Corrected traits of a subject (GDPR Art. 16), applied like an identify event for their purpose.",
 )
+
+# A downstream system's part of a case (`profiles.requests.connectors`): one event per outcome,
+# its type naming the outcome, so the ledger's metadata alone shows what each system did, also
+# after the subject's keys are shredded. The message id names the case and the task (ids only).
+SYSTEM_OUTCOMES = {
+    outcome: register(f"privacy_request.system_{outcome}", text)
+    for outcome, text in (
+        ("done", "A downstream system carried out its part of a privacy request."),
+        ("not_held", "A downstream system held no data of the person."),
+        ("failed", "A downstream system failed its part of a privacy request (or an officer closed it so)."),
+        (
+            "escalated",
+            "A downstream system's part went to officers: out of tries, or no acknowledgement in time.",
+        ),
+    )
+}
+CERTIFICATE_REISSUED = register(
+    "privacy_request.certificate_reissued",
+    "An erasure certificate was issued again after a downstream system settled late.",
+)
+# Legal holds (`profiles.requests.holds`): on the held subject's stream; the payload (purposes,
+# ground, reason, date) is sealed under its request key, the metadata names nobody. Once the
+# subject is erased they are metadata only: the LegalHold row keeps what the hold said.
+LEGAL_HOLD_PLACED = register(
+    "legal_hold.placed", "A legal hold now keeps some purposes of a subject from erasure (Art. 17(3))."
+)
+LEGAL_HOLD_RELEASED = register("legal_hold.released", "An officer ended a legal hold.")
+LEGAL_HOLD_EXPIRED = register("legal_hold.expired", "A legal hold ran out: its last day passed.")

@@ -14,6 +14,7 @@ import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,7 @@ def export_build(
     kind: Kind,
     generated_at: datetime,
     language: str = "en",
+    systems: Sequence[Mapping[str, Any]] = (),
 ) -> bytes:
     """The export of `subject_ids[0]` (and the subjects merged into it) as the bytes of a ZIP file.
 
@@ -48,6 +50,7 @@ def export_build(
     if generated_at.tzinfo is None:
         raise ValueError("generated_at must be timezone-aware")
     facts = export_facts_gather(subject_ids=subject_ids, kind=kind)
+    facts = replace(facts, systems=[dict(system) for system in systems])
     members = export_members(facts, request_id=request_id, generated_at=generated_at, language=language)
     return export_zip(members, generated_at)
 
@@ -115,6 +118,8 @@ def export_document(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: 
             "sources": facts.sources,
         }
     document["purposes"] = facts.purposes
+    if facts.systems:
+        document["other_systems"] = facts.systems
     return document
 
 
@@ -138,7 +143,7 @@ def csv_cell(value: Any) -> str | int | float:
 def csv_bytes(columns: Sequence[Column], rows: Iterable[Mapping[str, Any]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([name for name, _ in columns])
+    writer.writerow([csv_cell(name) for name, _ in columns])  # another system's column names too
     for row in rows:
         writer.writerow([csv_cell(get(row)) for _, get in columns])
     return out.getvalue().encode("utf-8")
@@ -195,7 +200,20 @@ def _tables(facts: ExportFacts) -> list[tuple[str, list[Column], list[dict[str, 
             ("segments.csv", _SEGMENTS, facts.segments),
             ("recipients.csv", _RECIPIENTS, facts.recipients),
         ]
+    tables += [
+        (f"systems/{system['system']}.csv", _columns_of(system["records"]), system["records"])
+        for system in facts.systems
+        if system.get("records")
+    ]
     return tables
+
+
+def _columns_of(records: Sequence[Mapping[str, Any]]) -> list[Column]:
+    """A downstream system's rows: its own columns, in the order it gave them."""
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    return [_key(name) for name in names]
 
 
 # --- index.html ------------------------------------------------------------------------------
@@ -249,7 +267,15 @@ def _summary(facts: ExportFacts) -> list[tuple[str, int]]:
             (_("Scores"), sum(len(by_name) for by_name in facts.scores.values())),
             (_("Recipients"), len(facts.recipients)),
         ]
+    if facts.systems:
+        rows.append((_("Other systems searched"), len(facts.systems)))
     return rows + [(_("Purposes"), len(facts.purposes)), (_("Categories of data"), len(facts.categories))]
+
+
+def _system_shown(system: Mapping[str, Any]) -> dict[str, Any]:
+    records = system.get("records") or []
+    columns = [name for name, _ in _columns_of(records)]
+    return dict(system) | {"columns": columns, "rows": [[_text(r.get(c)) for c in columns] for r in records]}
 
 
 def export_html(
@@ -280,5 +306,6 @@ def _export_html(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: dat
         "profile": _shown(facts.profile, times=("updated_at",), values=("value",)),
         "consent_history": _shown(facts.consent_history, times=("occurred_at",)),
         "files": [name for name, _, _ in _tables(facts)],
+        "systems": [_system_shown(system) for system in facts.systems],
     }
     return render_to_string(TEMPLATE, context)

@@ -7,6 +7,7 @@ personal data.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ class ExportFacts:
     segments: list[dict[str, Any]]
     scores: dict[str, dict[str, dict[str, Any]]]
     recipients: list[dict[str, Any]]
+    # other systems of the controller a connector reached for this request (`connectors.flow`):
+    # each with its outcome and, for access, the rows it returned
+    systems: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def iso(moment: datetime | None) -> str | None:

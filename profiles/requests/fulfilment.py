@@ -11,23 +11,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from django.db import transaction
 from django.utils import timezone
 
-from audit.selectors import ledger_purposes_of
+from audit.selectors import ledger_recipients_of
 from audit.services import Actor, NewEvent, ledger_append
-from consent.models import Purpose
+from consent.models import DeliveryStatus, Service, WebhookDelivery
 from consent.restriction import subject_restrict
-from consent.webhooks import webhooks_enqueue
+from consent.webhooks import Announcement, webhooks_announce
 from profiles.collection.services import nudge_projector
+from profiles.event_types import DISCLOSED
 from profiles.models import FieldKind, ProfileField
 from profiles.requests import objection
-from profiles.requests.domain import RequestType
+from profiles.requests.case import case_event_append
+from profiles.requests.connectors import flow as connectors
+from profiles.requests.domain import RequestType, StepWaiting
 from profiles.requests.emails import subject_notify
 from profiles.requests.erasure import erasure_certificate, subject_erase
-from profiles.requests.event_types import RECTIFIED
+from profiles.requests.event_types import CERTIFICATE_REISSUED, RECTIFIED
 from profiles.requests.export import export_build
 from profiles.requests.export_files import export_link, export_store
-from profiles.requests.models import PrivacyRequest
+from profiles.requests.models import Connector, PrivacyRequest
 from profiles.requests.selectors import request_details, request_subjects
 from profiles.selectors import live_generation
 
@@ -57,6 +61,7 @@ def _export(case: PrivacyRequest) -> Result:
         kind=kind,
         generated_at=timezone.now(),
         language=case.language or "en",
+        systems=connectors.access_sections(case),
     )
     export = export_store(case=case, content=content, subject_id=subjects[0] if subjects else None)
     return {"export_id": str(export.id), "export_bytes": export.size, "subjects": len(subjects)}
@@ -87,31 +92,132 @@ def _erase(case: PrivacyRequest) -> Result:
     }
 
 
+def _recipients(case: PrivacyRequest) -> dict[Service, list[str]]:
+    """Art. 17(2) and 19: who received the person's data, from what the ledger shows was disclosed
+    to them (`profile.disclosed`, also by the outbound stream) and from who was told about them
+    (delivered webhooks) — not from who is registered today. Each with the purposes involved."""
+    subjects = request_subjects(case) or ([case.subject_id] if case.subject_id else [])
+    received: dict[str, set[str]] = {}
+    for service_id, purpose in ledger_recipients_of(subject_ids=subjects, event_types=[DISCLOSED.name]):
+        received.setdefault(service_id, set()).add(purpose)
+    told = WebhookDelivery.objects.filter(
+        status=DeliveryStatus.DELIVERED, body__subject_id__in=[str(s) for s in subjects]
+    ).values_list("service_id", "body__purpose")
+    for told_id, told_purpose in told:
+        if told_purpose:
+            received.setdefault(str(told_id), set()).add(str(told_purpose))
+    ids = []
+    for service_id in received:
+        try:
+            ids.append(uuid.UUID(service_id))
+        except ValueError:
+            continue  # an actor id that names no registered service
+    services = Service.objects.filter(pk__in=ids).order_by("name", "pk")
+    return {service: sorted(received[str(service.pk)]) for service in services}
+
+
 def _services_told(case: PrivacyRequest, topic: str, purposes: list[str] | None = None) -> Result:
-    """Art. 19: tell every service registered for a purpose the subject's data was used for."""
+    """Tell each recipient (`_recipients`) by a signed webhook, once per purpose it received data
+    for; one covered by a connector is reached by the connector instead. Ids and names only."""
     subjects = request_subjects(case) or ([case.subject_id] if case.subject_id else [])
     if not subjects:
-        return {"webhooks": 0}
-    known = set(Purpose.objects.values_list("key", flat=True))
-    purposes = (
-        purposes
-        if purposes is not None
-        else [p for p in ledger_purposes_of(subject_ids=subjects) if p in known]
+        return {"webhooks": 0, "recipients": []}
+    covered = dict(
+        Connector.objects.filter(active=True, service__isnull=False).values_list("service_id", "key")
     )
     now = timezone.now()
-    deliveries = [
-        delivery
-        for purpose in purposes
-        for delivery in webhooks_enqueue(
-            topic=topic, subject_id=subjects[0], purpose=purpose, occurred_at=now
-        )
-    ]
-    return {"webhooks": len(deliveries)}
+    rows: list[dict[str, Any]] = []
+    count = 0
+    for service, received in _recipients(case).items():
+        wanted = [p for p in received if purposes is None or p in purposes]
+        if not wanted:
+            continue
+        row: dict[str, Any] = {"service_id": str(service.pk), "name": service.name, "purposes": wanted}
+        if service.pk in covered:
+            row["told_by"] = f"connector:{covered[service.pk]}"
+        elif service.webhook_url and service.webhook_secret:
+            deliveries = webhooks_announce(
+                announcements=[Announcement(topic, subjects[0], purpose, now) for purpose in wanted],
+                services=[service],
+            )
+            row |= {"told_by": "webhook", "deliveries": [str(d.id) for d in deliveries]}
+            count += len(deliveries)
+        else:
+            row["told_by"] = "none"  # no channel: officers must reach it (declare a connector)
+        rows.append(row)
+    return {"webhooks": count, "recipients": rows}
+
+
+def recipients_report(case: PrivacyRequest) -> list[dict[str, Any]]:
+    """Each recipient the case told, with how it stands: notified (the webhook was delivered: Art. 19's
+    duty to communicate is done), pending, failed, covered by a connector, or not reachable."""
+    step = case.steps.filter(name="notify_services").first()
+    rows = list((step.result if step else {}).get("recipients", []))
+    ids = [d for row in rows for d in row.get("deliveries", [])]
+    status = dict(WebhookDelivery.objects.filter(pk__in=ids).values_list("id", "status"))
+    report = []
+    for row in rows:
+        told_by = row.get("told_by", "none")
+        if told_by == "webhook":
+            states = {status.get(uuid.UUID(d)) for d in row.get("deliveries", [])}
+            outcome = (
+                "failed" if DeliveryStatus.FAILED in states
+                else "pending" if DeliveryStatus.PENDING in states or None in states
+                else "notified"
+            )  # fmt: skip
+        elif told_by.startswith("connector:"):
+            outcome = "covered"
+        else:
+            outcome = "not_reachable"
+        report.append({"service_id": row["service_id"], "name": row["name"], "purposes": row.get("purposes", []),
+                       "told_by": told_by, "outcome": outcome})  # fmt: skip
+    return report
+
+
+def _connectors_plan(case: PrivacyRequest) -> Result:
+    return connectors.connectors_plan(case)
+
+
+def _connectors(case: PrivacyRequest) -> Result:
+    """Run the downstream systems' tasks; then wait for the recipients' webhooks to be delivered."""
+    result = connectors.connectors_advance(case)
+    pending = [r["name"] for r in recipients_report(case) if r["outcome"] == "pending"]
+    if pending:
+        raise StepWaiting(30, f"{len(pending)} recipient(s) not told yet")
+    return result
 
 
 def _certificate(case: PrivacyRequest) -> Result:
     subjects = [uuid.UUID(s) for s in case.steps.get(name="erase").result.get("subjects_erased", [])]
-    return {"certificate": erasure_certificate(case=case, subject_ids=subjects)}
+    return {
+        "certificate": erasure_certificate(
+            case=case, subject_ids=subjects, systems=connectors.systems_report(case),
+            recipients=recipients_report(case),
+        )
+    }  # fmt: skip
+
+
+def certificate_reissue(case: PrivacyRequest) -> bool:
+    """A downstream system settled after the case closed: issue the erasure certificate again,
+    with its new outcome (the earlier one stays in the case's ledger events). True if issued."""
+    if case.type != RequestType.ERASURE or not case.steps.filter(name="certificate").exists():
+        return False
+    result = _certificate(case)
+    step = case.steps.get(name="certificate")
+    before, after = step.result.get("certificate", {}).get("receipt", {}), result["certificate"]["receipt"]
+    if (before.get("systems"), before.get("recipients")) == (after["systems"], after["recipients"]):
+        return False
+    with transaction.atomic():
+        step.result = result
+        step.save(update_fields=["result"])
+        case.result = {**case.result, **result}
+        case.save(update_fields=["result"])
+        case_event_append(
+            case, CERTIFICATE_REISSUED.name,
+            payload={"request_id": str(case.id), "complete": after["complete"]},
+            message_id=f"request:{case.id}:certificate:{uuid.uuid4()}", actor=Actor.system(),
+        )  # fmt: skip
+    return True
 
 
 # --- rectification -----------------------------------------------------------------------------
@@ -203,30 +309,42 @@ def _notify_done(case: PrivacyRequest) -> Result:
     return {"subject_emailed": subject_notify(case=case, notice="fulfilled")}
 
 
+PLAN = Step("connectors_plan", _connectors_plan)
+CONNECTORS = Step("connectors", _connectors, atomic=False)
 STEPS: dict[str, tuple[Step, ...]] = {
     RequestType.ACCESS: (
+        PLAN,
+        CONNECTORS,
         Step("export", _export, atomic=False),
         Step("notify", _notify_export_ready, atomic=False),
     ),
     RequestType.PORTABILITY: (
+        PLAN,
+        CONNECTORS,
         Step("export", _export, atomic=False),
         Step("notify", _notify_export_ready, atomic=False),
     ),
     RequestType.ERASURE: (
+        PLAN,  # before anything is shredded: the identifiers downstream systems know the person by
         Step("notify_subject", _notify_erasing, atomic=False),
         Step("erase", _erase),
         Step("notify_services", lambda case: _services_told(case, "subject.erased")),
+        CONNECTORS,
         Step("certificate", _certificate, atomic=False),
     ),
     RequestType.RECTIFICATION: (
         Step("rectify", _rectify),
         Step("apply", _apply_to_profile, atomic=False),
         Step("notify_services", _rectification_told),
+        PLAN,
+        CONNECTORS,
         Step("notify", _notify_done, atomic=False),
     ),
     RequestType.RESTRICTION: (
         Step("restrict", _restrict),
         Step("notify_services", lambda case: _services_told(case, "subject.restricted")),
+        PLAN,
+        CONNECTORS,
         Step("notify", _notify_done, atomic=False),
     ),
     RequestType.OBJECTION: (Step("object", _object), Step("notify", _notify_done, atomic=False)),
@@ -237,10 +355,18 @@ STEPS: dict[str, tuple[Step, ...]] = {
 
 def outcome_of(case: PrivacyRequest, result: Result) -> str:
     """One line for the case list and the metrics."""
+    systems = result.get("systems") or {}
+    downstream = (
+        f"; {sum(1 for s in systems.values() if s in ('done', 'not_held'))} of {len(systems)} other system(s) done"
+        if systems else ""
+    )  # fmt: skip
     if case.type == RequestType.ERASURE:
-        return f"erased {len(result.get('subjects_erased', []))} subject(s), {result.get('keys_destroyed', 0)} keys destroyed"
+        return (
+            f"erased {len(result.get('subjects_erased', []))} subject(s), "
+            f"{result.get('keys_destroyed', 0)} keys destroyed{downstream}"
+        )
     if case.type in (RequestType.ACCESS, RequestType.PORTABILITY):
-        return f"export ready ({result.get('export_bytes', 0)} bytes)"
+        return f"export ready ({result.get('export_bytes', 0)} bytes){downstream}"
     if case.type == RequestType.RECTIFICATION:
         return f"rectified for {len(result.get('purposes_rectified', []))} purpose(s)"
     if case.type == RequestType.RESTRICTION:

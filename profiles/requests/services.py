@@ -26,19 +26,17 @@ from profiles.identity.links import subject_linked_by_service
 from profiles.identity.models import Subject
 from profiles.identity.subjects import subject_find
 from profiles.requests import deadlines
+from profiles.requests.agents import agent_confirmation_begin, agent_validate
 from profiles.requests.case import (
     case_locked,
     case_notify,
     case_start,
     case_transition,
-    case_verification_link_send,
-    case_verified,
     request_get,
 )
 from profiles.requests.details import details_validate
 from profiles.requests.domain import (
     AWAITING_APPROVAL,
-    NO_VERIFICATION,
     Channel,
     RequestType,
     Status,
@@ -51,6 +49,7 @@ from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.objection import beyond_direct_marketing
 from profiles.requests.selectors import request_subjects
+from profiles.requests.verification import second_identifier_sealed, verification_begin, verification_level
 
 MAX_REASON = 2000
 
@@ -94,6 +93,8 @@ def request_submit(
     details: Mapping[str, Any] | None = None,
     contact_email: str | None = None,
     language: str | None = None,
+    second_identifier: Mapping[str, Any] | None = None,
+    agent: Mapping[str, Any] | None = None,
     now: datetime | None = None,
 ) -> PrivacyRequest:
     """File a request. The answer is the same whether or not the identifier is known.
@@ -102,12 +103,21 @@ def request_submit(
     `vouched`: the caller has authenticated the person (a portal session, or a service with
     `requests:write` for its signed-in user — which counts only for a person that service linked
     itself, see `profiles.service_links`). Otherwise identity is verified by a one-time link
-    sent to `contact_email` (or the person's linked address). Opt-out and limit requests need
-    no verification. The case's emails and export are written in `language` (default: the
-    language of the request being served, LocaleMiddleware's choice).
+    sent to `contact_email` (or the person's linked address). How much is needed depends on the
+    type (`verification.verification_level`): opt-out and limit requests need none; a type that
+    needs two data points also asks for the link, and counts `second_identifier` ({kind, value},
+    compared by keyed hash with what the hub holds) or the vouching session as the second.
+    `agent` ({name, email, permission}, `agents.py`): an authorised agent files for the person,
+    nobody vouches, and only the person's own confirmation verifies the case. The case's emails
+    and export are written in `language` (default: the language of the request being served,
+    LocaleMiddleware's choice).
     """
     request_kind = request_type(kind)
     clean_details = details_validate(request_kind, details)
+    clean_agent = agent_validate(agent) if agent is not None else None
+    second = second_identifier_sealed(
+        second_identifier, primary_kind=identifier_kind, primary_value=identifier_value
+    )
     now = now or timezone.now()
     if subject_id is not None:
         subject = Subject.objects.filter(pk=subject_id, erased_at__isnull=True).first()
@@ -134,7 +144,18 @@ def request_submit(
         ),
         needs_approval=_needs_approval(request_kind, clean_details),
         language=language_supported(language),
+        verification_required=verification_level(request_kind).value,
+        filed_by_agent=clean_agent is not None,
     )  # fmt: skip
+    received: dict[str, Any] = {
+        "request_id": str(case.id), "type": case.type, "channel": case.channel, "details": clean_details,
+        # an agent's case writes to the address the hub holds for the person, never the agent's
+        "contact": None if clean_agent is not None else contact_email,
+    }  # fmt: skip
+    if clean_agent is not None:
+        received["agent"] = clean_agent
+    if second is not None:
+        received["second_identifier"] = second
     # what the person asked for, and where to write back, sealed under their request key
     ledger_append(
         events=[
@@ -142,26 +163,18 @@ def request_submit(
                 TRANSITIONS[Status.RECEIVED].name,
                 subject_id=case.stream_id,
                 purpose=REQUESTS_PURPOSE,
-                payload={
-                    "request_id": str(case.id),
-                    "type": case.type,
-                    "channel": case.channel,
-                    "details": clean_details,
-                    "contact": contact_email,
-                },  # fmt: skip
+                payload=received,
                 occurred_at=now,
                 message_id=f"request:{case.id}:0",
             )
         ],
         actor=actor,
     )
-    if request_kind in NO_VERIFICATION:
-        case_verified(case, method="not_required", actor=actor, at=now)
-    elif vouched and _vouching_counts(channel=channel, actor=actor, subject=subject):
-        case_verified(case, method=channel.value, actor=actor, at=now)
+    if clean_agent is not None:
+        agent_confirmation_begin(case)  # on the person's word only, whatever the type
     else:
-        # the person confirms it themselves; the caller's answer is the same either way
-        case_verification_link_send(case)
+        counts = vouched and _vouching_counts(channel=channel, actor=actor, subject=subject)
+        verification_begin(case, vouched_by=channel.value if counts else None, actor=actor, at=now)
     return case
 
 

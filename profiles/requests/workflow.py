@@ -25,7 +25,7 @@ from audit.services import Actor
 from hub.errors import DomainError
 from hub.faults import fault_point
 from profiles.requests.case import case_event_append, case_transition
-from profiles.requests.domain import Status
+from profiles.requests.domain import Status, StepWaiting
 from profiles.requests.event_types import STEP_DONE
 from profiles.requests.fulfilment import STEPS, outcome_of
 from profiles.requests.models import PrivacyRequest, RequestStep, StepStatus
@@ -109,6 +109,8 @@ def request_run(*, request_id: uuid.UUID) -> str:
                 else:
                     result = step.run(case)
                     _checkpoint(case, step.name, result)
+            except StepWaiting as waiting:
+                _wait(case, step.name, waiting)  # raises StepRetry: run again when something is due
             except Exception as problem:  # noqa: BLE001  (every failure is recorded, then retried or failed)
                 _failed_attempt(case, step.name, problem)  # raises StepRetry unless the case failed
                 return Status.FAILED.value
@@ -129,6 +131,13 @@ def _fulfil(case: PrivacyRequest, done: dict[str, Any]) -> None:
         locked, Status.FULFILLED, actor=Actor.system(), at=timezone.now(),
         result=result, outcome=outcome_of(locked, result), lease_until=None,
     )  # fmt: skip
+
+
+def _wait(case: PrivacyRequest, step: str, waiting: StepWaiting) -> None:
+    """The step waits for the outside world: keep the lease past the wake-up, count no attempt."""
+    _lease(case, waiting.seconds + settings.HUB_REQUEST_LEASE_SECONDS)
+    logger.info("privacy request step waiting request=%s step=%s seconds=%s", case.id, step, waiting.seconds)
+    raise StepRetry(waiting.seconds)
 
 
 def _failed_attempt(case: PrivacyRequest, step: str, problem: Exception) -> None:

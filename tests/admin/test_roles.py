@@ -13,7 +13,7 @@ from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import Purpose
 from profiles.requests.models import PrivacyRequest
 from tests.admin.conftest import CUSTOM_PAGES
-from tests.factories import USER_ID, file_request
+from tests.factories import USER_ID, file_request, link_confirmed
 
 pytestmark = pytest.mark.django_db
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>")
@@ -81,11 +81,13 @@ def test_every_role_can_read_every_page_and_no_page_has_inline_script(shop, logi
 
 
 def test_a_viewer_cannot_approve_or_edit_and_an_officer_can(shop, login, client):
-    # the shop linked the person itself, so its word verifies the case (a stranger's would not)
+    # the shop linked the person itself, so its word vouches for her (a stranger's would not); with
+    # the link she follows, the two points an erasure needs: the case waits for an officer
     subject_resolve_with_jurisdiction(
         kind="user_id", value=USER_ID, actor=Actor("service", str(shop.service_id)), jurisdiction="EU"
     )
     case_id = file_request(shop.events, "erasure")["id"]
+    assert link_confirmed(case_id).status == "acknowledged"
     change_purpose = {
         "key": "analytics", "name": "Analytics (renamed)", "description": "Measure use", "lawful_basis": "consent",
         "retention_days": 200, "consent_mechanism": "opt_in", "data_uses": "[]", "data_categories": "[]",

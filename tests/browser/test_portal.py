@@ -18,8 +18,8 @@ from django.contrib.auth.models import User
 from consent.gate import decide
 from profiles.requests.models import PrivacyRequest
 from tests.browser.conftest import accessibility_problems, screenshot
-from tests.e2e.conftest import wait_until
-from tests.factories import EMAIL, NAME, person_with_history, shop_services
+from tests.e2e.conftest import verification_link, wait_until
+from tests.factories import EMAIL, NAME, USER_ID, person_with_history, shop_services
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -53,6 +53,13 @@ def _sign_in(page: Any, hub: dict[str, Any], mailbox: Any) -> None:
     page.wait_for_url(re.compile(r".*/portal/consent.*"))
 
 
+def _confirm_from_email(page: Any, hub: dict[str, Any], mailbox: Any, case: PrivacyRequest) -> None:
+    """She follows the one-time link the worker mailed her for `case` and confirms it."""
+    page.goto(hub["url"] + verification_link(mailbox, EMAIL, str(case.id)))
+    page.click("button:has-text('Confirm my request')")
+    page.locator("text=your request is confirmed").wait_for()
+
+
 def test_a_person_signs_in_controls_consent_sees_their_data_and_makes_requests(hub, page, mailbox, browser):
     zoe = hub["zoe"]
     page.goto(f"{hub['url']}/portal/sign-in")
@@ -81,8 +88,10 @@ def test_a_person_signs_in_controls_consent_sees_their_data_and_makes_requests(h
     assert accessibility_problems(page) == []
     page.click("button:has-text('Request access to my data')")
     page.locator("text=We received your request").wait_for()
+    # her session is one data point; she confirms from the link mailed to her, the second
+    _confirm_from_email(page, hub, mailbox, PrivacyRequest.objects.get(type="access"))
     wait_until(lambda: PrivacyRequest.objects.filter(type="access", status="fulfilled").exists(), timeout=60)
-    page.reload()
+    page.goto(f"{hub['url']}/portal/requests")
     with page.expect_download() as download:
         page.click("text=Download your data")
     archive = zipfile.ZipFile(download.value.path())
@@ -94,7 +103,10 @@ def test_a_person_signs_in_controls_consent_sees_their_data_and_makes_requests(h
     page.click("button:has-text('Request erasure of my data')")
     page.locator("text=We received your request").wait_for()
     erasure = PrivacyRequest.objects.get(type="erasure")
-    assert erasure.status == "acknowledged" and erasure.channel == "portal"
+    assert erasure.status == "received" and erasure.channel == "portal"  # until she confirms
+    _confirm_from_email(page, hub, mailbox, erasure)
+    erasure.refresh_from_db()
+    assert erasure.status == "acknowledged"
 
     User.objects.create_superuser("olga", "olga@hub.example", "officer-pass-123")
     officer = browser.new_context().new_page()
@@ -124,7 +136,10 @@ def test_a_portal_page_shows_no_one_elses_data_and_requires_sign_in(hub, page):
 def test_a_request_filed_by_email_is_confirmed_from_the_emailed_link(hub, page, mailbox):
     from tests.factories import file_request
 
-    body = file_request(hub["shop"].events, "access", email=EMAIL)
+    # with her user id as the second data point an access needs (the link is the first)
+    body = file_request(
+        hub["shop"].events, "access", email=EMAIL, second_identifier={"kind": "user_id", "value": USER_ID}
+    )
     message = wait_until(
         lambda: [m for m in mailbox.to(EMAIL) if "Confirm" in str(m["Subject"])], timeout=30
     )[-1]

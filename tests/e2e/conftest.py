@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -189,3 +190,25 @@ def wait_until(condition: Callable[[], object], timeout: float = 60, interval: f
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
+
+
+VERIFY_LINK = re.compile(r"https?://[^/\s]+(/privacy-requests/verify/[^\s<>\"']+)")
+
+
+def verification_link(mailbox: Any, address: str, request_id: str, timeout: float = 60) -> str:
+    """The path of the one-time link the worker emailed to `address` for the case `request_id`
+    (what the person follows to confirm it: an access, portability or erasure needs it even when a
+    service or the portal vouches). Told apart from other cases' links by the case it opens."""
+    from profiles.requests.verification import InvalidVerificationLink, verification_link_case
+
+    def find() -> str | None:
+        for message in mailbox.to(address):
+            for path in VERIFY_LINK.findall(mailbox.body(message)):
+                try:
+                    if str(verification_link_case(token=path.rsplit("/", 1)[1]).id) == str(request_id):
+                        return str(path)
+                except InvalidVerificationLink:
+                    continue  # another case's, or one already used
+        return None
+
+    return wait_until(find, timeout=timeout)  # type: ignore[return-value]

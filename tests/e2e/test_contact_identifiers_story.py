@@ -19,7 +19,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from profiles.identity.subjects import subject_find
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import verification_link, wait_until
 from tests.factories import identify_sent, person_consenting, shop_services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -83,9 +83,12 @@ def test_a_person_known_by_email_reaches_their_own_data(
     assert OTHER_NAME not in data and "olaf" not in data.lower() and ADDRESS not in data
     assert "i***@example.org" in data and "You signed in with this" in data
 
-    # she files an access request and downloads the export from the portal
+    # she files an access request, confirms it from the link mailed to her (her portal session is
+    # one data point, the link the other) and downloads the export from the portal
     filed = person.post("/portal/requests", {"type": "access"})
     assert filed.status_code == 302
+    case_id = filed["Location"].rsplit("#case-", 1)[1]
+    assert person.post(verification_link(mailbox, ADDRESS, case_id)).status_code == 200
 
     def download_link() -> str | None:
         page = html.unescape(person.get("/portal/requests").content.decode())

@@ -28,7 +28,7 @@ from consent.gate import decide
 from consent.models import WebhookDelivery
 from profiles.requests.models import ExportFile, PrivacyRequest, RequestStep
 from tasks.requests import resume_stalled_requests
-from tests.e2e.conftest import process_kill, wait_until
+from tests.e2e.conftest import process_kill, verification_link, wait_until
 from tests.factories import EMAIL, NAME, PLAN, USER_ID, file_request, person_with_history, shop_services
 from tests.ledger_support import seal
 
@@ -78,6 +78,13 @@ def _emailed_link(mailbox, request_id: str) -> str:
     return wait_until(find)  # type: ignore[return-value]
 
 
+def _confirmed(mailbox, body: dict) -> dict:
+    """The person follows the link the worker emailed her for this case (with the shop's word, the
+    two data points an access, portability or erasure needs)."""
+    assert APIClient().post(verification_link(mailbox, EMAIL, body["id"])).status_code == 200
+    return body
+
+
 def _download(link: str) -> zipfile.ZipFile:
     response = APIClient().get(link.removeprefix("http://hub.test"))
     assert response.status_code == 200, response.content
@@ -88,8 +95,11 @@ def test_every_request_type_end_to_end(stack, mailbox, receiver, celery_worker_p
     shop, zoe, env = stack
     celery_worker_process(**env)
 
-    # access, asked by email: the worker mails a one-time link; following it starts the work
-    access = file_request(shop.events, "access", email=EMAIL)
+    # access, asked by email with her user id as the second data point: the worker mails a one-time
+    # link; following it starts the work
+    access = file_request(
+        shop.events, "access", email=EMAIL, second_identifier={"kind": "user_id", "value": USER_ID}
+    )
     verify = wait_until(lambda: [m for m in mailbox.to(EMAIL) if "Confirm" in str(m["Subject"])])
     link = re.search(r"http://hub\.test(/privacy-requests/verify/\S+)", mailbox.body(verify[0])).group(1)
     assert APIClient().post(link).status_code == 200
@@ -109,7 +119,9 @@ def test_every_request_type_end_to_end(stack, mailbox, receiver, celery_worker_p
         "profiling",
     } <= set(re.findall(r'<section[^>]* id="([a-z]+)"', archive.read("index.html").decode()))
 
-    portability = _finished(shop, file_request(shop.events, "portability")["id"])
+    # portability: the shop vouches (one point), her emailed link is the second
+    portability = _confirmed(mailbox, file_request(shop.events, "portability"))
+    portability = _finished(shop, portability["id"])
     assert "scores" not in json.loads(_download(_emailed_link(mailbox, portability["id"])).read("data.json"))
 
     rectified = _finished(
@@ -136,8 +148,10 @@ def test_every_request_type_end_to_end(stack, mailbox, receiver, celery_worker_p
             == "fulfilled"
         )
 
-    # erasure waits for an officer, then leaves nothing readable of the person
+    # erasure waits for her link, then for an officer, then leaves nothing readable of the person
     erasure = file_request(shop.events, "erasure")
+    assert _status(shop, erasure["id"])["status"] == "received"
+    _confirmed(mailbox, erasure)
     assert _status(shop, erasure["id"])["status"] == "acknowledged"
     assert shop.officer.post(f"/api/v1/privacy-requests/{erasure['id']}/approve").status_code == 200
     erased = _finished(shop, erasure["id"])
@@ -187,7 +201,7 @@ def test_a_worker_killed_after_a_checkpoint_is_resumed_by_another_to_the_same_en
 ):
     shop, zoe, env = stack
     first = celery_worker_process(**env, HUB_FAULT_PAUSE_AFTER_STEP=pause_after)
-    body = file_request(shop.events, kind)
+    body = _confirmed(mailbox, file_request(shop.events, kind))
     if kind == "erasure":
         assert shop.officer.post(f"/api/v1/privacy-requests/{body['id']}/approve").status_code == 200
     wait_until(
@@ -202,8 +216,15 @@ def test_a_worker_killed_after_a_checkpoint_is_resumed_by_another_to_the_same_en
     assert finished["status"] == "fulfilled", finished
     after = _side_effects(body["id"], [zoe.id])
     expected_steps = {
-        "access": ["export", "notify"],
-        "erasure": ["certificate", "erase", "notify_services", "notify_subject"],
+        "access": ["connectors", "connectors_plan", "export", "notify"],
+        "erasure": [
+            "certificate",
+            "connectors",
+            "connectors_plan",
+            "erase",
+            "notify_services",
+            "notify_subject",
+        ],
     }
     assert after["steps"] == [(name, "done") for name in expected_steps[kind]]
     assert after["step_events"] == len(expected_steps[kind])  # each checkpoint once

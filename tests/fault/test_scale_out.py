@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.test import Client
 
 from audit.services import Actor
 from consent.clients import service_register
@@ -21,7 +22,7 @@ from consent.jurisdiction import subject_resolve_with_jurisdiction
 from consent.models import MinimizationPolicy, PolicyField
 from profiles.identity.subjects import identifier_link
 from tasks.profiles import project_ledger
-from tests.e2e.conftest import http, wait_until
+from tests.e2e.conftest import http, verification_link, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 EMAIL = "sam@example.org"
@@ -87,6 +88,8 @@ def test_two_workers_on_separate_queues_and_two_web_processes_work_together(
     # a privacy request filed on the first web process is fulfilled, and read on the second
     status, case = call(0, "POST", "/api/v1/privacy-requests", shop, {"type": "access", "user_id": "sam"})
     assert status == 201, case
+    # the shop vouches (one data point); Sam confirms from the link worker B mailed him (the second)
+    assert Client().post(verification_link(mailbox, EMAIL, case["id"])).status_code == 200
     done = wait_until(
         lambda: (
             (c := call(1, "GET", f"/api/v1/privacy-requests/{case['id']}", officer)[1])["status"]

@@ -8,7 +8,7 @@ from audit.services import Actor
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
-from tests.factories import USER_ID
+from tests.factories import USER_ID, link_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +20,7 @@ FORMS = {
     "restriction": {},
     "objection": {"objection-purposes": ["marketing", "analytics"]},
 }
+TWO_POINTS = {"access", "portability", "erasure"}  # the default tiers (privacy_requests/0005)
 
 
 @pytest.mark.parametrize("kind", list(FORMS))
@@ -29,7 +30,14 @@ def test_each_type_is_filed_from_its_form_as_the_signed_in_subject(zoe, zoe_clie
     case = PrivacyRequest.objects.get()
     assert response["Location"] == f"/portal/requests#case-{case.id}"
     assert (case.type, case.subject_id, case.channel) == (kind, zoe.id, Channel.PORTAL)
-    assert case.verification == "portal" and case.submitted_by == f"subject:{zoe.id}"
+    assert case.submitted_by == f"subject:{zoe.id}" and case.verification_points == ["portal"]
+    if kind in TWO_POINTS:  # the session is one point; the emailed link is the other
+        assert case.status == "received" and case.verification == ""
+        case = link_confirmed(case.id)
+        assert case.verification == "email_link" and case.verification_points == ["portal", "email_link"]
+    else:
+        assert case.verification == "portal"
+    assert case.status != "received"
     page = zoe_client.get("/portal/requests").content.decode()
     assert "We received your request" in page and f'id="case-{case.id}"' in page
 
@@ -66,7 +74,7 @@ def test_refusals_are_shown_on_the_form_and_nothing_is_filed(zoe, zoe_client, bo
 
 def test_the_list_shows_status_due_date_and_timeline_of_own_cases_only(zoe, bruno, zoe_client):
     zoe_client.post("/portal/requests", {"type": "erasure", "erasure-confirm": "on"})
-    mine = PrivacyRequest.objects.get(subject_id=zoe.id)
+    mine = link_confirmed(PrivacyRequest.objects.get(subject_id=zoe.id).id)  # she followed the emailed link
     theirs = request_submit(kind="access", subject_id=bruno.id, channel=Channel.SERVICE, actor=Actor.system(),
                             vouched=True)  # fmt: skip
     html = zoe_client.get("/portal/requests").content.decode()

@@ -14,7 +14,8 @@ from audit.services import Actor
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_extend, request_submit
-from tests.factories import EMAIL, USER_ID, file_request, person
+from profiles.requests.verification import WAITING_LINK_SECOND
+from tests.factories import EMAIL, USER_ID, file_request, link_confirmed, person
 from tests.tasks_sent import SentTask, tasks_queued
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def zoe(shop):
-    # the shop's own user: it linked her user id under its key, so its word verifies her
+    # the shop's own user: it linked her user id under its key, so its word vouches for her (one point)
     return person(USER_ID, EMAIL, linked_by=shop)
 
 
@@ -37,15 +38,27 @@ def _trail(case: PrivacyRequest) -> list[str]:
     ]
 
 
-def test_a_vouched_access_request_is_verified_acknowledged_and_started_each_step_on_the_ledger(
+def test_a_vouched_access_request_waits_for_the_link_then_is_verified_acknowledged_and_started_on_the_ledger(
     shop, zoe, django_capture_on_commit_callbacks
 ):
+    # the shop's word is one data point; access needs two, the emailed link always one of them
     with django_capture_on_commit_callbacks() as callbacks:
         body = file_request(shop.events, "access")
     case = _case(body)
-    assert body["status"] == "in_progress"
+    assert body["status"] == "received"
     assert case.subject_id == zoe.id and case.regime == "gdpr" and case.channel == "service"
-    assert case.verification == "service"
+    assert case.verification_required == "two_points" and case.verification_points == ["service"]
+    assert case.verification == "" and case.verification_note == WAITING_LINK_SECOND
+    assert _trail(case) == ["privacy_request.received"]
+    assert [(t.name, t.args) for t in tasks_queued(callbacks)] == [
+        ("requests.send_verification_link", (str(case.id),))
+    ]  # nothing starts on the shop's word alone
+    # the person follows the link: with the shop's session, two points
+    with django_capture_on_commit_callbacks() as callbacks:
+        link_confirmed(case.id)
+    case.refresh_from_db()
+    assert case.status == "in_progress" and case.verification == "email_link"
+    assert case.verification_points == ["service", "email_link"] and case.verification_note == ""
     assert _trail(case) == [
         "privacy_request.received", "privacy_request.identity_verified",
         "privacy_request.acknowledged", "privacy_request.in_progress",
@@ -84,7 +97,13 @@ def test_an_email_request_waits_for_the_one_time_link_which_works_once(
 
     settings.HUB_PUBLIC_URL = "http://hub.test"
     with django_capture_on_commit_callbacks() as callbacks:
-        body = file_request(shop.events, "access", email=EMAIL.upper())  # as the person typed it
+        # as the person typed it, with a second data point the hub holds for her (access needs two)
+        body = file_request(
+            shop.events,
+            "access",
+            email=EMAIL.upper(),
+            second_identifier={"kind": "user_id", "value": USER_ID},
+        )
     case = _case(body)
     assert body["status"] == "received"
     # what the commit queued: the case id, never the address or the link
@@ -124,7 +143,8 @@ def test_opt_out_needs_no_verification_and_never_waits_for_approval(shop, settin
 
 def test_erasure_waits_for_an_officer_who_approves_or_rejects_with_a_reason(shop, zoe):
     first, second = file_request(shop.events, "erasure"), file_request(shop.events, "erasure")
-    assert first["status"] == second["status"] == "acknowledged"
+    assert first["status"] == second["status"] == "received"  # the shop vouches: one point of two
+    assert link_confirmed(first["id"]).status == link_confirmed(second["id"]).status == "acknowledged"
     approved = shop.officer.post(f"/api/v1/privacy-requests/{first['id']}/approve")
     assert approved.status_code == 200 and approved.json()["status"] == "in_progress"
     no_reason = shop.officer.post(
@@ -158,6 +178,7 @@ def test_the_rejection_notice_says_why_and_how_to_complain(shop, zoe, settings):
 
 def test_an_extension_is_once_with_a_reason_and_moves_the_deadline(shop, zoe):
     body = file_request(shop.events, "erasure")
+    link_confirmed(body["id"])
     extended = shop.officer.post(
         f"/api/v1/privacy-requests/{body['id']}/extend",
         {"reason": "Many systems", "months": 2},
@@ -176,6 +197,7 @@ def test_an_extension_is_once_with_a_reason_and_moves_the_deadline(shop, zoe):
 
 def test_an_extension_after_the_first_period_is_refused(shop, zoe):
     body = file_request(shop.events, "erasure")
+    link_confirmed(body["id"])
     PrivacyRequest.objects.filter(pk=body["id"]).update(due_at=timezone.now() - timedelta(hours=1))
     with pytest.raises(Exception) as late:
         request_extend(request_id=body["id"], reason="Too late", actor=Actor.system())

@@ -15,15 +15,16 @@ from audit.services import Actor
 from profiles.requests.emails import deadline_alerts
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.records import request_records_purge
-from tests.factories import USER_ID, file_request, officer, person
+from tests.factories import EMAIL, USER_ID, file_request, link_confirmed, officer, person
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def shop(shop):
-    """The shared shop, with its own user (linked under its key, so the shop's word verifies her)."""
-    person(USER_ID, None, linked_by=shop)
+    """The shared shop, with its own user (linked under its key, so the shop's word vouches for her:
+    one data point; an access or erasure also needs her to follow the link emailed to her)."""
+    person(USER_ID, EMAIL, linked_by=shop)
     return shop
 
 
@@ -53,6 +54,7 @@ def test_the_queue_shows_open_cases_first_soonest_deadline_first_with_badges(sho
 
 def test_rejecting_in_the_admin_asks_for_a_reason_first(shop, client):
     case_id = file_request(shop.events, "erasure")["id"]
+    link_confirmed(case_id)  # verified: now it waits for an officer's decision
     client.force_login(_officer("olga", "approve_privacyrequest"))
     form = client.post(
         "/admin/privacy_requests/privacyrequest/", {"action": "reject", "_selected_action": [case_id]}
@@ -68,6 +70,7 @@ def test_rejecting_in_the_admin_asks_for_a_reason_first(shop, client):
 
 def test_a_viewer_cannot_approve(shop, client):
     case_id = file_request(shop.events, "erasure")["id"]
+    link_confirmed(case_id)
     client.force_login(_officer("victor"))
     client.post(
         "/admin/privacy_requests/privacyrequest/", {"action": "approve", "_selected_action": [case_id]}

@@ -48,13 +48,14 @@ from profiles.identity.subjects import identifier_hash, subject_resolve
 from profiles.models import Segment
 from profiles.portal.services import sign_in_link_mint
 from profiles.requests.export_files import export_link
-from profiles.requests.models import PrivacyRequest
-from profiles.requests.verification import verification_link_issue
+from profiles.requests.models import Connector, ConnectorTask, LegalHold, PrivacyRequest
+from profiles.requests.verification import verification_link_issue, verification_tiers_ensure
 from tests.factories import (
     OTHER_EMAIL,
     OTHER_USER_ID,
     USER_ID,
     file_request,
+    link_confirmed,
     officer,
     officer_client,
     path_of,
@@ -300,6 +301,12 @@ ROUTES: dict[str, Route] = {
             user_id=USER_ID,
         ),
     ),  # fmt: skip
+    # a downstream system's acknowledgement: its signature is the credential (unsigned: 401), and only
+    # an HTTP connector's task takes one (a manual task's id is not found)
+    "api/v1/connector-tasks/<str:task_id>/acknowledgement": public(
+        post("/api/v1/connector-tasks/{billing_task}/acknowledgement", (401,) * 7, (), status="done"),
+        post("/api/v1/connector-tasks/{paper_task}/acknowledgement", EVERYONE_404, (), status="done"),
+    ),
     # the signed, expiring link is the credential (the subject follows it from an email)
     "api/v1/privacy-requests/exports/<str:token>": public(
         get("/api/v1/privacy-requests/exports/{export_token}", EVERYONE_200),
@@ -442,6 +449,34 @@ ROUTES: dict[str, Route] = {
     "admin/privacy_requests/privacyrequest/file/": admin(  # filing a request for a person: officers only
         get("/admin/privacy_requests/privacyrequest/file/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
+    "admin/privacy_requests/connector/export.toml": admin(  # declarations hold no secret: viewers too
+        get("/admin/privacy_requests/connector/export.toml", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
+    ),
+    "admin/privacy_requests/connector/export.yaml": admin(
+        get("/admin/privacy_requests/connector/export.yaml", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
+    ),
+    # a case's downstream system: its page (identifiers shown to officers only), retry, completion
+    "admin/privacy_requests/privacyrequest/<uuid:request_id>/systems/<uuid:task_id>/": admin(
+        get(
+            "/admin/privacy_requests/privacyrequest/{case_access}/systems/{paper_task}/",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200),
+        ),
+        post(
+            "/admin/privacy_requests/privacyrequest/{case_access}/systems/{paper_task}/",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 302),
+            (),
+            complete="1",
+            outcome="done",
+            note="by hand",
+        ),
+        get(  # a system of another case is not found through this one
+            "/admin/privacy_requests/privacyrequest/{case_approve}/systems/{paper_task}/",
+            (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404),
+        ),
+    ),
+    "admin/privacy_requests/legalhold/place/": admin(  # keeping data from an erasure: officers only
+        get("/admin/privacy_requests/legalhold/place/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
+    ),
     "admin/^(?P<app_label>auth|auditlog|otp_totp|axes|audit|consent|profiles|privacy_requests|activation)/$": admin(
         get("/admin/consent/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200)),
         get("/admin/auth/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404)),  # no permission there at all
@@ -478,6 +513,9 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "consent/service": ("v", "vac"),  # registering a service decides who receives data
     "consent/servicekey": ("v", "vc"),  # revoking a key (new keys come from the service's page)
     "privacy_requests/privacyrequest": ("v", "v"),  # decided through actions and the API, never edited
+    "privacy_requests/connector": ("v", "vac"),
+    "privacy_requests/verificationtier": ("v", "vc"),  # one row per type, seeded: levels change, rows stay
+    "privacy_requests/legalhold": ("v", "v"),  # placed and released through its page and action only
     "profiles/subjectmerge": ("v", "v"),
     "profiles/segment": ("v", "vacd"),
     "profiles/trackingplanevent": ("v", "vacd"),
@@ -591,6 +629,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
     from profiles.requests.workflow import request_run
 
     settings.HUB_OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.1/32"]  # the reader's webhook is local
+    verification_tiers_ensure()  # the migration's rows, flushed away by earlier transactional tests
     shop = shop_services(webhook_url="http://127.0.0.1:9/hooks")
     subject_a = person_with_history(shop)
     first_head = seal()  # sealing reads committed events only: this test commits (transaction=True)
@@ -618,12 +657,25 @@ def world(purposes, settings, roles, tmp_path) -> World:
     OutcomeCount.objects.create(service_id=shop.reader_id, day=timezone.now().date(), channel="hub",
                                 status="accepted", count=1)  # fmt: skip
     StreamState.objects.create(service_id=shop.reader_id)
+    paper = Connector.objects.create(key="paper", name="Paper archive", kind="manual", actions=["erasure"],
+                                     instructions="Shred the folder.")  # fmt: skip
+    billing = Connector.objects.create(key="billing", name="Billing", kind="http", actions=["erasure"],
+                                       url="https://billing.example/privacy", secret_env="HUB_CONNECTOR_MATRIX")  # fmt: skip
+    LegalHold.objects.create(subject_id=subject_a.id, purposes=["analytics"], ground="legal_claims", reason="matrix",
+                             until=timezone.now().date(), created_at=timezone.now())  # fmt: skip
     access_id = file_request(shop.events, "access")["id"]
+    link_confirmed(access_id)  # the person's link: with the shop's word, the two points access needs
     request_run(request_id=uuid.UUID(access_id))
     access = PrivacyRequest.objects.get(pk=access_id)
     assert access.status == "fulfilled", access.status
     export_url = export_link(access.export)  # the person's link (their portal, their email)
-    erasures = [file_request(shop.events, "erasure")["id"] for _ in range(3)]
+    paper_task = ConnectorTask.objects.create(
+        request=access, connector=paper, action="erasure", status="waiting"
+    )
+    billing_task = ConnectorTask.objects.create(
+        request=access, connector=billing, action="erasure", status="waiting"
+    )
+    erasures = [str(link_confirmed(file_request(shop.events, "erasure")["id"]).id) for _ in range(3)]
     by_email = file_request(shop.events, "access", email="someone.else@example.org")["id"]
     verify = verification_link_issue(request_id=uuid.UUID(by_email))
     link = sign_in_link_mint(
@@ -641,7 +693,8 @@ def world(purposes, settings, roles, tmp_path) -> World:
         "first_size": str(first_head.tree_size),
         "decision_a": decisions["analytics"], "decision_a_ads": decisions["advertising"],
         "case_access": str(access.id), "case_approve": erasures[0], "case_reject": erasures[1],
-        "case_extend": erasures[2], "export_token": export_url.rsplit("/", 1)[1], "verify_token": str(verify),
+        "case_extend": erasures[2], "paper_task": str(paper_task.id), "billing_task": str(billing_task.id),
+        "export_token": export_url.rsplit("/", 1)[1], "verify_token": str(verify),
         "sign_in_token": path_of(link.url).rsplit("/", 1)[1],
         "site_key": service_site_key_issue(service=Service.objects.get(pk=shop.service_id)),
         "purpose_type": str(ContentType.objects.get(app_label="consent", model="purpose").pk),
@@ -674,6 +727,8 @@ def world(purposes, settings, roles, tmp_path) -> World:
 def _request(client: Client, check: Check, url: str) -> Any:
     if check.method == "GET":
         return client.get(url)
+    if url.startswith("/admin/"):  # the admin's forms are posted as forms
+        return client.post(url, check.body)
     return client.post(url, check.body, content_type="application/json")
 
 
@@ -780,11 +835,15 @@ def test_a_service_that_did_not_link_the_subject_cannot_vouch_or_mint_a_portal_l
     filed = file_request(stranger, "access")
     case = PrivacyRequest.objects.get(pk=filed["id"])
     assert filed["status"] == case.status == "received" and case.subject_id == a.id  # waits for A
+    assert case.verification_points == []  # its word counts for nothing
     unknown = stranger.post("/api/v1/portal-links", {"user_id": "nobody-x"}, format="json")
     known = stranger.post("/api/v1/portal-links", {"user_id": USER_ID}, format="json")
     assert known.status_code == unknown.status_code == 404 and known.json() == unknown.json()
-    # the shop, which linked A, still vouches and mints
-    assert file_request(shop.events, "access")["status"] == "in_progress"
+    # the shop, which linked A, still vouches: one of the two points an access needs, the other
+    # being A's emailed link
+    vouched = PrivacyRequest.objects.get(pk=file_request(shop.events, "access")["id"])
+    assert vouched.status == "received" and vouched.verification_points == ["service"]
+    assert link_confirmed(vouched.id).status == "in_progress"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -794,6 +853,7 @@ def test_a_case_filed_by_a_service_never_carries_a_download_url(two_people, sett
     settings.HUB_EXPORT_ROOT = tmp_path
     shop, _, _ = two_people
     case_id = file_request(shop.events, "access")["id"]
+    link_confirmed(case_id)
     request_run(request_id=uuid.UUID(case_id))
     assert PrivacyRequest.objects.get(pk=case_id).status == "fulfilled"
     for client in (shop.events, shop.officer):  # the filer and the officers' key

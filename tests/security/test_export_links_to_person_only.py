@@ -17,7 +17,7 @@ from audit.services import Actor
 from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
-from tests.factories import EMAIL, USER_ID, file_request, signed_in
+from tests.factories import EMAIL, USER_ID, file_request, link_confirmed, signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HIDDEN = {"download_url", "download_expires_at", "certificate"}
@@ -29,8 +29,8 @@ def _no_link_in(document: dict) -> None:
 
 
 def test_the_service_that_filed_an_access_request_never_receives_the_download_link(shop, zoe, run):
-    # given an access request the shop filed for its user, carried out
-    case = run(file_request(shop.events, "access")["id"])
+    # given an access request the shop filed for its user, confirmed by her link, carried out
+    case = run(link_confirmed(file_request(shop.events, "access")["id"]).id)
     assert case.status == "fulfilled"
 
     # when the shop and the officers' desk read the case through the API
@@ -46,10 +46,10 @@ def test_the_service_that_filed_an_access_request_never_receives_the_download_li
 
 
 def test_the_officers_answers_carry_no_link_or_certificate(shop, zoe, run):
-    # given cases waiting for an officer
-    erasure = file_request(shop.events, "erasure")["id"]
-    extended = file_request(shop.events, "erasure")["id"]
-    rejected = file_request(shop.events, "erasure")["id"]
+    # given cases waiting for an officer (each confirmed by the person's link)
+    erasure, extended, rejected = (
+        str(link_confirmed(file_request(shop.events, "erasure")["id"]).id) for _ in range(3)
+    )
 
     # when the officers' key approves, extends and rejects
     answers = [
@@ -74,7 +74,7 @@ def test_the_officers_answers_carry_no_link_or_certificate(shop, zoe, run):
 def test_the_person_finds_the_link_in_their_portal_and_their_email(shop, zoe, run):
     # given Zoë's fulfilled access request
     mail.outbox.clear()
-    case = run(file_request(shop.events, "access")["id"])
+    case = run(link_confirmed(file_request(shop.events, "access")["id"]).id)
 
     # when she opens her portal's requests page
     html = signed_in(Client(), zoe, USER_ID).get("/portal/requests").content.decode()

@@ -1,9 +1,11 @@
-"""Issue 12, path 1: a service's word verifies a person's identity only for a person it linked itself.
+"""Issue 12, path 1: a service's word counts toward a person's identity only for a person it linked itself.
 
 A service "vouches" when it files a request by user_id or anonymous_id: it says it signed that user
-in. That counts only when the subject's stream holds an event the service recorded under its own
-key (an identify/link, a collected event, a consent); otherwise the case waits for the person's
-own verification, and the answer looks the same whether or not the person exists.
+in. That counts as a data point only when the subject's stream holds an event the service recorded
+under its own key (an identify/link, a collected event, a consent); otherwise it counts for nothing
+and the case waits for the person's own verification, and the answer looks the same whether or not
+the person exists. An access needs two data points (issue 19): the person's emailed link always,
+and a vouching session or a matching second identifier.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from profiles.requests.domain import Channel
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.services import request_submit
 from tasks.requests import send_verification_link
-from tests.factories import EMAIL, USER_ID, file_request, person_known_to, service_with_key
+from tests.factories import EMAIL, USER_ID, file_request, link_confirmed, person_known_to, service_with_key
 from tests.tasks_sent import tasks_queued
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +59,7 @@ def test_a_service_that_never_linked_the_person_cannot_vouch_for_them(
     case = PrivacyRequest.objects.get(pk=body["id"])
     assert body["status"] == "received" and case.status == "received"
     assert case.subject_id == zoe.id and case.verification == "" and case.verified_at is None
+    assert case.verification_points == []  # the stranger's word is no data point at all
     assert not case.steps.exists()
     # and the confirmation goes to her own address, not to the service
     [message] = [m for m in mail.outbox if "Confirm" in m.subject]
@@ -86,19 +89,27 @@ def test_the_service_that_linked_the_person_still_vouches(shop):
     # when the shop files an access request for its signed-in user
     body = file_request(shop.events, "access")
 
-    # then its word verifies her identity and the work starts
+    # then its word is one data point: the case waits for the link emailed to her
     case = PrivacyRequest.objects.get(pk=body["id"])
-    assert body["status"] == "in_progress" and case.verification == "service"
+    assert body["status"] == "received" and case.verification_points == ["service"]
+    assert case.verification == "" and not case.steps.exists()
+
+    # and once she follows it, the shop's word is the second point and the work starts
+    case = link_confirmed(case.id)
+    assert case.status == "in_progress" and case.verification_points == ["service", "email_link"]
 
 
 def test_the_person_verifies_a_case_the_service_could_not(
     shop, stranger, client, django_capture_on_commit_callbacks
 ):
-    # given a case the stranger filed, waiting for her
+    # given a case the stranger filed, waiting for her; with her address as a second data point
+    # (the stranger's word is none: access needs the link and one more)
     person_known_to(shop)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks() as callbacks:
-        body = file_request(stranger, "access", user_id=USER_ID)
+        body = file_request(
+            stranger, "access", user_id=USER_ID, second_identifier={"kind": "email", "value": EMAIL}
+        )
     _run_mail_tasks(callbacks)
     [message] = [m for m in mail.outbox if "Confirm" in m.subject]
     link = _verify_path(str(message.body))
@@ -109,6 +120,7 @@ def test_the_person_verifies_a_case_the_service_could_not(
     # then her own verification starts the case
     case = PrivacyRequest.objects.get(pk=body["id"])
     assert case.status == "in_progress" and case.verification == "email_link"
+    assert set(case.verification_points) == {"identifier_match", "email_link"}  # never "service"
 
 
 # --- the selector ----------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Downstream systems a privacy request acts on: their declarations, checks and signing."""
