@@ -12,6 +12,9 @@ class Migration(migrations.Migration):
     dependencies = [
         ("consent", "0011_purpose_translations"),
         ("privacy_requests", "0003_channel_banner"),
+        # its grants create the content types of every model in the state: the models moved out of
+        # `profiles` must be gone from that app's state first (or their old content types come back)
+        ("profiles", "0011_moved_out"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
