@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 from django.db import transaction
@@ -174,6 +175,9 @@ def recipients_report(case: PrivacyRequest) -> list[dict[str, Any]]:
     return report
 
 
+RECIPIENTS_FRESH = timedelta(minutes=1)
+
+
 def _connectors_plan(case: PrivacyRequest) -> Result:
     return connectors.connectors_plan(case)
 
@@ -183,7 +187,11 @@ def _connectors(case: PrivacyRequest) -> Result:
     result = connectors.connectors_advance(case)
     pending = [r["name"] for r in recipients_report(case) if r["outcome"] == "pending"]
     if pending:
-        raise StepWaiting(30, f"{len(pending)} recipient(s) not told yet")
+        # a delivery usually lands within seconds of being sent: look again soon at first, then
+        # every half minute while one is being retried (webhooks back off for up to an hour)
+        told = case.steps.filter(name="notify_services").values_list("finished_at", flat=True).first()
+        fresh = told is not None and timezone.now() - told < RECIPIENTS_FRESH
+        raise StepWaiting(2 if fresh else 30, f"{len(pending)} recipient(s) not told yet")
     return result
 
 
