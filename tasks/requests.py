@@ -9,7 +9,8 @@ from uuid import UUID
 from celery import shared_task
 from django.utils import timezone
 
-from profiles.requests.connectors.flow import case_close_if_settled, case_keys_expire, connector_task_run_late
+from profiles.requests.case_keys import case_key_release
+from profiles.requests.connectors.flow import case_keys_expire, connector_task_run_late
 from profiles.requests.emails import deadline_alerts, subject_notify, verification_link_send
 from profiles.requests.export_files import exports_purge_expired
 from profiles.requests.fulfilment import certificate_reissue
@@ -93,7 +94,7 @@ def settle_late(request_id: str) -> None:
     if case is None:
         return
     reissued = certificate_reissue(case)
-    shredded = case_close_if_settled(case)
+    shredded = case_key_release(case)
     logger.info(
         "privacy request settled late request=%s reissued=%s key_shredded=%s", case.id, reissued, shredded
     )

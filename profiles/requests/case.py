@@ -19,10 +19,10 @@ from audit.services import Actor, NewEvent, ledger_append
 from hub.enqueue import enqueue_after_commit
 from hub.errors import NotFound
 from profiles.identity.models import Subject
-from profiles.requests.case_keys import case_key_shred
+from profiles.requests.case_keys import case_key_release
 from profiles.requests.domain import RequestType, Status, transition_check
 from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
-from profiles.requests.models import SETTLED, PrivacyRequest
+from profiles.requests.models import PrivacyRequest
 from profiles.requests.objection import direct_marketing_stop
 
 
@@ -56,11 +56,7 @@ def case_transition(
         case.closed_at = at
     case.transitions += 1
     case.save()
-    if (
-        to in (Status.FULFILLED, Status.REJECTED)
-        and not case.connector_tasks.exclude(status__in=list(SETTLED)).exists()
-    ):
-        case_key_shred(case)  # nothing downstream still needs the identifiers the case sealed
+    case_key_release(case)  # closed, and nothing downstream still needs what the case sealed
     payload = {"request_id": str(case.id), "type": case.type, "from": previous, "to": to.value}
     case_event_append(
         case, TRANSITIONS[to].name, payload=payload, message_id=f"request:{case.id}:{case.transitions}",

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from audit import keys
 from hub.errors import Conflict
-from profiles.requests.models import PrivacyRequest
+from profiles.requests.domain import CLOSED
+from profiles.requests.models import SETTLED, PrivacyRequest
 
 NONCE_BYTES = 12
 
@@ -84,3 +85,11 @@ def case_key_shred(case: PrivacyRequest) -> bool:
     if shredded:
         case.case_key_shredded_at = timezone.now()
     return bool(shredded)
+
+
+def case_key_release(case: PrivacyRequest) -> bool:
+    """Destroy the case's key once the case is closed and no downstream system still needs what it
+    sealed (every connector task settled). True if a key was destroyed now."""
+    if case.status not in CLOSED or case.connector_tasks.exclude(status__in=list(SETTLED)).exists():
+        return False
+    return case_key_shred(case)

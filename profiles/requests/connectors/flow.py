@@ -18,7 +18,7 @@ Escalated tasks do not hold the case hostage: the case goes on (the export says 
 missing; the certificate lists it as pending and is not "complete"). When an escalated task
 settles later (`connector_task_complete`, `connector_task_retry`), the erasure certificate is
 issued again. The case's key — and with it the identifiers and any rows an access brought back —
-is destroyed once the case is closed and no task is open (`case_close_if_settled`).
+is destroyed once the case is closed and no task is open (`case_keys.case_key_release`).
 """
 
 from __future__ import annotations
@@ -471,17 +471,6 @@ def _after_late_settlement(request_id: uuid.UUID) -> None:
         enqueue_after_commit("requests.run", str(case.id))
     else:
         enqueue_after_commit("requests.settle_late", str(case.id))
-
-
-def open_tasks(case: PrivacyRequest) -> int:
-    return case.connector_tasks.exclude(status__in=list(SETTLED)).count()
-
-
-def case_close_if_settled(case: PrivacyRequest) -> bool:
-    """A closed case whose every task settled keeps nothing: its key (identifiers, rows) goes."""
-    if case.status in CLOSED and open_tasks(case) == 0:
-        return case_key_shred(case)
-    return False
 
 
 def systems_report(case: PrivacyRequest) -> list[dict[str, Any]]:
