@@ -46,3 +46,7 @@ class CheckpointAdmin(ReadOnlyAdmin):
     @admin.display(description="root")
     def root_hex(self, obj: Checkpoint) -> str:
         return bytes(obj.root_hash).hex()
+
+
+# registers the breach register's pages (IncidentAdmin)
+from audit import admin_incidents  # noqa: E402, F401

@@ -18,3 +18,17 @@ KEK_ROTATED = register(
     subject_scoped=False,
     carries_payload=False,
 )
+# The breach register (audit.incidents): metadata only. The incident and its new status are in the
+# message id ("incident:<id>:<status>"); the record itself stays in the register.
+INCIDENT_STATUS_CHANGED = register(
+    "incident.status_changed",
+    "A breach-register incident was opened (as a draft or by an officer) or changed status.",
+    subject_scoped=False,
+    carries_payload=False,
+)
+INCIDENT_SUBJECTS_EXPORTED = register(
+    "incident.subjects_exported",
+    "An officer downloaded the pseudonymous ids of the subjects an incident may affect.",
+    subject_scoped=False,
+    carries_payload=False,
+)

@@ -8,10 +8,16 @@ transaction so a reader never skips an event that commits later.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+
+from audit import incident_rules
 
 
 class Xid8Field(models.Field):  # type: ignore[type-arg]
@@ -224,3 +230,201 @@ class VerificationRun(models.Model):
         if self.finished_at is not None:
             return "ok" if self.ok else "problems"
         return "running" if self.started_at is not None else "queued"
+
+
+def _dpo_contact_default() -> str:
+    return str(settings.HUB_DPO_CONTACT)
+
+
+class Incident(models.Model):
+    """A personal data breach in the register (GDPR Art. 33(5)): what happened, its effects, the
+    remedial action, and the decisions on notifying the authority (Art. 33) and the people (Art. 34).
+
+    Officers write it in the admin; a failed ledger verification or a ciphertext failing
+    authentication under a live key opens a draft on its own (`audit.incidents`). No personal data
+    goes in here: categories and counts, not names (the subjects are listed from the ledger).
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft (to be reviewed)"
+        OPEN = "open", "open"
+        NOTIFIED = "notified", "authority notified"
+        CLOSED = "closed", "closed"
+
+    class Source(models.TextChoices):
+        OFFICER = "officer", "recorded by an officer"
+        LEDGER_VERIFICATION = "ledger_verification", "ledger verification failed"
+        KEY_MISUSE = "key_misuse", "data failed authentication under a live key"
+
+    class AuthorityDecision(models.TextChoices):
+        UNDECIDED = "undecided", "not decided yet (the 72-hour clock runs)"
+        REQUIRED = "required", "notification required"
+        NOT_REQUIRED = "not_required", "not required: unlikely to result in a risk to people (Art. 33(1))"
+
+    class SubjectsDecision(models.TextChoices):
+        UNDECIDED = "undecided", "not decided yet"
+        REQUIRED = "required", "required: likely high risk to people (Art. 34(1))"
+        NOT_REQUIRED_A = (
+            "not_required_34_3_a",
+            "not required, Art. 34(3)(a): data unintelligible (e.g. encrypted)",
+        )
+        NOT_REQUIRED_B = (
+            "not_required_34_3_b",
+            "not required, Art. 34(3)(b): later measures remove the high risk",
+        )
+        NOT_REQUIRED_C = (
+            "not_required_34_3_c",
+            "not required, Art. 34(3)(c): disproportionate effort (public communication instead)",
+        )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.OPEN,
+        help_text="draft → open → authority notified → closed. Closing needs every Art. 33(3) field.",
+    )  # fmt: skip
+    source = models.CharField(max_length=24, choices=Source.choices, default=Source.OFFICER, editable=False)
+    fingerprint = models.CharField(max_length=80, null=True, blank=True, unique=True, editable=False)
+    detected_at = models.DateTimeField(help_text="When the breach happened or was first noticed (UTC).")
+    aware_at = models.DateTimeField(
+        help_text="When the controller became reasonably certain a breach occurred: the 72-hour clock of "
+        "Art. 33(1) starts here."
+    )
+    notify_by = models.DateTimeField(editable=False, help_text="aware time + 72 hours (Art. 33(1))")
+    nature = models.TextField(
+        blank=True, verbose_name="nature of the breach",
+        help_text="Art. 33(3)(a): what happened (confidentiality, integrity or availability), how it was "
+        "found, which systems. No names or identifiers of people.",
+    )  # fmt: skip
+    subject_categories = models.TextField(
+        blank=True, verbose_name="categories of data subjects",
+        help_text="Art. 33(3)(a): e.g. customers, newsletter subscribers, children.",
+    )  # fmt: skip
+    subjects_approx = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="approximate number of data subjects",
+        help_text="Art. 33(3)(a). Suggested from the ledger: the subjects with events in the affected window.",
+    )  # fmt: skip
+    record_categories = models.TextField(
+        blank=True, verbose_name="categories of personal data records",
+        help_text="Art. 33(3)(a): e.g. contact details, consent records, browsing events.",
+    )  # fmt: skip
+    records_approx = models.PositiveIntegerField(
+        null=True, blank=True, verbose_name="approximate number of records", help_text="Art. 33(3)(a)."
+    )
+    dpo_contact = models.TextField(
+        blank=True, default=_dpo_contact_default, verbose_name="DPO or other contact point",
+        help_text="Art. 33(3)(b): name and contact details of the data protection officer or other contact "
+        "point where the authority can obtain more information.",
+    )  # fmt: skip
+    consequences = models.TextField(
+        blank=True, verbose_name="likely consequences",
+        help_text="Art. 33(3)(c): what could happen to the people affected (e.g. phishing, loss of control "
+        "over their data, discrimination).",
+    )  # fmt: skip
+    measures = models.TextField(
+        blank=True, verbose_name="measures taken or proposed",
+        help_text="Art. 33(3)(d): what was done or is planned to address the breach and to mitigate its "
+        "possible adverse effects.",
+    )  # fmt: skip
+    authority_decision = models.CharField(
+        max_length=16, choices=AuthorityDecision.choices, default=AuthorityDecision.UNDECIDED,
+        verbose_name="notify the supervisory authority?",
+    )  # fmt: skip
+    authority_decision_reasons = models.TextField(
+        blank=True, verbose_name="reasons for the decision",
+        help_text="Required when notification is not required: why the breach is unlikely to result in a "
+        "risk to people's rights and freedoms (Art. 33(5) documentation).",
+    )  # fmt: skip
+    authority_notified_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        verbose_name="authority notified at",
+        help_text="When the notification was sent.",
+    )
+    authority_reference = models.CharField(
+        max_length=100, blank=True, help_text="The authority's case number for the notification, if any."
+    )
+    delay_reason = models.TextField(
+        blank=True, verbose_name="reasons for the delay",
+        help_text="Art. 33(1): required when the authority is notified more than 72 hours after awareness.",
+    )  # fmt: skip
+    subjects_decision = models.CharField(
+        max_length=24, choices=SubjectsDecision.choices, default=SubjectsDecision.UNDECIDED,
+        verbose_name="inform the data subjects?",
+    )  # fmt: skip
+    subjects_decision_reasons = models.TextField(
+        blank=True, verbose_name="reasons for the decision on informing subjects",
+        help_text="Required when informing is not required: how the Art. 34(3) condition is met.",
+    )  # fmt: skip
+    subjects_informed_at = models.DateTimeField(
+        null=True, blank=True, verbose_name="subjects informed at",
+        help_text="When the people affected were told (Art. 34(1): without undue delay).",
+    )  # fmt: skip
+    window_start = models.DateTimeField(
+        null=True, blank=True, verbose_name="affected from",
+        help_text="Start of the time window whose data is affected (events recorded from then).",
+    )  # fmt: skip
+    window_end = models.DateTimeField(
+        null=True,
+        blank=True,
+        verbose_name="affected until",
+        help_text="End of the affected window (exclusive).",
+    )
+    affected_purposes = ArrayField(
+        models.CharField(max_length=64), default=list, blank=True,
+        help_text="Purpose keys whose data is affected, comma-separated; empty: every purpose.",
+    )  # fmt: skip
+    affected_event_types = ArrayField(
+        models.CharField(max_length=80), default=list, blank=True,
+        help_text="Ledger event types affected, comma-separated; empty: every type.",
+    )  # fmt: skip
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        editable=False,
+    )  # fmt: skip
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    at_risk_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    overdue_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "audit_incident"
+        ordering = ("notify_by",)
+        # the register is the controller's documentation (Art. 33(5)): records are never deleted
+        default_permissions = ("add", "change", "view")
+        indexes = [models.Index(fields=["status", "notify_by"], name="incident_clock_idx")]
+
+    def __str__(self) -> str:
+        return self.reference or "new incident"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.aware_at is not None:
+            self.notify_by = incident_rules.notify_by(self.aware_at)
+            if kwargs.get("update_fields") is not None and "aware_at" in kwargs["update_fields"]:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "notify_by"}
+        super().save(*args, **kwargs)
+
+    def facts(self) -> incident_rules.IncidentFacts:
+        return incident_rules.IncidentFacts(
+            status=self.status, aware_at=self.aware_at, authority_decision=self.authority_decision,
+            authority_decision_reasons=self.authority_decision_reasons,
+            authority_notified_at=self.authority_notified_at, delay_reason=self.delay_reason,
+            subjects_decision=self.subjects_decision, subjects_decision_reasons=self.subjects_decision_reasons,
+            subjects_informed_at=self.subjects_informed_at, window_start=self.window_start,
+            window_end=self.window_end, content={name: getattr(self, name) for name in incident_rules.ART_33_3},
+        )  # fmt: skip
+
+    def stored_status(self) -> str | None:
+        """The status as saved (None for a new record): transitions are checked against it."""
+        if self._state.adding:
+            return None
+        return Incident.objects.filter(pk=self.pk).values_list("status", flat=True).first()
+
+    def clean(self) -> None:
+        if self.aware_at is None:
+            return  # the field's own validation reports it
+        problems = incident_rules.incident_problems(
+            self.facts(), previous_status=self.stored_status(), now=timezone.now()
+        )
+        if problems:
+            raise ValidationError(problems)

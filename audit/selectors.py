@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from django.db import connection
 from audit import keys
 from audit.canonical import EventMetadata, canonical_metadata, leaf_hash_of
 from audit.errors import InvalidIdentifier
+from audit.key_misuse import key_misuse_noticed
 from hub.errors import NotFound
 
 # Qualified: the select lists also output a column named "xid" (xid::text::bigint), and an
@@ -90,7 +91,9 @@ def decrypt(stored: StoredEvent) -> ReadEvent:
     try:
         plaintext = keys.open_sealed(material, stored.meta.event_id, stored.ciphertext)
     except InvalidTag:
-        # Bound to another row or altered: never hand out bytes that fail authentication.
+        # Bound to another row or altered: never hand out bytes that fail authentication. The key is
+        # live, so this is a possible breach: reported once per process, off this path (a draft incident).
+        key_misuse_noticed(key_id=stored.meta.key_id, event_id=stored.meta.event_id)
         return ReadEvent(stored, None, shredded=False)
     return ReadEvent(stored, json.loads(plaintext), shredded=False)
 
@@ -305,3 +308,56 @@ def ledger_head_position() -> tuple[int, datetime | None]:
         cursor.execute("SELECT count(*), max(recorded_at) FROM audit_ledger_event")
         count, last = cursor.fetchone()
     return int(count), last
+
+
+# --- who a breach may affect: stream ids from metadata, nothing decrypted ---------------------------
+_WINDOW_WHERE = (
+    "recorded_at >= %s AND recorded_at < %s AND stream_id <> %s"
+    " AND (cardinality(%s::text[]) = 0 OR purpose = ANY(%s::text[]))"
+    " AND (cardinality(%s::text[]) = 0 OR event_type = ANY(%s::text[]))"
+)
+_WINDOW_SUBJECTS = f"SELECT DISTINCT stream_id FROM audit_ledger_event WHERE {_WINDOW_WHERE} ORDER BY 1"  # nosec B608  # module constants only; every value is bound
+_WINDOW_COUNT = f"SELECT count(DISTINCT stream_id) FROM audit_ledger_event WHERE {_WINDOW_WHERE}"  # nosec B608  # module constants only; every value is bound
+
+
+def _window_params(
+    recorded_from: datetime, recorded_to: datetime, purposes: Sequence[str], event_types: Sequence[str]
+) -> list[Any]:
+    purposes, event_types = list(purposes), list(event_types)
+    return [recorded_from, recorded_to, uuid.UUID(int=0), purposes, purposes, event_types, event_types]
+
+
+def ledger_subjects_in_window(
+    *,
+    recorded_from: datetime,
+    recorded_to: datetime,
+    purposes: Sequence[str] = (),
+    event_types: Sequence[str] = (),
+    batch: int = 5000,
+) -> Iterator[uuid.UUID]:
+    """The distinct subjects (subject stream ids) with events recorded in [from, to), optionally only
+    of these purposes and event types, in id order — read from metadata, no payload is decrypted.
+    (A privacy request that matched nobody has its own stream: it is listed too, as a person's data.)"""
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            _WINDOW_SUBJECTS,
+            _window_params(recorded_from, recorded_to, purposes, event_types),
+        )
+        while rows := cursor.fetchmany(batch):
+            yield from (row[0] for row in rows)
+
+
+def ledger_subjects_in_window_count(
+    *,
+    recorded_from: datetime,
+    recorded_to: datetime,
+    purposes: Sequence[str] = (),
+    event_types: Sequence[str] = (),
+) -> int:
+    """How many distinct subjects `ledger_subjects_in_window` lists."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WINDOW_COUNT,
+            _window_params(recorded_from, recorded_to, purposes, event_types),
+        )
+        return int(cursor.fetchone()[0])

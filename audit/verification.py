@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.checkpoints import ledger_verify
+from audit.incidents import incident_from_verification
 from audit.models import VerificationRun
 from hub.enqueue import enqueue_after_commit
 
@@ -81,4 +82,5 @@ def verification_perform(*, run_id: str | None = None) -> VerificationRun | None
             report.first_bad_position,
             report.problem,
         )
+        incident_from_verification(report)  # a possible breach: a draft in the register (once per failure)
     return run

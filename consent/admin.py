@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -14,6 +15,7 @@ from django.utils.cache import add_never_cache_headers
 
 from audit.admin import ReadOnlyAdmin
 from audit.services import Actor
+from consent.assessments import assessment_approve, assessment_gaps
 from consent.clients import (
     InvalidOrigin,
     InvalidWebhookUrl,
@@ -25,6 +27,7 @@ from consent.clients import (
 )
 from consent.decisions import notice_invalidate_older
 from consent.models import (
+    Assessment,
     ConsentCategory,
     ConsentState,
     Jurisdiction,
@@ -39,6 +42,7 @@ from consent.models import (
     TcfPurposeMapping,
     WebhookDelivery,
 )
+from consent.models.recipients import RECIPIENT_FIELDS
 
 
 class PurposeTranslationInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -152,6 +156,25 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     search_fields = ("=id",)
 
 
+# shown on the service and the connector pages (profiles/requests/admin_connectors.py)
+RECIPIENT_FIELDSET: Any = (  # Any: django-stubs' fieldset options are a private TypedDict
+    "Recipient and transfers (GDPR Art. 28/44–49, CCPA)",
+    {
+        "description": "Who this recipient is for the data it receives, and where it processes it. The record "
+        "of processing activities (Art. 30(1)(d)-(e)), people's access exports (Art. 15(1)(c), 15(2)) and "
+        "the registry page read this. Under the CCPA a third party gets nothing about people who opted "
+        "out of sale/sharing; outside the EEA (EU, Iceland, Liechtenstein, Norway) a transfer needs a "
+        "safeguard (Art. 45 adequacy, Art. 46 SCCs, Art. 47 BCRs or an Art. 49 derogation with its ground).",
+        "fields": RECIPIENT_FIELDS,
+    },
+)
+
+
+def with_recipient_fieldset(fields: Sequence[Any]) -> list[tuple[str | None, dict[str, Any]]]:
+    """The admin's default single fieldset, with the classification moved to a fieldset of its own."""
+    return [(None, {"fields": [f for f in fields if f not in RECIPIENT_FIELDS]}), RECIPIENT_FIELDSET]
+
+
 class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
     scopes = forms.MultipleChoiceField(choices=Scope.choices, widget=forms.CheckboxSelectMultiple)
     webhook_url = forms.URLField(required=False, assume_scheme="https")
@@ -163,6 +186,7 @@ class ServiceForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = (
             "name", "purposes", "default_purpose", "scopes", "webhook_url", "stream_url", "active",
             "allowed_origins",
+            *RECIPIENT_FIELDS,
         )  # fmt: skip
 
     def clean_webhook_url(self) -> str:
@@ -214,13 +238,20 @@ def _keys_page(request: HttpRequest, keys: list[tuple[Service, str]]) -> Templat
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ServiceForm
-    list_display = ("name", "active", "site_key", "created_at")
-    list_filter = ("active",)
+    list_display = ("name", "active", "recipient_role", "country", "outside_eea", "site_key", "created_at")
+    list_filter = ("active", "recipient_role")
     search_fields = ("name",)
     filter_horizontal = ("purposes",)
     readonly_fields = ("site_key",)
     inlines = (ServiceKeyInline,)
     actions = ("issue_key", "issue_site_key")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        return with_recipient_fieldset(self.get_fields(request, obj))
+
+    @admin.display(description="Outside the EEA", boolean=True)
+    def outside_eea(self, obj: Service) -> bool | None:
+        return obj.outside_eea()
 
     def save_model(self, request: HttpRequest, obj: Service, form: Any, change: bool) -> None:
         if not obj.webhook_secret:
@@ -262,3 +293,64 @@ class ServiceKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         for key in queryset:
             service_key_revoke(key=key)
         messages.success(request, f"Revoked {queryset.count()} key(s).")
+
+
+class AssessmentForm(forms.ModelForm):  # type: ignore[type-arg]
+    approve = forms.BooleanField(
+        required=False,
+        label="Approve now",
+        help_text="Records you as the approver with today's date; the purpose's earlier approved assessment of this "
+        "kind becomes superseded. Every content field of the kind must be filled.",
+    )
+
+    class Meta:
+        model = Assessment
+        fields = (
+            "kind", "purpose", "title", "status", "description", "necessity", "risks", "measures", "dpo_advice",
+            "interest", "balancing", "safeguards", "outcome", "review_by",
+        )  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("approve"):
+            self.instance.status = "approved"  # full content and the review date are checked as approved
+            data["status"] = "approved"
+        return data
+
+
+@admin.register(Assessment)
+class AssessmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """DPIAs (Art. 35) and legitimate-interest assessments (Art. 6(1)(f)), with the gaps above the list."""
+
+    form = AssessmentForm
+    list_display = ("title", "kind", "purpose", "status", "outcome", "approved_at", "review_by")
+    list_filter = ("kind", "status", "outcome")
+    search_fields = ("title", "purpose__key", "purpose__name")
+    readonly_fields = ("approved_by", "approved_at")
+    change_list_template = "admin/consent/assessment_change_list.html"
+    fieldsets = (
+        (None, {"fields": ("kind", "purpose", "title", "status")}),
+        ("DPIA — Art. 35(7)(a): systematic description of the processing", {"fields": ("description",)}),
+        ("DPIA — Art. 35(7)(b) / LIA step 2: necessity and proportionality", {"fields": ("necessity",)}),
+        (
+            "DPIA — Art. 35(7)(c): risks to the rights and freedoms of the people concerned",
+            {"fields": ("risks",)},
+        ),
+        ("DPIA — Art. 35(7)(d): measures to address the risks", {"fields": ("measures",)}),
+        ("DPIA — Art. 35(2): the data protection officer's advice", {"fields": ("dpo_advice",)}),
+        ("LIA step 1 — the legitimate interest pursued (Art. 6(1)(f))", {"fields": ("interest",)}),
+        ("LIA step 3 — balancing test (recital 47)", {"fields": ("balancing", "safeguards")}),
+        (
+            "Outcome, approval and review (Art. 35(11): review when the risk changes)",
+            {"fields": ("outcome", "review_by", "approve", "approved_by", "approved_at")},
+        ),
+    )
+
+    def save_model(self, request: HttpRequest, obj: Assessment, form: Any, change: bool) -> None:
+        if form.cleaned_data.get("approve"):
+            assessment_approve(assessment=obj, officer_id=request.user.pk)
+        else:
+            super().save_model(request, obj, form, change)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        return super().changelist_view(request, {**(extra_context or {}), "gaps": assessment_gaps()})

@@ -27,10 +27,15 @@ from consent.analytics import (
     decisions_over_time,
     gpc_share,
 )
+from consent.legal_records import (
+    legal_records_overview as legal_records_overview,  # the index panel (hub.admin_site)
+)
+from consent.recipients import registry_recipients, transfer_statement
 from consent.ropa import ropa_build, ropa_csv
 
 ANALYTICS_PERMISSION = "consent.view_consentstate"
 ROPA_PERMISSION = "consent.view_purpose"
+RECIPIENTS_PERMISSION = "consent.view_service"
 DEFAULT_DAYS: dict[str, int] = {"day": 30, "week": 182}
 MAX_DAYS = 731
 COLOURS = {"given": "#2e7d32", "refused": "#9e9e9e", "withdrawn": "#b00020", "rate": "#1565c0"}
@@ -212,3 +217,18 @@ def ropa_csv_download(site: AdminSite, request: HttpRequest) -> HttpResponse:
     response = HttpResponse(ropa_csv(ropa_build()), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="record-of-processing-activities.csv"'
     return response
+
+
+def recipients_page(site: AdminSite, request: HttpRequest) -> HttpResponse:
+    """The recipients registry: every service and connector with its role, country and transfer
+    safeguard, those that need classifying first (GDPR Art. 28, 30(1)(d)-(e), 44-49; CCPA)."""
+    if not request.user.has_perm(RECIPIENTS_PERMISSION):
+        raise PermissionDenied
+    rows = sorted(registry_recipients(), key=lambda r: (not r.needs_classifying, r.kind, r.name.lower()))
+    context = {
+        **site.each_context(request),
+        "title": "Recipients and transfers",
+        "rows": [(r, transfer_statement(r)) for r in rows],
+        "to_classify": sum(1 for r in rows if r.needs_classifying),
+    }
+    return TemplateResponse(request, "admin/hub/recipients.html", context)

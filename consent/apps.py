@@ -12,6 +12,8 @@ class ConsentConfig(AppConfig):
 
         from consent import event_types  # noqa: F401  (registers consent's ledger event types)
         from consent.models import (
+            Assessment,
+            ConsentCategory,
             Jurisdiction,
             MinimizationPolicy,
             Notice,
@@ -31,3 +33,5 @@ class ConsentConfig(AppConfig):
         auditlog.register(TcfPurposeMapping)
         auditlog.register(Service, m2m_fields={"purposes"}, exclude_fields=["webhook_secret"])
         auditlog.register(ServiceKey, exclude_fields=["key_hash"])
+        auditlog.register(Assessment)
+        auditlog.register(ConsentCategory)

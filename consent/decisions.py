@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -35,8 +36,10 @@ from consent.models import (
     Purpose,
     Service,
 )
+from consent.processing import purposes_processing
+from consent.tcf import tcf_assess, tcf_decode, tcf_record
 from consent.webhooks import webhooks_enqueue
-from hub.errors import DomainError
+from hub.errors import Conflict, DomainError
 from profiles.identity.merges import subject_lock_current
 from profiles.identity.models import Subject
 from profiles.identity.suppression import suppression_lift
@@ -59,6 +62,23 @@ class UnknownNotice(DomainError):
 
 class InvalidDecision(DomainError):
     code = "consent.invalid_decision"
+
+
+class NoticeRequired(DomainError):
+    code = "consent.notice_required"
+
+
+class PurposeNotPresented(DomainError):
+    code = "consent.purpose_not_presented"
+
+
+class NoticeSuperseded(Conflict):
+    code = "consent.notice_superseded"
+
+
+# a person deciding on a page (banner, portal) decides on the notice it showed: that notice is part
+# of the decision (Art. 7(1), 4(11) "informed"); a service's API call may not know it (recorded as null)
+NOTICE_SHOWN_SOURCES = frozenset({DecisionSource.BANNER, DecisionSource.PORTAL})
 
 
 @dataclass(frozen=True)
@@ -176,8 +196,18 @@ def _append(
     context: Context,
     actor: Actor,
     at: datetime,
+    processing: Mapping[str, dict[str, Any]] | None = None,
 ) -> list[RecordedDecision]:
-    """Append one event per (purpose, status) and upsert the read model, in the caller's transaction."""
+    """Append one event per (purpose, status) and upsert the read model, in the caller's transaction.
+
+    Each event records its purpose's processing as it is now (`consent.processing`): its receipt
+    states what the person was shown. `processing`: already built for these purposes (a batch).
+    """
+    if processing is None:
+        processing = purposes_processing(purpose for purpose, _, _ in changes)
+    # a decision drawn from a TC string records what the string held and why a purpose was refused
+    signal = tcf_decode(context.tcf_string) if context.tcf_string else None
+    tcf = tcf_assess(signal) if signal else {}
     events = [
         NewEvent(
             EVENT_TYPE[status],
@@ -196,6 +226,8 @@ def _append(
                 "jurisdiction": context.jurisdiction,
                 "tcf_string": context.tcf_string,
                 "expires_at": expires_at.isoformat() if expires_at else None,
+                "processing": processing[purpose.key],
+                **({"tcf": tcf_record(signal, tcf.get(purpose.key))} if signal else {}),
             },
         )
         for purpose, status, expires_at in changes
@@ -251,12 +283,16 @@ def consent_record(
     actor: Actor,
     context: Context,
     notice_version: int | None = None,
+    shown_jurisdictions: Sequence[str] = (),
     at: datetime | None = None,
 ) -> list[RecordedDecision]:
     """Record a subject's choices (purpose key → granted?) as given/refused/withdrawn.
 
     A choice that may not replace the current "no" (`consent.domain.may_replace`) is not recorded;
     it comes back `held`, naming the decision that stands. Returned in purpose order.
+    From a banner or the portal, a consent needs the notice the page showed (`_shown_notice`;
+    `shown_jurisdictions`: the places other than the subject's whose notice it may have shown);
+    from a service without a notice version, the decision records none.
     """
     if not decisions:
         raise InvalidDecision("Give at least one decision.", field="decisions")
@@ -268,12 +304,20 @@ def consent_record(
         raise NotConsentBased(
             f"These purposes do not rest on consent: {', '.join(not_consent)}.", field="decisions"
         )
-    notice = notice_for(
-        version=notice_version,
-        language=context.language,
-        jurisdiction=context.jurisdiction,
-        service=_service_of(actor),
-    )
+    if context.source in NOTICE_SHOWN_SOURCES:
+        notice = _shown_notice(
+            version=notice_version, decisions=decisions, context=context, service_id=_service_of(actor),
+            shown_jurisdictions=shown_jurisdictions,
+        )  # fmt: skip
+    elif notice_version is not None:
+        notice = notice_for(
+            version=notice_version,
+            language=context.language,
+            jurisdiction=context.jurisdiction,
+            service=_service_of(actor),
+        )
+    else:
+        notice = None
     current = {
         row.purpose_id: row
         for row in ConsentState.objects.select_for_update()
@@ -296,6 +340,66 @@ def consent_record(
         _append(subject_id, changes, notice=notice, context=context, actor=actor, at=at) if changes else []
     )
     return sorted([*recorded, *held.values()], key=lambda decision: decision.purpose)
+
+
+def _shown_notice(
+    *,
+    version: int | None,
+    decisions: Mapping[str, bool],
+    context: Context,
+    service_id: uuid.UUID | None,
+    shown_jurisdictions: Sequence[str],
+) -> Notice | None:
+    """The notice a banner or portal decision was made on, refusing what it cannot have shown.
+
+    A consent needs the version of a notice of this scope (this site or every site; the subject's
+    jurisdiction, one the page was shown under, or "default") that presented every purpose consented
+    to and that no material notice has superseded for them since. An opt-out needs none (withdrawing
+    must stay as easy as giving, Art. 7(3)), but a version it names must be one of this scope.
+    """
+    granted = sorted(key for key, yes in decisions.items() if yes)
+    if version is None:
+        if granted:
+            raise NoticeRequired(
+                "A consent needs the version of the notice the page showed.", field="notice_version"
+            )
+        return None
+    codes = {DEFAULT_SCOPE, context.jurisdiction, *shown_jurisdictions} - {""}
+    sites = Q(service__isnull=True) | (Q(service_id=service_id) if service_id else Q(pk__in=[]))
+    variants = list(Notice.objects.filter(sites, version=version, jurisdiction__in=codes).order_by("id"))
+    order = [context.language, settings.LANGUAGE_CODE]
+    notice = next((n for lang in order for n in variants if n.language == lang), None)
+    notice = notice or (variants[0] if variants else None)
+    if notice is None:
+        raise UnknownNotice("No notice of this version is shown here.", field="notice_version")
+    if not granted:
+        return notice
+    presented = set(notice.purposes.values_list("key", flat=True))
+    missing = [key for key in granted if key not in presented]
+    if missing:
+        raise PurposeNotPresented(
+            f"The notice did not present: {', '.join(missing)}; nothing was recorded.", field="decisions"
+        )
+    if _superseded_since(notice, jurisdiction=context.jurisdiction, purposes=granted):
+        raise NoticeSuperseded(
+            "A newer notice changed what these purposes mean: show it and ask again.", field="notice_version"
+        )
+    return notice
+
+
+def _superseded_since(notice: Notice, *, jurisdiction: str, purposes: Sequence[str]) -> bool:
+    """Whether a later material notice for any of `purposes` reaches consents given under `notice` by
+    someone under `jurisdiction` (the rule of `_superseded`, asked the other way round)."""
+    later = Notice.objects.filter(material=True, version__gt=notice.version, purposes__key__in=purposes)
+    for newer in later.distinct():
+        if newer.jurisdiction == DEFAULT_SCOPE and newer.service_id is None:
+            return True
+        if (newer.service_id, newer.jurisdiction) == (notice.service_id, notice.jurisdiction):
+            return True
+        global_ = notice.jurisdiction == DEFAULT_SCOPE and notice.service_id is None
+        if newer.service_id is None and global_ and newer.jurisdiction == jurisdiction:
+            return True
+    return False
 
 
 @transaction.atomic
@@ -330,7 +434,9 @@ def consent_submit(
     subject = subject_lock_current(subject_id=found.id)
     if subject.id != found.id:  # the identifier leads to the person now: their regime hears the signals
         subject = resolve()
-    # decisions record the regime they were made under, not what the client claimed
+    # decisions record the regime they were made under, not what the client claimed (though the
+    # page may have shown that place's notice)
+    shown = (context.jurisdiction, trusted_jurisdiction)
     context = replace(context, jurisdiction=subject.jurisdiction)
     opted_out = (
         gpc_apply(subject_id=subject.id, actor=actor, jurisdiction=context.jurisdiction) if gpc else []
@@ -343,6 +449,7 @@ def consent_submit(
             actor=actor,
             context=context,
             notice_version=notice_version,
+            shown_jurisdictions=shown,
         )
     if any(d.status == ConsentStatus.GIVEN and not d.held for d in recorded):
         # a fresh, explicit consent: an erased person who comes back is collected again
@@ -503,9 +610,10 @@ def _mark_system(
     by_subject: dict[uuid.UUID, list[ConsentState]] = {}
     for row in rows:
         by_subject.setdefault(row.subject_id, []).append(row)
+    processing = purposes_processing({row.purpose_id: row.purpose for row in rows}.values())  # once a batch
     for subject_id, states in by_subject.items():
         _append(subject_id, [(state.purpose, status, None) for state in states], notice=notice, context=context,
-                actor=actor, at=at)  # fmt: skip
+                actor=actor, at=at, processing=processing)  # fmt: skip
 
 
 @transaction.atomic
@@ -552,18 +660,23 @@ def _superseded(notice: Notice) -> Q:
       this notice instead of the one they agreed to.
     - A site's notice reaches only its own older versions: which consents were given on that site
       under a broader notice is not recorded, so those stand until that broader notice changes.
+    - Consents that record no notice (a service's API call without a version, and decisions from
+      before the banner and portal had to name theirs) were given under whatever notice stood: a
+      global notice reaches all of them, a jurisdiction's notice those made under its jurisdiction.
+      A site's notice cannot tell which were given on that site, so it leaves them to the broader ones.
     A notice of another jurisdiction or site never touches them: a new California notice leaves
     every EU and default visitor's consent as it was.
     """
     older = Notice.objects.filter(version__lt=notice.version)
     if notice.jurisdiction == DEFAULT_SCOPE and notice.service_id is None:
-        return Q(notice_version__lt=notice.version)
+        return Q(notice_version__lt=notice.version) | Q(notice_version__isnull=True)
     site = Q(service__isnull=True) if notice.service_id is None else Q(service_id=notice.service_id)
     same = older.filter(site, jurisdiction=notice.jurisdiction)
     rule = Q(notice_version__in=same.values("version"))
     if notice.service_id is None:
         global_ = older.filter(jurisdiction=DEFAULT_SCOPE, service__isnull=True)
         rule |= Q(notice_version__in=global_.values("version"), jurisdiction=notice.jurisdiction)
+        rule |= Q(notice_version__isnull=True, jurisdiction=notice.jurisdiction)
     return rule
 
 

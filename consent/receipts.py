@@ -3,7 +3,8 @@ signed with the ledger's Ed25519 key so the subject can prove it offline (GDPR A
 
 Who collected the decision comes from the ledger event's actor, not from its payload: the
 collecting service (id and name) for API, TCF and banner decisions, the portal for the
-person's own."""
+person's own. The processing (recipients, retention, data categories...) is the one the decision
+recorded when it was made (`consent.processing`), not the registry's of the day."""
 
 from __future__ import annotations
 
@@ -22,15 +23,13 @@ from django.utils import timezone
 from audit.canonical import event_leaf_hash
 from audit.checkpoints import LedgerTampered, public_key_id, signing_key
 from audit.selectors import StoredEvent, decrypt, ledger_event_get
-from consent.models import DecisionMethod, DecisionSource, LawfulBasis, Purpose, Service
+from consent.models import DecisionMethod, DecisionSource, Service
+from consent.processing import PROCESSING_FIELDS, purpose_processing_now
 from hub.errors import NotFound
 
 SCHEMA = "ISO/IEC TS 27560:2023"
 SCHEMA_VERSION = "hub.consent_receipt.v1"
 ALGORITHM = "Ed25519"
-_PURPOSE_FIELDS = (
-    "key", "name", "description", "legal_basis", "data_categories", "data_uses", "recipients", "retention_days",
-)  # fmt: skip
 _SIGNED_FIELDS = frozenset({"receipt", "signature", "algorithm", "public_key_id"})
 _STATUS_TERMS = {
     "consent.given": "dpv:ConsentGiven",
@@ -38,14 +37,6 @@ _STATUS_TERMS = {
     "consent.withdrawn": "dpv:ConsentWithdrawn",
     "consent.expired": "dpv:ConsentExpired",
     "consent.invalidated": "dpv:ConsentInvalidated",
-}
-_LEGAL_BASIS_TERMS: dict[str, str] = {
-    LawfulBasis.CONSENT.value: "dpv:Consent",
-    LawfulBasis.CONTRACT.value: "dpv:Contract",
-    LawfulBasis.LEGAL_OBLIGATION.value: "dpv:LegalObligation",
-    LawfulBasis.VITAL_INTEREST.value: "dpv:VitalInterest",
-    LawfulBasis.PUBLIC_TASK.value: "dpv:PublicInterest",  # Art. 6(1)(e): public interest or authority
-    LawfulBasis.LEGITIMATE_INTEREST.value: "dpv:LegitimateInterest",
 }
 
 
@@ -94,28 +85,26 @@ def _header(stored: StoredEvent) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "receipt_id": str(stored.meta.event_id),
         "timestamp": _iso(stored.meta.recorded_at),
-        # the processing details are the registry's at this moment, so say when that was
+        # when this receipt was made (processing.processing_as_of says whose processing it states)
         "generated_at": _iso(timezone.now()),
         "parties": [controller],
         "subject": {"role": "dpv:DataSubject", "id": str(stored.meta.stream_id), "pseudonymous": True},
     }
 
 
-def _purpose(key: str) -> dict[str, Any]:
-    purpose = Purpose.objects.filter(key=key).first()
-    if purpose is None:  # retired from the catalog since: the decision itself still stands
-        return dict.fromkeys(_PURPOSE_FIELDS) | {"key": key}
-    recipients = purpose.services.filter(active=True).order_by("name").values_list("name", flat=True)
-    return {
-        "key": purpose.key,
-        "name": purpose.name,
-        "description": purpose.description,
-        "legal_basis": _LEGAL_BASIS_TERMS.get(purpose.lawful_basis),
-        "data_categories": list(purpose.data_categories),
-        "data_uses": list(purpose.data_uses),
-        "recipients": list(recipients),
-        "retention_days": purpose.retention_days,
-    }
+# what a receipt of a decision recorded before decisions carried their processing says instead
+PROCESSING_NOW = "receipt time — the decision predates snapshots"
+PROCESSING_AT_DECISION = "decision time"
+
+
+def _processing(key: str, payload: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """The purpose's processing the decision recorded (what the person was shown) and when that was;
+    for a decision from before snapshots, the registry's now, said so."""
+    recorded = payload.get("processing")
+    if isinstance(recorded, dict):
+        shown = {field: recorded.get(field) for field in PROCESSING_FIELDS} | {"key": key}
+        return shown, PROCESSING_AT_DECISION
+    return purpose_processing_now(key), PROCESSING_NOW
 
 
 def _service(service_id: str) -> dict[str, Any]:
@@ -166,10 +155,12 @@ def _event(stored: StoredEvent, payload: dict[str, Any]) -> dict[str, Any]:
 def receipt_build(*, decision_event_id: uuid.UUID | str) -> dict[str, Any]:
     """The consent record of one decision event, as a JSON-able ISO/IEC TS 27560 dict."""
     stored, payload = _decision(decision_event_id)
+    purpose, as_of = _processing(stored.meta.purpose or "", payload)  # a payload always has its purpose
     return {
         "header": _header(stored),
         "processing": {
-            "purposes": [_purpose(stored.meta.purpose or "")],  # a payload always has its purpose
+            "purposes": [purpose],
+            "processing_as_of": as_of,
             "jurisdiction": payload.get("jurisdiction"),
         },
         "event": _event(stored, payload),

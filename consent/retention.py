@@ -3,8 +3,9 @@
 A data key belongs to (subject, purpose, epoch). Once an epoch has ended more than the
 purpose's `retention_days` ago, its keys are destroyed through `subject_keys_shred`, which
 appends a PII-free `keys.shredded` event per (subject, purpose): the payloads become
-unreadable, the ledger rows and their proofs stay. Only purposes in the Purpose table are
-enforced; the consent-record and identity keys follow their own rules.
+unreadable, the ledger rows and their proofs stay. Purposes of the Purpose table follow their
+`retention_days`; the hub's own records (identity links, consent records, privacy-request details)
+follow the periods and rules of `consent.own_records`, in the same run; any other key is left alone.
 
 A subject whose processing is restricted (GDPR Art. 18(1)(c): the person needs the data kept)
 keeps its keys: each expired (purpose, epoch) is recorded once per restriction as a PII-free
@@ -16,12 +17,11 @@ since this layer cannot see it) is kept the same way, without an event: the hold
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
@@ -29,8 +29,15 @@ from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
 from audit.shredding import subject_keys_shred
+from consent.epochs import epoch_end
 from consent.event_types import RETENTION_DEFERRED
 from consent.models import Purpose
+from consent.own_records import (
+    OWN_RECORD_SCOPES,
+    own_record_epochs_due,
+    own_record_expired_epochs,
+    own_record_shredded,
+)
 from hub.errors import DomainError
 from profiles.identity.models import Subject
 
@@ -41,11 +48,6 @@ _SUBJECTS = Subject._meta.db_table
 # Deferral message ids are derived from (subject, purpose, epoch, restriction start): the ledger's
 # own deduplication then records each deferral once, however many runs meet it.
 _DEFERRAL_IDS = uuid.UUID("6f1b8f3e-4d0c-5b8e-9a57-2d1c0e7a9b34")
-
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-
 
 # Rules of higher layers that keep a scope past its retention: (subject, purpose, now) → kept?
 _KEEPERS: list[Callable[[uuid.UUID, str, datetime], bool]] = []
@@ -75,29 +77,10 @@ class RetentionReport:
     scopes_deferred: int = 0  # (subject, purpose) pairs kept for that reason
 
 
-def epoch_end(epoch: str) -> datetime | None:
-    """When an epoch named by `audit.keys.epoch_of` ends (UTC), whatever HUB_KEY_EPOCH is now.
-
-    None for a name this module does not understand: such keys are left alone.
-    """
-    try:
-        if match := _MONTH.fullmatch(epoch):
-            first = date(int(match[1]), int(match[2]), 1)
-            start = (first + timedelta(days=31)).replace(day=1)
-        elif match := _WEEK.fullmatch(epoch):
-            start = date.fromisocalendar(int(match[1]), int(match[2]), 1) + timedelta(weeks=1)
-        elif match := _DAY.fullmatch(epoch):
-            start = date(int(match[1]), int(match[2]), int(match[3])) + timedelta(days=1)
-        else:
-            return None
-    except (ValueError, OverflowError):
-        return None
-    return datetime(start.year, start.month, start.day, tzinfo=UTC)
-
-
 def _expired_epochs(*, now: datetime) -> dict[str, list[str]]:
     """Per purpose, the epochs of its live keys whose retention is over."""
-    retention = dict(Purpose.objects.values_list("key", "retention_days"))
+    # the hub's own records are in the catalog too (privacy_requests), but follow their own periods
+    retention = dict(Purpose.objects.exclude(key__in=OWN_RECORD_SCOPES).values_list("key", "retention_days"))
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT purpose, epoch FROM audit_data_key WHERE shredded_at IS NULL AND purpose = ANY(%s)"
@@ -110,6 +93,7 @@ def _expired_epochs(*, now: datetime) -> dict[str, list[str]]:
         end = epoch_end(epoch)
         if end is not None and _kept_until(end, retention[purpose]) <= now:
             expired.setdefault(purpose, []).append(epoch)
+    expired.update(own_record_expired_epochs(now=now))
     return expired
 
 
@@ -145,7 +129,11 @@ def _due_scopes(*, now: datetime) -> Iterator[_Due]:
     after: tuple[uuid.UUID, str] | None = None
     while True:
         page = _scopes_page(purposes, epochs, after)
-        yield from page
+        for subject_id, purpose, due, restricted_since in page:
+            if purpose in OWN_RECORD_SCOPES:  # past the period is not enough: the scope's rule decides
+                due = own_record_epochs_due(subject_id=subject_id, scope=purpose, epochs=due, now=now)
+            if due:
+                yield subject_id, purpose, due, restricted_since
         if len(page) < BATCH:
             return
         after = (page[-1][0], page[-1][1])
@@ -207,6 +195,7 @@ def retention_enforce(
                         subject_id=subject_id, actor=Actor.system(), purposes=[purpose], epochs=epochs
                     )
                     outcome = (result.keys_destroyed, 0)
+                    own_record_shredded(subject_id=subject_id, scope=purpose)
                 else:
                     outcome = (0, _defer(subject_id, purpose, epochs, restricted_since))
             if progress is not None:

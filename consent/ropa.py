@@ -7,6 +7,11 @@ requests), where personal data is held outside the encrypted ledger, and the sec
 measures the hub really applies. Nothing here is typed by hand except what only the operator
 can declare (settings: the controller, its DPO, transfers, recipients beyond the registered
 services); what is not declared reads "not stated", never a reassuring default.
+
+Recipients (Art. 30(1)(d)) and transfers (Art. 30(1)(e)) come from the recipients registry
+(`consent.recipients`: each service's and connector's role, country and safeguard); a recipient
+not classified yet is listed as such, a gap for the officer to close, never left out. The
+settings only add what the registry cannot know (the hosting provider, say).
 """
 
 from __future__ import annotations
@@ -14,19 +19,32 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
 
-from consent.models import LawfulBasis, MinimizationPolicy, Purpose, Service
+from consent.assessments import assessment_statements, profiling_by_purpose
+from consent.models import LawfulBasis, MinimizationPolicy, Purpose, RecipientRole
+from consent.own_records import own_record_retention
+from consent.recipients import Recipient, registry_recipients, transfer_statement
 
-DATA_SUBJECTS = [
-    "Visitors of the controller's websites and apps (known by a device id)",
-    "Customers and account holders (known by a user id or an email address)",
-]
 NOT_STATED = "not stated"
+NO_TRANSFERS = "No transfers outside the EEA are recorded in the registry"
+CONNECTOR_ACTIVITY = "privacy_requests"  # whether the catalog holds it as a purpose or not
+# Art. 30(1)(d) by role, in this order; "not classified yet" last, and always shown when not empty
+ROLE_ORDER = [
+    RecipientRole.PROCESSOR, RecipientRole.SERVICE_PROVIDER, RecipientRole.THIRD_PARTY,
+    RecipientRole.JOINT_CONTROLLER, RecipientRole.NOT_CLASSIFIED,
+]  # fmt: skip
+ROLE_COLUMNS = {
+    RecipientRole.PROCESSOR: "recipients_processors",
+    RecipientRole.SERVICE_PROVIDER: "recipients_service_providers",
+    RecipientRole.THIRD_PARTY: "recipients_third_parties",
+    RecipientRole.JOINT_CONTROLLER: "recipients_joint_controllers",
+    RecipientRole.NOT_CLASSIFIED: "recipients_not_classified",
+}
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -55,6 +73,12 @@ class Activity:
     data_subjects: list[str]
     transfers: str
     retention: str
+    # the registry's recipients of this activity by role label (Art. 30(1)(d)), gaps included
+    recipients_by_role: list[tuple[str, list[str]]] = field(default_factory=list)
+    # its DPIA (Art. 35) and legitimate-interest assessment with status and review date, or the gap
+    # (consent.assessments)
+    dpia: str = ""
+    lia: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,14 @@ class Ropa:
     supporting: list[Activity]
     held_in_clear: list[str]
     security_measures: list[str]
+    representative: str = NOT_STATED  # Art. 27, Art. 30(1)(a)
+    joint_controllers: str = NOT_STATED  # Art. 26, Art. 30(1)(a)
+    data_subjects: list[str] = field(default_factory=list)
+    recipients: list[Recipient] = field(default_factory=list)  # the whole registry (active entries)
+    recipients_by_role: list[tuple[str, list[Recipient]]] = field(default_factory=list)
+    transfers: list[str] = field(default_factory=list)  # one line per recipient outside the EEA
+    declared_transfers: str = NOT_STATED
+    declared_other_recipients: str = NOT_STATED
 
 
 def _declared(name: str) -> str:
@@ -76,8 +108,41 @@ def _declared(name: str) -> str:
     return str(getattr(settings, name, "") or "").strip() or NOT_STATED
 
 
-def transfers_statement() -> str:
-    return _declared("HUB_ROPA_TRANSFERS")
+def data_subjects() -> list[str]:
+    """Art. 30(1)(c): the categories of data subjects, as the operator configures them."""
+    return [str(s).strip() for s in getattr(settings, "HUB_ROPA_DATA_SUBJECTS", []) if str(s).strip()]
+
+
+def _by_role(recipients: list[Recipient]) -> list[tuple[str, list[Recipient]]]:
+    """Recipients grouped by role label in ROLE_ORDER; empty roles left out."""
+    groups = [(str(role.label), [r for r in recipients if r.role == role.value]) for role in ROLE_ORDER]
+    return [(label, rows) for label, rows in groups if rows]
+
+
+def transfers_statement(recipients: list[Recipient] | None = None) -> str:
+    """Art. 30(1)(e): each recipient's transfer outside the EEA with its safeguard, then what the
+    operator declared besides; when neither has one, the registry's (honest) answer."""
+    lines = [line for r in recipients or [] if (line := transfer_statement(r))]
+    declared = str(getattr(settings, "HUB_ROPA_TRANSFERS", "") or "").strip()
+    if declared:
+        lines.append(declared if not lines else f"Declared by the operator: {declared}")
+    return "; ".join(lines) or NO_TRANSFERS
+
+
+def joint_controllers_statement(recipients: list[Recipient]) -> str:
+    """Art. 26: the declared joint controllers and the services classified as one."""
+    declared = str(getattr(settings, "HUB_JOINT_CONTROLLERS", "") or "").strip()
+    names = [r.name for r in recipients if r.role == RecipientRole.JOINT_CONTROLLER]
+    if declared and declared.lower() != "none":
+        names.insert(0, declared)
+    if names:
+        return "; ".join(names)
+    return "none (declared)" if declared.lower() == "none" else NOT_STATED
+
+
+def _declared_or_none(name: str) -> str:
+    value = _declared(name)
+    return "none (declared)" if value.lower() == "none" else value
 
 
 def _retention(days: int) -> str:
@@ -97,13 +162,19 @@ def _activities() -> list[Activity]:
             fields[policy.purpose_id].append(
                 FieldRule(policy.event_type, f.name, f.data_category, f.transformation)
             )
-    recipients: dict[str, list[str]] = defaultdict(list)
-    for service in Service.objects.filter(active=True).prefetch_related("purposes").order_by("name"):
-        for purpose in service.purposes.all():
-            recipients[purpose.key].append(service.name)
+    recipients: dict[str, list[Recipient]] = defaultdict(list)
+    for recipient in registry_recipients(active_only=True):
+        if recipient.kind == "service":
+            for key in recipient.purposes:
+                recipients[key].append(recipient)
+        else:  # the systems privacy requests reach receive the requester's identifiers
+            recipients[CONNECTOR_ACTIVITY].append(recipient)
     activities = []
+    profiling = profiling_by_purpose()
     for purpose in Purpose.objects.order_by("key"):
         kept = fields.get(purpose.key, [])
+        dpia, lia = assessment_statements(purpose, profiling=profiling)
+        received = recipients.get(purpose.key, [])
         activities.append(
             Activity(
                 key=purpose.key, name=purpose.name, description=purpose.description,
@@ -111,9 +182,12 @@ def _activities() -> list[Activity]:
                 essential=purpose.essential, consent_mechanism=purpose.consent_mechanism if purpose.needs_consent else "",
                 data_uses=list(purpose.data_uses),
                 data_categories=sorted(set(purpose.data_categories) | {f.data_category for f in kept}),
-                fields=kept, recipients=recipients.get(purpose.key, []),
-                other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=DATA_SUBJECTS,
-                transfers=transfers_statement(), retention=_retention(purpose.retention_days),
+                fields=kept, recipients=[r.name for r in received],
+                other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=data_subjects(),
+                transfers=transfers_statement(received),
+                retention=own_record_retention(purpose.key) or _retention(purpose.retention_days),
+                recipients_by_role=[(label, [r.name for r in rows]) for label, rows in _by_role(received)],
+                dpia=dpia, lia=lia,
             )
         )  # fmt: skip
     return activities
@@ -122,28 +196,32 @@ def _activities() -> list[Activity]:
 def _supporting() -> list[Activity]:
     """What the hub records to run itself and to prove compliance (where the catalog does not
     already hold it as a purpose)."""
-    months = settings.HUB_REQUEST_RECORD_MONTHS
     legal = LawfulBasis.LEGAL_OBLIGATION
     rows = [
         ("identity", "Identity links",
          "Recognising a person across devices and channels: user ids, device ids and emails linked to a subject.",
          "", "Same as the purposes the identifiers serve", ["user.unique_id", "user.contact.email"],
-         "until the subject asks for erasure (identifiers are stored only as keyed hashes)"),
+         f"{own_record_retention('identity')} (identifiers are stored only as keyed hashes)"),
         ("consent_records", "Consent records",
          "Proving each consent decision (GDPR Art. 7(1)): purposes, notice version and hash, method, source, time.",
          legal.value, str(legal.label), ["user.privacy_preferences"],
-         "kept under their own keys, apart from each purpose's data, until erasure"),
+         f"kept under their own keys, apart from each purpose's data: {own_record_retention('consent_records')}"),
         ("privacy_requests", "Privacy requests",
          "Handling data subjects' requests (access, portability, erasure, rectification, restriction, objection).",
          legal.value, str(legal.label), ["user.contact.email", "user.privacy_preferences"],
-         f"case records kept {months} months after closing (CCPA §7101); request details until erasure"),
+         str(own_record_retention("privacy_requests"))),
     ]  # fmt: skip
+    # the systems privacy requests reach (connectors) receive the requester's identifiers
+    systems = [r for r in registry_recipients(active_only=True) if r.kind != "service"]
+    reached = {CONNECTOR_ACTIVITY: systems}
     return [
         Activity(
             key=key, name=name, description=description, lawful_basis=basis, lawful_basis_label=label,
             essential=None, consent_mechanism="", data_uses=[], data_categories=categories, fields=[],
-            recipients=[], other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=DATA_SUBJECTS,
-            transfers=transfers_statement(), retention=retention,
+            recipients=[r.name for r in reached.get(key, [])],
+            other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"), data_subjects=data_subjects(),
+            transfers=transfers_statement(reached.get(key, [])), retention=retention,
+            recipients_by_role=[(label, [r.name for r in rows]) for label, rows in _by_role(reached.get(key, []))],
         )
         for key, name, description, basis, label, categories, retention in rows
     ]  # fmt: skip
@@ -231,7 +309,16 @@ def security_measures() -> list[str]:
 
 def ropa_build(*, now: datetime | None = None) -> Ropa:
     activities = _activities()
+    registry = registry_recipients(active_only=True)
     return Ropa(
+        representative=_declared_or_none("HUB_REPRESENTATIVE"),
+        joint_controllers=joint_controllers_statement(registry),
+        data_subjects=data_subjects(),
+        recipients=registry,
+        recipients_by_role=_by_role(registry),
+        transfers=[line for r in registry if (line := transfer_statement(r))],
+        declared_transfers=_declared("HUB_ROPA_TRANSFERS"),
+        declared_other_recipients=_declared("HUB_ROPA_OTHER_RECIPIENTS"),
         controller_name=_declared("HUB_CONTROLLER_NAME"),
         controller_contact=_declared("HUB_CONTROLLER_CONTACT"),
         controller_country=_declared("HUB_CONTROLLER_COUNTRY"),
@@ -246,9 +333,10 @@ def ropa_build(*, now: datetime | None = None) -> Ropa:
 
 
 CSV_COLUMNS = [
-    "controller", "controller_contact", "data_protection_officer", "activity", "name", "description",
-    "lawful_basis", "data_subjects", "data_categories", "data_uses", "fields_kept", "recipients",
-    "other_recipients", "transfers", "retention", "held_in_clear", "security_measures",
+    "controller", "controller_contact", "data_protection_officer", "representative", "joint_controllers",
+    "activity", "name", "description", "lawful_basis", "data_subjects", "data_categories", "data_uses",
+    "fields_kept", "recipients", *ROLE_COLUMNS.values(), "other_recipients", "transfers", "retention",
+    "held_in_clear", "security_measures", "dpia", "legitimate_interest_assessment",
 ]  # fmt: skip
 
 
@@ -269,13 +357,16 @@ def ropa_csv(ropa: Ropa) -> str:
             f"{f.event_type}: {f.name} [{f.data_category}, {f.transformation}]" for f in activity.fields
         )
         recipients = "; ".join(activity.recipients) or "none"
+        by_role = dict(activity.recipients_by_role)
+        roles = ["; ".join(by_role.get(str(role.label), [])) for role in ROLE_COLUMNS]
         writer.writerow(
             _cell(value)
             for value in (
-                ropa.controller_name, ropa.controller_contact, ropa.dpo_contact, activity.key, activity.name,
-                activity.description, activity.lawful_basis_label, "; ".join(activity.data_subjects),
-                "; ".join(activity.data_categories), "; ".join(activity.data_uses), kept, recipients,
-                activity.other_recipients, activity.transfers, activity.retention, in_clear, measures,
+                ropa.controller_name, ropa.controller_contact, ropa.dpo_contact, ropa.representative,
+                ropa.joint_controllers, activity.key, activity.name, activity.description,
+                activity.lawful_basis_label, "; ".join(activity.data_subjects), "; ".join(activity.data_categories),
+                "; ".join(activity.data_uses), kept, recipients, *roles, activity.other_recipients,
+                activity.transfers, activity.retention, in_clear, measures, activity.dpia, activity.lia,
             )
         )  # fmt: skip
     return out.getvalue()

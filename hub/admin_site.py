@@ -11,6 +11,7 @@ activities — live next to their apps; this module only routes to them. Every p
 | ledger (verify now: POST) | `ledger/` | `audit.view_ledgerevent` (`audit.add_verificationrun`) |
 | consent analytics | `analytics/` | `consent.view_consentstate` |
 | record of processing activities | `ropa/`, `ropa.csv` | `consent.view_purpose` |
+| recipients and transfers registry | `recipients/` | `consent.view_service` |
 
 Admin modules register with this site while it is being built, so nothing here imports them at
 module level.
@@ -69,11 +70,13 @@ class HubAdminSite(AdminSite):
             path("analytics/", page(consent_views.analytics_page), name="consent_analytics"),
             path("ropa/", page(consent_views.ropa_page), name="ropa"),
             path("ropa.csv", page(consent_views.ropa_csv_download), name="ropa_csv"),
+            path("recipients/", page(consent_views.recipients_page), name="recipients"),
         ]
         return own + super().get_urls()
 
     def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
         # at call time, like the pages above: the requests app's admin module registers with this site
+        from consent.admin_views import legal_records_overview
         from profiles.requests.admin import request_queue
 
         user = request.user
@@ -83,5 +86,6 @@ class HubAdminSite(AdminSite):
             "can_view_ledger": user.has_perm("audit.view_ledgerevent"),
             "can_view_analytics": user.has_perm("consent.view_consentstate"),
             "can_view_ropa": user.has_perm("consent.view_purpose"),
+            "legal_records": legal_records_overview(user),
         }
         return super().index(request, {**context, **(extra_context or {})})

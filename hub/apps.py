@@ -40,6 +40,12 @@ class HubAdminConfig(AdminConfig):
             m2m_fields={"groups", "user_permissions"},
             exclude_fields=["password", "last_login"],
         )
+        # an officer's second factor: who enrolled or removed one (never its secret or counters)
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        auditlog.register(
+            TOTPDevice, include_fields=["user", "name", "confirmed", "step", "digits", "tolerance"]
+        )
 
 
 def _heartbeat_on_ready(**kwargs: object) -> None:

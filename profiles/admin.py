@@ -44,8 +44,8 @@ class SubjectMergeAdmin(ReadOnlyAdmin):
 class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Officers define rule segments; the condition is checked when saved (profiles/segments/rules.py)."""
 
-    list_display = ("key", "name", "active", "members", "fill_state")
-    list_filter = ("active",)
+    list_display = ("key", "name", "active", "profiling", "significant_effect", "members", "fill_state")
+    list_filter = ("active", "profiling", "significant_effect")
     filter_horizontal = ("purposes",)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Segment]:

@@ -12,9 +12,15 @@ class ProfilesConfig(AppConfig):
 
         from profiles import event_types  # noqa: F401  (registers the profiles' ledger event types)
         from profiles.collection import event_types as collection_event_types  # noqa: F401
-        from profiles.collection.models import TrackingPlanEvent
+        from profiles.collection.models import EventPurpose, TrackingPlanEvent
         from profiles.identity import event_types as identity_event_types  # noqa: F401
         from profiles.models import Segment
 
         auditlog.register(TrackingPlanEvent)
+        auditlog.register(EventPurpose)
         auditlog.register(Segment, m2m_fields={"purposes"})
+        # consent's assessment checks learn which purposes involve profiling without importing profiles
+        from consent.assessments import profiling_source_register
+        from profiles.segments.profiling import profiling_purposes
+
+        profiling_source_register(profiling_purposes)

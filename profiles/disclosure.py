@@ -16,6 +16,7 @@ from audit.errors import InvalidIdentifier
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide_many
 from consent.models import Service
+from consent.sale_share import SALE_SHARE_OPTED_OUT, sale_share_withheld
 from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
 from profiles.identity.models import Subject
@@ -28,6 +29,12 @@ BOOKKEEPING = frozenset({"current_session"})
 
 class SubjectRestricted(Conflict):
     code = "profile.restricted"
+
+
+class SaleShareOptedOut(Conflict):
+    """CCPA: the person opted out of sale/sharing and this service is a third party."""
+
+    code = f"profile.{SALE_SHARE_OPTED_OUT}"
 
 
 def _subject(subject_id: uuid.UUID | str) -> uuid.UUID:
@@ -57,6 +64,11 @@ def profile_for_service(
     *, subject_id: uuid.UUID | str, service: Service, purposes: Iterable[str]
 ) -> dict[str, Any]:
     subject = _subject(subject_id)
+    if sale_share_withheld(service=service, subject_ids=[subject]):
+        raise SaleShareOptedOut(
+            "This person opted out of the sale and sharing of their personal information (CCPA) and "
+            "this service is a third party; nothing is disclosed."
+        )
     allowed = consented_purposes(subject_id=subject, purposes=purposes)
     profile: dict[str, Any] = {
         "subject_id": subject, "traits": {}, "aggregates": {}, "scores": {}, "segments": [],

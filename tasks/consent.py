@@ -6,6 +6,7 @@ from uuid import UUID
 
 from celery import shared_task
 
+from consent.assessments import assessment_review_alerts
 from consent.children import parental_consent_send
 from consent.decisions import consent_expire_due
 from consent.retention import retention_enforce
@@ -45,3 +46,11 @@ def enforce_retention() -> None:
 def send_parental_consent_link(request_id: str) -> None:
     sent = parental_consent_send(request_id=UUID(request_id))
     logger.info("parental consent link request=%s sent=%s", request_id, sent)
+
+
+@shared_task(name="consent.assessment_reviews", ignore_result=True, time_limit=120, soft_time_limit=100)
+def assessment_reviews() -> None:
+    """Remind officers of DPIAs and LIAs whose review is due within 30 days or overdue (once per stage)."""
+    counts = assessment_review_alerts()
+    if counts["overdue"] or counts["soon"]:
+        logger.info("assessment reviews overdue=%s soon=%s", counts["overdue"], counts["soon"])

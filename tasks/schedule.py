@@ -13,6 +13,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         # Daily: retention periods are counted in days and epochs end at midnight UTC, so a
         # daily run is at most a day late; 03:17 UTC is off-peak and off the round hour.
         "enforce-retention": {"task": "consent.enforce_retention", "schedule": crontab(minute=17, hour=3)},
+        # DPIA and LIA reviews are due on a date: once a day reminds well within the 30 days.
+        "assessment-reviews": {"task": "consent.assessment_reviews", "schedule": crontab(minute=23, hour=6)},
         "retry-webhooks": {"task": "webhooks.retry_due", "schedule": 30.0},
         # Expiry is due at a precise moment (13 months after a consent): look every minute.
         "expire-consents": {"task": "consent.expire_due", "schedule": 60.0},
@@ -23,6 +25,9 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "resume-privacy-requests": {"task": "requests.resume_stalled", "schedule": 30.0},
         "privacy-request-deadlines": {"task": "requests.deadline_alerts", "schedule": crontab(minute="*/15")},
         "purge-privacy-request-data": {"task": "requests.purge", "schedule": crontab(minute=43, hour=3)},
+        # Breach register: the authority must be told within 72 hours (Art. 33(1)); a 5-minute check
+        # alerts within minutes of an incident coming within 24 hours of its deadline, or passing it.
+        "breach-deadlines": {"task": "ledger.incident_alerts", "schedule": crontab(minute="*/5")},
         # Portal: spent sign-in links, ended sessions and old rate-limit counts go hourly.
         "purge-portal": {"task": "portal.purge", "schedule": crontab(minute=7)},
         # Collection: outcomes of events the ledger does not keep are looked up for a few days.

@@ -65,8 +65,14 @@ OFFICER_EXTRA = {
         "add_service",
         "change_service",
         "change_servicekey",
+        "add_assessment",  # DPIAs and LIAs; granted on migrated databases by consent/0013
+        "change_assessment",
     ],
-    "audit": ["add_verificationrun"],
+    "audit": [
+        "add_verificationrun",
+        "add_incident",  # the breach register; granted on migrated databases by audit/0008
+        "change_incident",
+    ],
 }
 # (app label, model): rows nobody changes through the admin
 APPEND_ONLY = {

@@ -7,6 +7,7 @@ import uuid
 from django.db import models
 
 from consent.models.purposes import Purpose
+from consent.models.recipients import RecipientClassification
 
 
 class Scope(models.TextChoices):
@@ -21,7 +22,7 @@ class Scope(models.TextChoices):
     EVENTS_READ = "events:read"
 
 
-class Service(models.Model):
+class Service(RecipientClassification):
     """A downstream service: what it may do (scopes) and for which purposes."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -208,9 +208,35 @@ HUB_SUPERVISORY_AUTHORITY = env.str(
 HUB_DPO_CONTACT = env.str("HUB_DPO_CONTACT", default="")
 HUB_ROPA_TRANSFERS = env.str("HUB_ROPA_TRANSFERS", default="")
 HUB_ROPA_OTHER_RECIPIENTS = env.str("HUB_ROPA_OTHER_RECIPIENTS", default="")
+# Art. 27 representative in the EU and Art. 26 joint controllers (besides the services classified
+# as one): "none" declares there is none; empty is "not stated" (an error in production).
+HUB_REPRESENTATIVE = env.str("HUB_REPRESENTATIVE", default="")
+HUB_JOINT_CONTROLLERS = env.str("HUB_JOINT_CONTROLLERS", default="")
+# Art. 30(1)(c): the categories of data subjects, separated by ";" in the environment.
+HUB_ROPA_DATA_SUBJECTS = [
+    category.strip()
+    for category in env.str(
+        "HUB_ROPA_DATA_SUBJECTS",
+        default="Visitors of the controller's websites and apps (known by a device id); "
+        "Customers and account holders (known by a user id or an email address)",
+    ).split(";")
+    if category.strip()
+]
+# The declarations above that the record of processing activities needs: production requires them
+# (hub.checks, hub.E002); development runs on the demo identity.
+HUB_RECORD_DECLARATIONS_REQUIRED = False
 # Consents expire after this many days (13 months, CNIL); refusals are remembered this long.
 HUB_CONSENT_LIFETIME_DAYS = env.int("HUB_CONSENT_LIFETIME_DAYS", default=395)
 HUB_REFUSAL_MEMORY_DAYS = env.int("HUB_REFUSAL_MEMORY_DAYS", default=183)
+# Retention of the hub's own records (consent/own_records.py, enforced by the daily retention job).
+# Identity links: months after the subject's last activity (25: the 13-month consent lifetime plus a
+# year in which a returning person is still recognised). Consent records: years after a decision stops
+# standing (5: CNIL's recommendation for proof of consent, the French civil limitation period).
+HUB_IDENTITY_RETENTION_MONTHS = env.int("HUB_IDENTITY_RETENTION_MONTHS", default=25)
+HUB_CONSENT_RECORD_YEARS = env.int("HUB_CONSENT_RECORD_YEARS", default=5)
+# IAB TCF: the controller's own vendor id in the Global Vendor List. When set, a TC string grants a
+# consent-based purpose only if it also holds consent for this vendor (consent/tcf.py). Empty: not checked.
+HUB_TCF_VENDOR_ID = env.int("HUB_TCF_VENDOR_ID", default=None)
 # Collection: how far in the future a client's timestamp may be; events outside the tracking plan.
 HUB_CLOCK_SKEW_SECONDS = env.int("HUB_CLOCK_SKEW_SECONDS", default=300)
 HUB_ACCEPT_UNPLANNED_EVENTS = env.bool("HUB_ACCEPT_UNPLANNED_EVENTS", default=True)
@@ -231,7 +257,8 @@ HUB_TRUSTED_JURISDICTION_HEADER = env.str("HUB_TRUSTED_JURISDICTION_HEADER", def
 HUB_REQUESTS_NEEDING_APPROVAL = env.list("HUB_REQUESTS_NEEDING_APPROVAL", default=["erasure"])
 # Business days (CCPA acknowledgement) skip weekends and these ISO dates (e.g. state holidays).
 HUB_BUSINESS_HOLIDAYS = env.list("HUB_BUSINESS_HOLIDAYS", default=[])
-# Email verification links, export download links, and how long closed case records are kept.
+# Email verification links, export download links, and how long closed case records are kept
+# (CCPA §7101: at least 24 months); what the person wrote goes after the same period (own_records.py).
 HUB_VERIFICATION_LINK_HOURS = env.int("HUB_VERIFICATION_LINK_HOURS", default=72)
 HUB_EXPORT_LINK_DAYS = env.int("HUB_EXPORT_LINK_DAYS", default=7)
 HUB_REQUEST_RECORD_MONTHS = env.int("HUB_REQUEST_RECORD_MONTHS", default=24)

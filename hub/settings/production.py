@@ -16,6 +16,9 @@ HUB_CONTROLLER_NAME = env.str("HUB_CONTROLLER_NAME", default="")
 HUB_CONTROLLER_CONTACT = env.str("HUB_CONTROLLER_CONTACT", default="")
 HUB_CONTROLLER_COUNTRY = env.str("HUB_CONTROLLER_COUNTRY", default="")
 HUB_SUPERVISORY_AUTHORITY = env.str("HUB_SUPERVISORY_AUTHORITY", default="")
+# ...and the system check hub.E002 refuses to pass until they, the DPO's contact, the EU
+# representative and the joint controllers are declared ("none" for the last two where so).
+HUB_RECORD_DECLARATIONS_REQUIRED = True
 # Verification links, notices to subjects and deadline alerts are legal duties: no file-mail default.
 if "EMAIL_URL" not in env:
     raise ImproperlyConfigured("Set the EMAIL_URL environment variable (e.g. smtp+tls://…).")

@@ -20,6 +20,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Value
 
 from consent.models import Scope, Service, WebhookDelivery
+from consent.sale_share import is_sale_or_sharing, sale_share_opted_out
 from consent.webhooks import Announcement, webhooks_announce
 from profiles.models import Segment
 
@@ -52,6 +53,12 @@ def segment_changes_announce(
     if not listeners:
         return []
     deliveries: list[WebhookDelivery] = []
+    # CCPA: a third party hears nothing of the people who opted out of sale/sharing
+    opted_out = (
+        sale_share_opted_out({subject for segment in changed for subject, _ in changes[segment.pk]})
+        if any(is_sale_or_sharing(service) for service, _ in listeners)
+        else set()
+    )
     for segment in changed:
         needed = set(segment.purpose_keys())
         services = [service for service, registered in listeners if needed <= registered]
@@ -62,5 +69,25 @@ def segment_changes_announce(
             Announcement(JOINED if joined else LEFT, subject, purpose, occurred_at, {"segment": segment.pk})
             for subject, joined in changes[segment.pk]
         ]
-        deliveries += webhooks_announce(announcements=announcements, services=services)
+        deliveries += webhooks_announce(
+            announcements=announcements, services=[s for s in services if not is_sale_or_sharing(s)]
+        )
+        for third_party in (s for s in services if is_sale_or_sharing(s)):
+            told = [a for a in announcements if a.subject_id not in opted_out or _heard_join(third_party, a)]
+            deliveries += webhooks_announce(announcements=told, services=[third_party])
     return deliveries
+
+
+def _heard_join(service: Service, announcement: Announcement) -> bool:
+    """A "left" is a stop notice (CCPA regs §7026(f)): a third party told that a person joined before
+    she opted out is told she left. One that never heard of her hears nothing, and no join after the
+    opt-out reaches it."""
+    return (
+        announcement.topic == LEFT
+        and WebhookDelivery.objects.filter(
+            service=service,
+            topic=JOINED,
+            body__subject_id=str(announcement.subject_id),
+            body__segment=announcement.extra.get("segment"),
+        ).exists()
+    )

@@ -39,6 +39,7 @@ from audit.selectors import StoredEvent, decrypt, ledger_end, ledger_read_after
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide_many
 from consent.models import Scope, Service
+from consent.sale_share import sale_share_withheld
 from consent.webhooks import signed_post, webhook_backoff
 from hub.faults import fault_point
 from profiles.activation.models import StreamState
@@ -143,7 +144,7 @@ def stream_run(*, service_id: uuid.UUID, now: datetime | None = None, batch: int
     if not events:
         return StreamRun("idle")
     purposes = set(service.purposes.values_list("key", flat=True))
-    outgoing = _sendable(events, purposes, now)
+    outgoing = _sendable(events, purposes, now, service)
     if outgoing:
         error = _send(service, outgoing)
         fault_point("stream.posted")  # tests kill the worker here: sent, nothing recorded yet
@@ -156,8 +157,11 @@ def stream_run(*, service_id: uuid.UUID, now: datetime | None = None, batch: int
     return StreamRun("sent" if outgoing else "passed", read=len(events), sent=len(outgoing))
 
 
-def _sendable(events: Sequence[StoredEvent], purposes: set[str], now: datetime) -> list[_Outgoing]:
-    """The collected events of the service's purposes that the gate allows now, decrypted."""
+def _sendable(
+    events: Sequence[StoredEvent], purposes: set[str], now: datetime, service: Service
+) -> list[_Outgoing]:
+    """The collected events of the service's purposes that the gate allows now, decrypted (none of
+    a person who opted out of sale/sharing when the service is a third party: CCPA)."""
     candidates = [
         event
         for event in events
@@ -174,6 +178,7 @@ def _sendable(events: Sequence[StoredEvent], purposes: set[str], now: datetime) 
             "pk", flat=True
         )
     )
+    living -= sale_share_withheld(service=service, subject_ids=living)
     pairs = {
         (subject_of[e.event_id], str(e.meta.purpose)) for e in candidates if subject_of[e.event_id] in living
     }

@@ -9,6 +9,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from profiles.requests.details import MAX_MESSAGE, MAX_TRAIT_NAME, MAX_VALUE_CHARS
+from profiles.requests.human_review import MAX_VIEW, about_parse
 
 
 class PortalForm(forms.Form):
@@ -96,6 +97,30 @@ class ObjectionForm(RequestForm):
         return super().details() | ({"purposes": sorted(chosen)} if chosen else {})
 
 
+class HumanReviewForm(RequestForm):
+    """Art. 22(3): the person picks one of their own segments or scores and says what they think."""
+
+    about = forms.CharField(
+        label=_("Which automated decision"),
+        max_length=200,
+        help_text=_("The segments we put you in and the scores we compute about you."),
+    )
+    view = forms.CharField(
+        label=_("Your view: why you disagree or what we should consider (optional)"),
+        required=False,
+        max_length=MAX_VIEW,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["about"].widget = forms.Select(choices=choices)
+
+    def details(self) -> dict[str, Any]:
+        view = self.cleaned_data.get("view") or ""
+        return super().details() | {"about": about_parse(self.cleaned_data["about"]), "view": view}
+
+
 REQUEST_FORMS: dict[str, type[RequestForm]] = {
     "access": RequestForm,
     "portability": RequestForm,
@@ -103,6 +128,7 @@ REQUEST_FORMS: dict[str, type[RequestForm]] = {
     "erasure": ErasureForm,
     "restriction": RequestForm,
     "objection": ObjectionForm,
+    "human_review": HumanReviewForm,
 }
 # what each form says, and its button
 REQUEST_TEXTS: dict[str, tuple[Promise, Promise]] = {
@@ -130,6 +156,16 @@ REQUEST_TEXTS: dict[str, tuple[Promise, Promise]] = {
         _("Tell us to stop using your data for some purposes. Direct marketing stops at once."),
         _("Send my objection"),
     ),
+    "human_review": (
+        _(
+            "Ask for a person to review an automated decision, give your view, or contest it (GDPR Art. 22(3)). "
+            "Someone from our privacy team reviews it and tells you the outcome."
+        ),
+        _("Ask for a human review"),
+    ),
 }
 # where a domain error about the details belongs on the form
-DETAIL_FIELDS = {"details.traits": "trait", "details.purposes": "purposes", "details.message": "message"}
+DETAIL_FIELDS = {
+    "details.traits": "trait", "details.purposes": "purposes", "details.message": "message",
+    "details.about": "about", "details.about.key": "about", "details.about.purpose": "about", "details.view": "view",
+}  # fmt: skip

@@ -45,6 +45,7 @@ REQUEST_LABELS: dict[str, Promise] = {
     "objection": _("Objection to processing"),
     "opt_out": _("Opt-out of sale and sharing"),
     "limit_sensitive": _("Limit the use of sensitive data"),
+    "human_review": _("Human review of an automated decision"),
 }
 CASE_STATUS_LABELS: dict[str, Promise] = {
     "received": _("Received"),

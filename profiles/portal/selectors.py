@@ -98,6 +98,7 @@ class PurposeRow:
     objected: bool
     objectable: bool  # Art. 21 reaches it (consent, legitimate interest, public task)
     source_label: str  # where the current decision came from
+    presented: bool = True  # the notice on the page presents it: consent to it can be given here
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,8 @@ def consent_page(*, subject: PortalSubject, gpc: bool, language: str) -> Consent
     texts = {p.key: purpose_text(p, language) for p in purposes}  # the person's language, else English
     states = {s.purpose_id: s for s in ConsentState.objects.filter(subject_id=subject.id)}
     gate = decide_many([(subject.id, p.key) for p in purposes], signals={subject.id: Signals(gpc=gpc)})
+    notice = notice_for(language=language, jurisdiction=subject.jurisdiction)
+    presented = set(notice.purposes.values_list("key", flat=True)) if notice else set()
     rows = []
     for purpose in purposes:
         state = states.get(purpose.key)
@@ -161,11 +164,12 @@ def consent_page(*, subject: PortalSubject, gpc: bool, language: str) -> Consent
                 objected=not purpose.needs_consent and decision.reason == "objected",
                 objectable=not purpose.essential and purpose.lawful_basis in OBJECTABLE_BASES,
                 source_label=str(SOURCE_LABELS.get(state.source, state.source)) if state else "",
+                presented=purpose.key in presented,
             )
         )  # fmt: skip
     return ConsentPage(
         purposes=rows,
-        notice=notice_for(language=language, jurisdiction=subject.jurisdiction),
+        notice=notice,
         history=consent_history(subject_ids=subject.subject_ids, names={k: t[0] for k, t in texts.items()}),
         restricted=subject.restricted,
     )

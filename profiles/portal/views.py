@@ -31,6 +31,7 @@ from profiles.portal.forms import (
     REQUEST_FORMS,
     REQUEST_TEXTS,
     ConsentChoiceForm,
+    HumanReviewForm,
     IdentifierUnlinkForm,
     ObjectionForm,
     RequestForm,
@@ -57,6 +58,7 @@ from profiles.portal.services import (
     sign_in_link_request,
 )
 from profiles.requests.domain import Channel, Status
+from profiles.requests.human_review import reviewable_decisions
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.optout import OptOutKind, optout_gpc_device, optout_portal
 from profiles.requests.services import request_submit
@@ -170,7 +172,8 @@ def consent_choice(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
         return _consent_response(request, visit, error=_("That choice could not be read."), status=400)
     choice = form.cleaned_data
     notice = notice_for(language=_language(), jurisdiction=visit.subject.jurisdiction)
-    if notice is not None and choice["notice_version"] not in (None, notice.version):
+    shown = choice["notice_version"]  # the notice the page rendered: the decision is made on it
+    if notice is not None and shown not in (None, notice.version):
         message = _("Our privacy notice changed while you were reading it. Please read it again and choose.")
         return _consent_response(request, visit, error=message, status=409)
     if choice["granted"] and visit.gpc and _gpc_covers(choice["purpose"]):
@@ -191,10 +194,10 @@ def consent_choice(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
             decisions={choice["purpose"]: choice["granted"]},
             actor=visit.actor,
             context=context,
-            notice_version=notice.version if notice else None,
+            notice_version=shown,
         )
     except DomainError as error:
-        return _consent_response(request, visit, error=error.message, status=400)
+        return _consent_response(request, visit, error=error.message, status=error.status)
     if choice["granted"]:
         messages.success(request, _("Thank you: your consent is recorded."))
     else:
@@ -251,12 +254,22 @@ def identifier_unlink(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
 
 
 # --- requests ------------------------------------------------------------------------------------
-def _request_form(kind: str, data: Any = None) -> RequestForm:
+def _request_form(kind: str, data: Any = None, *, visit: PortalVisit) -> RequestForm:
     form_class = REQUEST_FORMS[kind]
     if form_class is ObjectionForm:
         choices = [(p.key, p.name) for p in objectable_purposes()]
         return ObjectionForm(data, prefix=kind, purposes=choices)
+    if form_class is HumanReviewForm:
+        return HumanReviewForm(data, prefix=kind, choices=review_choices(visit.subject.subject_ids))
     return form_class(data, prefix=kind)
+
+
+def review_choices(subject_ids: list[uuid.UUID]) -> list[tuple[str, str]]:
+    words = {"segment": _("Segment: %(name)s"), "score": _("Score: %(name)s (%(purpose)s)")}
+    return [
+        (item["value"], words[item["kind"]] % {"name": item["name"], "purpose": item.get("purpose", "")})
+        for item in reviewable_decisions(subject_ids)
+    ]
 
 
 def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> PrivacyRequest | None:
@@ -280,7 +293,7 @@ def _request_submit(visit: PortalVisit, kind: str, form: RequestForm) -> Privacy
 @require_http_methods(["GET", "POST"])
 @portal_page
 def requests(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
-    forms = {kind: _request_form(kind) for kind in REQUEST_FORMS}
+    forms = {kind: _request_form(kind, visit=visit) for kind in REQUEST_FORMS}
     status, invalid = 200, ""
     if request.method == "POST":
         kind = str(request.POST.get("type", ""))
@@ -292,7 +305,7 @@ def requests(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
         ]
         if not rate_limit_allow(keys=keys):
             return _too_many(request, visit)
-        form = forms[kind] = _request_form(kind, request.POST)
+        form = forms[kind] = _request_form(kind, request.POST, visit=visit)
         if form.is_valid() and (case := _request_submit(visit, kind, form)) is not None:
             label = REQUEST_LABELS[kind]
             received = _("We received your request: %(kind)s.") % {"kind": label}

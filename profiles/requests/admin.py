@@ -24,6 +24,7 @@ from audit.services import Actor
 from hub.errors import DomainError
 from profiles.requests import admin_systems, deadlines
 from profiles.requests.domain import CLOSED, Channel, RequestType, Status
+from profiles.requests.human_review import human_review_contested, human_review_decide
 from profiles.requests.models import PrivacyRequest, RequestStep
 from profiles.requests.selectors import open_cases, request_metrics, request_timeline
 from profiles.requests.services import (
@@ -119,6 +120,23 @@ class ReasonForm(forms.Form):
     )  # fmt: skip
 
 
+class ReviewForm(forms.Form):
+    """Art. 22(3): the officer's own review of an automated decision the person contested."""
+
+    outcome = forms.ChoiceField(
+        choices=[
+            ("upheld", "Upheld: the decision stands"),
+            ("changed", "Changed: the decision was changed (say how in the note)"),
+            ("membership_removed", "Membership removed: take the person out of the segment for good"),
+        ],
+        help_text="GDPR Art. 22(3): a person reviews the decision, considers the person's view and decides.",
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), max_length=2000,
+        help_text="Sent to the person with the outcome: why, in plain words.",
+    )  # fmt: skip
+
+
 class FileRequestForm(forms.Form):
     """A request received by letter, phone or at the DPO's desk, filed by an officer."""
 
@@ -145,7 +163,16 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "=subject_id")
     inlines = (StepInline,)
     readonly_fields = ("timeline", "downstream_systems")
-    actions = ("approve", "reject", "extend", "hold", "release_hold", "retry", "lift_restriction")
+    actions = (
+        "approve",
+        "reject",
+        "extend",
+        "hold",
+        "release_hold",
+        "retry",
+        "lift_restriction",
+        "record_review",
+    )
     change_list_template = "admin/requests/privacyrequest_change_list.html"
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
@@ -295,6 +322,27 @@ class PrivacyRequestAdmin(ReadOnlyAdmin):
                 request_id=case.id, reason=data["reason"], actor=officer, officer_id=request.user.pk
             ),
         )  # fmt: skip
+
+    @admin.action(description="Record a human review outcome (Art. 22(3))…", permissions=("approve",))
+    def record_review(
+        self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]
+    ) -> TemplateResponse | None:
+        officer = self._officer(request)
+        cases = queryset.filter(type=RequestType.HUMAN_REVIEW)
+        form = ReviewForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            self._each(request, cases, "reviewed", lambda case: human_review_decide(
+                request_id=case.id, outcome=form.cleaned_data["outcome"], note=form.cleaned_data["note"],
+                actor=officer, officer_id=request.user.pk,
+            ))  # fmt: skip
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": "Record a human review outcome", "form": form,
+            "action": "record_review", "cases": cases, "opts": self.model._meta,
+            "contested": [(case, human_review_contested(case, actor=officer)) for case in cases],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }  # fmt: skip
+        return TemplateResponse(request, "admin/requests/review_form.html", context)
 
     @admin.action(description="Extend the deadline with a reason…", permissions=("extend",))
     def extend(self, request: HttpRequest, queryset: QuerySet[PrivacyRequest]) -> TemplateResponse | None:

@@ -15,6 +15,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
+from consent.admin import RECIPIENT_FIELDSET
+from consent.models.recipients import RECIPIENT_FIELDS
 from profiles.identity.models import IdentifierKind
 from profiles.requests.connectors.checks import connector_check
 from profiles.requests.connectors.declarations import (
@@ -110,6 +112,7 @@ class ConnectorForm(forms.ModelForm):  # type: ignore[type-arg]
         fields = (
             "key", "name", "kind", "active", "description", "service", "identity_kind", "identity_hash",
             "dsn_env", "url", "secret_env", "actions", "instructions", "deadline_hours", "max_attempts",
+            *RECIPIENT_FIELDS,
         )  # fmt: skip
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -186,6 +189,7 @@ class ConnectorAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         ),
         ("HTTP and manual", {"fields": ("actions",)}),
         ("Follow-up", {"fields": ("deadline_hours", "max_attempts")}),
+        RECIPIENT_FIELDSET,
     )
 
     def get_urls(self) -> list[Any]:

@@ -19,6 +19,7 @@ RequestType = Literal[
     "objection",
     "opt_out",
     "limit_sensitive",
+    "human_review",
 ]
 
 REGIMES: frozenset[str] = frozenset(get_args(Regime))

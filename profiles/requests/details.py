@@ -14,6 +14,7 @@ from typing import Any
 from consent.models import Purpose
 from hub.errors import DomainError
 from profiles.requests.domain import RequestType
+from profiles.requests.human_review import human_review_details
 
 MAX_MESSAGE = 2000
 MAX_TRAITS = 50
@@ -33,6 +34,7 @@ def details_validate(kind: RequestType, details: Mapping[str, Any] | None) -> di
     allowed = {"message"} | {
         RequestType.RECTIFICATION: {"traits"},
         RequestType.OBJECTION: {"purposes"},
+        RequestType.HUMAN_REVIEW: {"about", "view"},
     }.get(kind, set())
     unknown = sorted(str(key) for key in details if key not in allowed)
     if unknown:
@@ -51,6 +53,8 @@ def details_validate(kind: RequestType, details: Mapping[str, Any] | None) -> di
         clean["traits"] = _traits(details.get("traits"))
     if kind == RequestType.OBJECTION and details.get("purposes") is not None:
         clean["purposes"] = _purposes(details["purposes"])
+    if kind == RequestType.HUMAN_REVIEW:
+        clean.update(human_review_details(details))
     return clean
 
 

@@ -21,6 +21,7 @@ class RequestType(StrEnum):
     OBJECTION = "objection"  # Art. 21
     OPT_OUT = "opt_out"  # CCPA opt-out of sale/sharing
     LIMIT_SENSITIVE = "limit_sensitive"  # CCPA limit use of sensitive personal information
+    HUMAN_REVIEW = "human_review"  # Art. 22(3): a person reviews an automated decision, hears the view
 
 
 class Status(StrEnum):
@@ -64,6 +65,8 @@ AWAITING_APPROVAL = frozenset({S.ACKNOWLEDGED, S.EXTENDED})
 NO_VERIFICATION = frozenset({RequestType.OPT_OUT, RequestType.LIMIT_SENSITIVE})
 # Types whose work touches nobody else's rights and is urgent by law: never wait for an officer.
 NEVER_NEEDS_APPROVAL = frozenset({RequestType.OPT_OUT, RequestType.LIMIT_SENSITIVE})
+# Types only a person can decide (Art. 22(3): human intervention): the case always waits for an officer.
+ALWAYS_NEEDS_APPROVAL = frozenset({RequestType.HUMAN_REVIEW})
 
 
 class StepWaiting(Exception):  # noqa: N818  (a state, not an error: the step waits for the outside world)
@@ -104,6 +107,8 @@ def request_type(value: object) -> RequestType:
 
 def needs_approval(kind: RequestType, *, approval_types: Iterable[str]) -> bool:
     """Whether an officer must approve before the work starts (a setting; erasure by default)."""
+    if kind in ALWAYS_NEEDS_APPROVAL:
+        return True
     return kind not in NEVER_NEEDS_APPROVAL and kind.value in set(approval_types)
 
 

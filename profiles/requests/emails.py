@@ -16,9 +16,7 @@ import logging
 from datetime import UTC, date, datetime
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -30,6 +28,7 @@ from audit.selectors import ledger_events_tagged
 from audit.services import Actor
 from consent.translations import language_supported
 from hub.errors import DomainError
+from hub.officers import emails_with_permission
 from profiles.identity.models import Identifier, IdentifierKind
 from profiles.identity.subjects import identifier_hash
 from profiles.requests import deadlines
@@ -37,6 +36,7 @@ from profiles.requests.case import case_event_append
 from profiles.requests.domain import CLOSED
 from profiles.requests.event_types import SUBJECT_NOTIFIED
 from profiles.requests.holds import GROUND_WORDS, holds_kept, purpose_names
+from profiles.requests.human_review import review_decided
 from profiles.requests.models import PrivacyRequest, TaskStatus
 from profiles.requests.selectors import contact_email, request_received, request_subjects
 
@@ -53,6 +53,15 @@ KINDS: dict[str, Promise] = {
     "objection": gettext_lazy("objection"),
     "opt_out": gettext_lazy("opt out"),
     "limit_sensitive": gettext_lazy("limit sensitive"),
+    "human_review": gettext_lazy("human review"),
+}
+# what an officer's human review decided (Art. 22(3)), as the person reads it
+REVIEW_OUTCOMES: dict[str, Promise] = {
+    "upheld": gettext_lazy("A person reviewed the automated decision and it stands."),
+    "changed": gettext_lazy("A person reviewed the automated decision and changed it."),
+    "membership_removed": gettext_lazy(
+        "A person reviewed the automated decision: you are no longer in that segment and will not be put in it again."
+    ),
 }
 
 
@@ -121,7 +130,18 @@ def _text(case: PrivacyRequest, notice: str, link: str | None, *, in_portal: boo
             "portal": f"{settings.HUB_PUBLIC_URL.rstrip('/')}/portal/requests",
         }
     kept = _kept(case) if case.type == "erasure" else ""
+    if case.type == "human_review":
+        kept = _reviewed(case)
     return _("Your privacy request is done"), f"{body}{kept}{_systems(case, outcomes=True)}\n\n{reference}"
+
+
+def _reviewed(case: PrivacyRequest) -> str:
+    decided = review_decided(case)
+    outcome = REVIEW_OUTCOMES.get(str(decided.get("outcome", "")))
+    if outcome is None:
+        return ""
+    note = _("Why: %(note)s") % {"note": decided.get("note", "")}
+    return f"\n\n{outcome} {note}\n\n{_complaint()}"
 
 
 def _systems(case: PrivacyRequest, *, outcomes: bool) -> str:
@@ -253,13 +273,7 @@ def _agent_confirmation_text(case: PrivacyRequest, link: str) -> tuple[str, str]
 
 def officers_emails() -> list[str]:
     """Active staff who may decide on requests, and superusers, with an email address."""
-    users = get_user_model().objects.filter(is_active=True).exclude(email="")
-    deciders = users.filter(
-        Q(is_superuser=True)
-        | Q(user_permissions__codename="approve_privacyrequest")
-        | Q(groups__permissions__codename="approve_privacyrequest")
-    )
-    return sorted(set(deciders.values_list("email", flat=True)))
+    return emails_with_permission("privacy_requests.approve_privacyrequest")
 
 
 def deadline_alerts(*, now: datetime | None = None) -> dict[str, int]:

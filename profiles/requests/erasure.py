@@ -38,7 +38,7 @@ from consent.receipts import receipt_sign
 from hub.errors import NotFound
 from profiles.identity.models import Identifier, ParentalConsentRequest, Subject
 from profiles.identity.suppression import identifiers_suppress
-from profiles.models import ProfileField, SegmentEvidence, SegmentMembership
+from profiles.models import ProfileField, SegmentEvidence, SegmentExclusion, SegmentMembership
 from profiles.requests.export_files import exports_destroy
 from profiles.requests.holds import holds_keep, holds_kept
 from profiles.requests.models import ExportFile, PrivacyRequest
@@ -88,6 +88,7 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
             "profile_fields": ProfileField.objects.filter(subject_id=subject_id).delete()[0],
             "segment_memberships": SegmentMembership.objects.filter(subject_id=subject_id).delete()[0],
             "segment_evidence": SegmentEvidence.objects.filter(subject_id=subject_id).delete()[0],
+            "segment_exclusions": SegmentExclusion.objects.filter(subject_id=subject_id).delete()[0],
             "consent_states": ConsentState.objects.filter(subject_id=subject_id).delete()[0],
             "parental_consent_requests": ParentalConsentRequest.objects.filter(
                 subject_id=subject_id

@@ -22,6 +22,14 @@ STEP_DONE = register(
 SUBJECT_NOTIFIED = register(
     "privacy_request.subject_notified", "The subject was told about their request (which notice, how)."
 )
+REVIEW_DECIDED = register(
+    "privacy_request.review_decided",
+    "An officer reviewed an automated decision at the person's request (Art. 22(3)): outcome and note, sealed.",
+)
+DETAILS_VIEWED = register(
+    "privacy_request.details_viewed",
+    "An officer read what the person wrote with their request (to review it); the actor names the officer.",
+)
 RECTIFIED = register(
     "profile.rectified",
     "Corrected traits of a subject (GDPR Art. 16), applied like an identify event for their purpose.",

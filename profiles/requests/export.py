@@ -114,6 +114,8 @@ def export_document(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: 
             "segments": facts.segments,
             "scores": facts.scores,
             "recipients": facts.recipients,
+            "planned_recipients": facts.planned_recipients,
+            "transfers": facts.transfers,
             "categories": facts.categories,
             "sources": facts.sources,
         }
@@ -183,10 +185,12 @@ _PROFILE: list[Column] = [
 _SEGMENTS: list[Column] = [
     _key("subject_id"), ("segment", lambda row: row["key"]), _key("name"), _key("description"),
     _joined("purposes"), _key("rule_text"), _key("rule"), _key("since"), _key("until"), _key("active"),
+    _key("profiling"), _key("automated_decision"), _key("art22_basis"), _key("human_review"),
 ]  # fmt: skip
 _RECIPIENTS: list[Column] = [
     _key("kind"), _key("service_id"), _key("service_name"), _joined("purposes"), _joined("data_categories"),
     _joined("topics"), _key("first_at"), _key("last_at"), _key("count"),
+    _key("role_label"), _key("country"), _key("outside_eea"), _key("safeguard_label"), _key("safeguard_detail"),
 ]  # fmt: skip
 
 
@@ -305,6 +309,8 @@ def _export_html(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: dat
         "scores": _score_rows(facts.scores),
         "profile": _shown(facts.profile, times=("updated_at",), values=("value",)),
         "consent_history": _shown(facts.consent_history, times=("occurred_at",)),
+        "planned_recipients": facts.planned_recipients,
+        "transfers": facts.transfers,
         "files": [name for name, _, _ in _tables(facts)],
         "systems": [_system_shown(system) for system in facts.systems],
     }

@@ -20,7 +20,9 @@ from django.conf import settings
 from audit.canonical import EventMetadata
 from audit.selectors import ReadEvent, ledger_events_for_subjects
 from consent.models import DeliveryStatus, LawfulBasis, Purpose, Service, WebhookDelivery
+from consent.own_records import own_record_retention
 from consent.receipts import receipt_build, receipt_sign
+from consent.recipients import classification, purposes_recipients, transfers_of
 from hub.errors import NotFound
 from profiles.disclosure import BOOKKEEPING
 from profiles.event_types import DISCLOSED
@@ -28,6 +30,7 @@ from profiles.identity.event_types import IDENTITY_LINKED
 from profiles.models import FieldKind, ProfileField, SegmentMembership
 from profiles.projection import BANDS, ENGAGEMENT_HALF
 from profiles.projector import engagement_weights
+from profiles.segments.profiling import score_profiling_facts, segment_profiling_facts
 from profiles.selectors import profile_fields_of
 
 Kind = Literal["access", "portability"]
@@ -41,10 +44,14 @@ RECTIFIED = "profile.rectified"  # corrected traits the subject gave (profiles.r
 CONSENT_CATEGORY = "user.privacy_preferences"
 SEGMENT_CATEGORY = "user.behavior"  # membership is profiling data, as disclosures record it
 # Scopes the hub records data under that are not purposes of the catalog: (name, description,
-# lawful basis or None where nobody has stated one, retention in words).
+# lawful basis or None where nobody has stated one, retention in words). The hub's own records state
+# their periods from the settings (`consent.own_records.own_record_retention`), in or out of the catalog.
 HUB_SCOPES: dict[str, tuple[str, str, str | None, str]] = {
     "identity": ("Identity links", "Recognising you: the identifiers (user id, device id, email) linked to your record.",
-                 None, "kept until you ask for erasure"),
+                 None, "{identity_months} months after your last activity"),
+    "consent_records": ("Consent records", "Proving the choices you made about each purpose (GDPR Art. 7(1)).",
+                        LawfulBasis.LEGAL_OBLIGATION.value,
+                        "{consent_years} years after a choice is replaced, withdrawn or expires"),
     "privacy_requests": ("Privacy requests", "Handling the requests you make about your data (access, erasure, ...).",
                          LawfulBasis.LEGAL_OBLIGATION.value,
                          "the record of each request is kept at least {request_months} months (CCPA §7101)"),
@@ -71,6 +78,10 @@ class ExportFacts:
     # other systems of the controller a connector reached for this request (`connectors.flow`):
     # each with its outcome and, for access, the rows it returned
     systems: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Art. 15(1)(c): the services registered for the purposes the data is held for (who may receive
+    # it), each with role, country and safeguard; Art. 15(2): the transfers outside the EEA
+    planned_recipients: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    transfers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -200,6 +211,7 @@ def _scores(profile: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]
                 "data_category": field["data_category"],
                 "updated_at": field["updated_at"],
                 "computed_from": computed_from(field["name"]),
+                **score_profiling_facts(field["name"]),
             }
     return scores
 
@@ -243,7 +255,7 @@ def _segments(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
         {"subject_id": str(m.subject_id), "key": m.segment.key, "name": m.segment.name,
          "description": m.segment.description, "purposes": m.segment.purpose_keys(), "rule": m.segment.condition,
          "rule_text": rule_text(m.segment.condition), "active": m.segment.active, "since": iso(m.since),
-         "until": iso(m.until)}
+         "until": iso(m.until), **segment_profiling_facts(m.segment)}
         for m in memberships
     ]  # fmt: skip
 
@@ -269,11 +281,37 @@ def _group(contacts: Iterable[Contact], kind: str) -> list[dict[str, Any]]:
             row["first_at"] = min(filter(None, (row["first_at"], when)))
             row["last_at"] = max(filter(None, (row["last_at"], when)))
         row["count"] += 1
+    classified = {str(s.pk): classification(s) for s in Service.objects.filter(pk__in=_uuids(grouped))}
     rows = [
-        row | {key: sorted(row[key]) for key in ("purposes", "data_categories", "topics")}
+        row
+        | {key: sorted(row[key]) for key in ("purposes", "data_categories", "topics")}
+        | classified.get(row["service_id"], UNKNOWN_RECIPIENT)
         for row in grouped.values()
     ]
     return sorted(rows, key=lambda r: (r["service_name"], r["service_id"]))
+
+
+# a recipient the registry no longer knows (a deleted service): nothing is claimed about it
+UNKNOWN_RECIPIENT = {
+    "role": "", "role_label": "Not classified yet", "country": "", "outside_eea": None, "safeguard": "",
+    "safeguard_label": "", "safeguard_detail": "",
+}  # fmt: skip
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(uuid.UUID(value))
+        except (TypeError, ValueError):
+            continue
+    return found
+
+
+def _planned(purpose_keys: Iterable[str]) -> list[dict[str, Any]]:
+    """Art. 15(1)(c) "recipients to whom the data will be disclosed": the active services
+    registered for the purposes the data is held for, with the purposes (of those) they serve."""
+    return [r.as_dict() | {"purposes": list(r.purposes)} for r in purposes_recipients(purpose_keys)]
 
 
 def _recipients(
@@ -319,7 +357,8 @@ def _purposes(keys: Iterable[str]) -> list[dict[str, Any]]:
                 {"key": key, "name": purpose.name, "description": purpose.description,
                  "lawful_basis": purpose.lawful_basis, "lawful_basis_label": _basis_label(purpose.lawful_basis),
                  "essential": purpose.essential, "retention_days": purpose.retention_days,
-                 "retention": f"{purpose.retention_days} days", "data_uses": list(purpose.data_uses),
+                 "retention": own_record_retention(key) or f"{purpose.retention_days} days",
+                 "data_uses": list(purpose.data_uses),
                  "data_categories": list(purpose.data_categories), "in_catalog": True}
             )  # fmt: skip
             continue
@@ -327,7 +366,10 @@ def _purposes(keys: Iterable[str]) -> list[dict[str, Any]]:
         rows.append(
             {"key": key, "name": name, "description": description, "lawful_basis": basis,
              "lawful_basis_label": _basis_label(basis), "essential": None, "retention_days": None,
-             "retention": retention.format(request_months=_request_months()), "data_uses": [],
+             "retention": own_record_retention(key) or retention.format(
+                 request_months=_request_months(), identity_months=settings.HUB_IDENTITY_RETENTION_MONTHS,
+                 consent_years=settings.HUB_CONSENT_RECORD_YEARS),
+             "data_uses": [],
              "data_categories": [], "in_catalog": False}
         )  # fmt: skip
     return rows
@@ -388,6 +430,7 @@ def export_facts_gather(*, subject_ids: Sequence[uuid.UUID], kind: Kind) -> Expo
     categories |= {SEGMENT_CATEGORY} if segments else set()
     purposes = {e["purpose"] for e in events} | {f["purpose"] for f in profile}
     purposes |= {p for s in segments for p in s["purposes"]}
+    recipients = _recipients(read, services, ids) if kind == "access" else []
     return ExportFacts(
         kind=kind,
         subject_ids=[str(s) for s in ids],
@@ -399,5 +442,12 @@ def export_facts_gather(*, subject_ids: Sequence[uuid.UUID], kind: Kind) -> Expo
         profile=profile,
         segments=segments,
         scores=_scores(profile),
-        recipients=_recipients(read, services, ids) if kind == "access" else [],
+        recipients=recipients,
+        **(_registry_facts([p for p in purposes if p], recipients) if kind == "access" else {}),
     )
+
+
+def _registry_facts(purposes: list[str], recipients: list[dict[str, Any]]) -> dict[str, Any]:
+    planned = _planned(purposes)
+    actual = [r | {"name": r["service_name"]} for r in recipients]
+    return {"planned_recipients": planned, "transfers": transfers_of([*actual, *planned])}

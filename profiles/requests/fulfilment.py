@@ -23,7 +23,7 @@ from consent.webhooks import Announcement, webhooks_announce
 from profiles.collection.services import nudge_projector
 from profiles.event_types import DISCLOSED
 from profiles.models import FieldKind, ProfileField
-from profiles.requests import objection
+from profiles.requests import human_review, objection
 from profiles.requests.case import case_event_append
 from profiles.requests.connectors import flow as connectors
 from profiles.requests.domain import RequestType, StepWaiting
@@ -313,6 +313,11 @@ def _limit(case: PrivacyRequest) -> Result:
     return _decisions(objection.limit_sensitive_apply(case=case, actor=_actor(case)))
 
 
+def _human_review(case: PrivacyRequest) -> Result:
+    about = request_details(case).get("about") or {}
+    return human_review.human_review_apply(case, about=about, subject_ids=request_subjects(case))
+
+
 def _notify_done(case: PrivacyRequest) -> Result:
     return {"subject_emailed": subject_notify(case=case, notice="fulfilled")}
 
@@ -358,6 +363,8 @@ STEPS: dict[str, tuple[Step, ...]] = {
     RequestType.OBJECTION: (Step("object", _object), Step("notify", _notify_done, atomic=False)),
     RequestType.OPT_OUT: (Step("opt_out", _opt_out), Step("notify", _notify_done, atomic=False)),
     RequestType.LIMIT_SENSITIVE: (Step("limit", _limit), Step("notify", _notify_done, atomic=False)),
+    # Art. 22(3): runs only once an officer recorded the review (human_review.human_review_decide)
+    RequestType.HUMAN_REVIEW: (Step("review", _human_review), Step("notify", _notify_done, atomic=False)),
 }
 
 
@@ -379,4 +386,6 @@ def outcome_of(case: PrivacyRequest, result: Result) -> str:
         return f"rectified for {len(result.get('purposes_rectified', []))} purpose(s)"
     if case.type == RequestType.RESTRICTION:
         return "processing restricted"
+    if case.type == RequestType.HUMAN_REVIEW:
+        return f"human review: {result.get('review_outcome', '?')}"
     return f"{len(result.get('purposes_stopped', []))} purpose(s) stopped"

@@ -29,6 +29,7 @@ from audit.models import DataKey
 from audit.services import Actor, NewEvent, ledger_append
 from audit.shredding import subject_keys_shred
 from consent.models import Purpose
+from consent.own_records import OWN_RECORD_SCOPES
 from consent.translations import purpose_text
 from hub.errors import Conflict, DomainError, NotFound
 from profiles.identity.models import Subject
@@ -194,8 +195,13 @@ def holds_kept(*, case: PrivacyRequest) -> list[dict[str, Any]]:
 
 def hold_keeps(subject_id: uuid.UUID, purpose: str, now: datetime) -> bool:
     """Does a hold in force keep this purpose of this subject? Retention asks it (registered by
-    `apps.py` with `consent.retention.retention_keeper_register`): a hold outranks retention."""
-    return holds_active(subject_ids=[subject_id], now=now).filter(purposes__contains=[purpose]).exists()
+    `apps.py` with `consent.retention.retention_keeper_register`): a hold outranks retention.
+    Any hold on the subject keeps its own records (identity links, consent records, requests): they
+    are what a legal claim about the held data is argued with (Art. 17(3)(e))."""
+    held = holds_active(subject_ids=[subject_id], now=now)
+    if purpose in OWN_RECORD_SCOPES:
+        return held.exists()
+    return held.filter(purposes__contains=[purpose]).exists()
 
 
 def purpose_names(purposes: Iterable[str], language: str | None) -> list[str]:

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from consent.models.recipients import RecipientClassification
 from profiles.requests.domain import Channel, RequestType, Status
 
 
@@ -150,7 +151,7 @@ class ConnectorKind(models.TextChoices):
     MANUAL = "manual", "Manual (an officer's task)"
 
 
-class Connector(models.Model):
+class Connector(RecipientClassification):
     """A downstream system that holds personal data outside the hub, declared by an officer.
 
     It holds no secret: a PostgreSQL DSN and an HTTP signing secret are read from the environment

@@ -24,7 +24,11 @@ def request_subjects(case: PrivacyRequest) -> list[uuid.UUID]:
     """The subject that now holds the person's data, then every subject merged into it."""
     if case.subject_id is None:
         return []
-    holder = subjects_absorbing(subject_id=case.subject_id)[-1]
+    return subjects_of(case.subject_id)
+
+
+def subjects_of(subject_id: uuid.UUID) -> list[uuid.UUID]:
+    holder = subjects_absorbing(subject_id=subject_id)[-1]
     return [holder, *subjects_absorbed_into(survivor_id=holder)]
 
 

@@ -46,9 +46,10 @@ from profiles.requests.domain import (
 )
 from profiles.requests.emails import subject_notify
 from profiles.requests.event_types import REQUESTS_PURPOSE, TRANSITIONS
+from profiles.requests.human_review import human_review_subject_check
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.objection import beyond_direct_marketing
-from profiles.requests.selectors import request_subjects
+from profiles.requests.selectors import request_subjects, subjects_of
 from profiles.requests.verification import second_identifier_sealed, verification_begin, verification_level
 
 MAX_REASON = 2000
@@ -124,6 +125,11 @@ def request_submit(
     else:
         subject = subject_find(kind=identifier_kind, value=identifier_value)
     regime = _regime(jurisdiction or (subject.jurisdiction if subject else ""))
+    if request_kind == RequestType.HUMAN_REVIEW and subject_id is not None:
+        # the signed-in person is told at once that there is nothing of theirs to review; a caller
+        # naming someone by an identifier gets the same answer either way (the officer finds out),
+        # or the answer would tell a service who is in which segment
+        human_review_subject_check(clean_details, subjects_of(subject.id) if subject else [])
     case_id = uuid.uuid4()
     case = PrivacyRequest.objects.create(
         id=case_id,
@@ -211,6 +217,11 @@ def request_approve(
     *, request_id: uuid.UUID | str, actor: Actor, officer_id: int | None = None
 ) -> PrivacyRequest:
     case = case_locked(request_id)
+    if case.type == RequestType.HUMAN_REVIEW:
+        raise Conflict(
+            "A human review is decided by recording its outcome and a note for the person (Art. 22(3)).",
+            code="request.review_outcome_required",
+        )
     if case.status not in AWAITING_APPROVAL:
         transition_check(case.status, Status.IN_PROGRESS)  # raises the 409 for closed cases
         raise Conflict(

@@ -66,6 +66,7 @@ DEFAULT_TIERS: dict[RequestType, VerificationLevel] = {
     RequestType.OBJECTION: VerificationLevel.ONE_POINT,
     RequestType.OPT_OUT: VerificationLevel.NONE,
     RequestType.LIMIT_SENSITIVE: VerificationLevel.NONE,
+    RequestType.HUMAN_REVIEW: VerificationLevel.ONE_POINT,  # about the person's own segments, no data given out
 }
 
 # why a case waits, as officers read it (no personal data)

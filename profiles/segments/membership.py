@@ -39,6 +39,8 @@ from audit.selectors import (
 )
 from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
+from consent.models import Service
+from consent.sale_share import sale_share_withheld
 from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.models import (
@@ -46,6 +48,7 @@ from profiles.models import (
     ProfileField,
     Segment,
     SegmentEvidence,
+    SegmentExclusion,
     SegmentMembership,
 )
 from profiles.segments import store
@@ -273,6 +276,10 @@ def _memberships_update(
     for subject, field in store.rule_fields(subjects, every_purpose):
         fields[subject].append(field)
     current = store.memberships_locked(subjects)
+    # people an officer's human review took out of a segment (Art. 22(3)) never meet its rule again
+    excluded = set(
+        SegmentExclusion.objects.filter(subject_id__in=subjects).values_list("subject_id", "segment_id")
+    )
     changes: dict[str, list[tuple[uuid.UUID, bool]]] = defaultdict(list)
     joining: list[SegmentMembership] = []
     leaving: list[int] = []
@@ -281,7 +288,7 @@ def _memberships_update(
         for segment in rules.segments:
             keys_ = rules.purposes[segment.pk]
             verdict = Verdict(False)
-            if all(decisions[(subject, p)].allowed for p in keys_):
+            if (subject, segment.pk) not in excluded and all(decisions[(subject, p)].allowed for p in keys_):
                 facts = _facts(evidence[subject], fields[subject], segment.pk, keys_)
                 verdict = matches(segment.condition, facts, now)
             membership = current.get((subject, segment.pk))
@@ -473,6 +480,11 @@ def consented_members(
     ids = list(rows.values_list("subject_id", flat=True)[:limit])
     purposes = segment.purpose_keys()
     members = [s for s in ids if all(decide(s, p).allowed for p in purposes)]
+    if service_id is not None and members:
+        # CCPA: a third party hears nothing of people who opted out of sale/sharing
+        service = Service.objects.get(pk=service_id)
+        withheld = sale_share_withheld(service=service, subject_ids=members)
+        members = [member for member in members if member not in withheld]
     if service_id is not None and members:
         ledger_append(
             events=[

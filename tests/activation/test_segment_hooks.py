@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from audit.services import Actor, NewEvent, ledger_append
-from consent.decisions import Context, consent_record
-from consent.models import Service, WebhookDelivery
+from consent.decisions import Context, consent_record, gpc_apply
+from consent.models import RecipientRole, Service, WebhookDelivery
 from consent.webhooks import webhook_deliver, webhook_signature_valid
 from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.identity.models import Subject
@@ -125,3 +125,63 @@ def test_many_changes_cost_one_query_for_the_services_and_one_insert(
     with django_assert_num_queries(2):
         deliveries = segment_changes_announce(segments=[segment], changes=changes, occurred_at=timezone.now())
     assert len(deliveries) == 50 == WebhookDelivery.objects.count()
+
+
+# --- CCPA: a third party hears nothing of a person who opted out of sale/sharing ---------------
+def _classified(name: str, role: str, url: str) -> Service:
+    service = _service(name, purposes=BOTH, scopes=["segments:read"], url=url)
+    Service.objects.filter(pk=service.pk).update(recipient_role=role)
+    return service
+
+
+def _received(receiver) -> dict[str, list[tuple[str, str]]]:
+    """Deliver every pending webhook, then what each receiver path got: (topic, subject id)."""
+    for delivery in WebhookDelivery.objects.filter(delivered_at__isnull=True).order_by("created_at"):
+        assert webhook_deliver(delivery_id=delivery.id) == "delivered"
+    got: dict[str, list[tuple[str, str]]] = {}
+    for request in receiver.requests:
+        body = json.loads(request["body"])
+        got.setdefault(str(request["path"]), []).append((body["topic"], body["subject_id"]))
+    return {path: sorted(told) for path, told in got.items()}
+
+
+def test_a_third_party_hears_no_segment_change_of_an_opted_out_person_a_service_provider_does(
+    segment, receiver
+):
+    # given two services listening to the segment: an ad network (third party) and a CRM (service provider)
+    _classified("ad-network", RecipientRole.THIRD_PARTY, receiver.url.replace("/hook", "/ads"))
+    _classified("crm", RecipientRole.SERVICE_PROVIDER, receiver.url.replace("/hook", "/crm"))
+    # and two people who viewed X, one of whom sent Global Privacy Control (an opt-out of sale/sharing)
+    stays, opts_out = _member(), _member()
+    gpc_apply(subject_id=opts_out, actor=Actor.system())
+    # when both join the segment
+    assert segments_refresh(subject_ids=[stays, opts_out]) == 2
+    # then the service provider hears of both joins, the third party only of the one who did not opt out
+    joined = "segment.joined"
+    assert _received(receiver) == {
+        "/crm": sorted([(joined, str(stays)), (joined, str(opts_out))]),
+        "/ads": [(joined, str(stays))],
+    }
+    # a withdrawal is a notice to stop, not a disclosure: it still reaches the third party (§7026(f))
+    receiver.requests.clear()
+    consent_record(
+        subject_id=opts_out, decisions={"personalization": False}, actor=Actor.system(), context=Context()
+    )
+    assert segments_refresh(subject_ids=[opts_out]) == 1
+    assert _received(receiver) == {
+        "/crm": sorted([("consent.withdrawn", str(opts_out)), ("segment.left", str(opts_out))]),
+        "/ads": [("consent.withdrawn", str(opts_out))],
+    }
+    # and one who joined before opting out: the third party heard the join, so it hears the leave
+    receiver.requests.clear()
+    assert segments_refresh(subject_ids=[stays]) == 0
+    gpc_apply(subject_id=stays, actor=Actor.system())
+    consent_record(
+        subject_id=stays, decisions={"personalization": False}, actor=Actor.system(), context=Context()
+    )
+    assert segments_refresh(subject_ids=[stays]) == 1
+    received = _received(receiver)
+    assert ("segment.left", str(stays)) in received["/ads"] and ("segment.left", str(stays)) in received[
+        "/crm"
+    ]
+    assert not any(topic == "segment.joined" for topic, _ in received["/ads"])

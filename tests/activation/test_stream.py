@@ -17,8 +17,8 @@ from audit.consumers import position_get
 from audit.selectors import ledger_events_for_subject
 from audit.services import Actor
 from audit.shredding import subject_keys_shred
-from consent.decisions import Context, consent_record
-from consent.models import Service
+from consent.decisions import Context, consent_record, gpc_apply
+from consent.models import RecipientRole, Service
 from consent.webhooks import webhook_signature_valid
 from profiles.activation import stream
 from profiles.activation.models import StreamState
@@ -224,6 +224,39 @@ def test_events_of_erased_subjects_or_under_shredded_keys_are_not_sent(shop, rec
     settle()
     assert stream_run(service_id=crm.id).sent == 0
     assert receiver.requests == []
+
+
+def test_a_third_party_stream_carries_nothing_of_a_person_who_opted_out_of_sale_or_sharing(shop, receiver):
+    # given an ad network (third party) and a CRM (service provider), both streaming analytics events
+    ads = listener(receiver.url.replace("/hook", "/ads"))
+    crm = listener(receiver.url.replace("/hook", "/crm"))
+    Service.objects.filter(pk=ads.pk).update(recipient_role=RecipientRole.THIRD_PARTY)
+    Service.objects.filter(pk=crm.pk).update(recipient_role=RecipientRole.SERVICE_PROVIDER)
+    started(ads)
+    started(crm)
+    # and two people consenting to analytics, one of whom sent Global Privacy Control
+    alice = person_consenting("alice", "analytics").id
+    bob = person_consenting("bob", "analytics").id
+    gpc_apply(subject_id=bob, actor=Actor.system())
+    # GPC covers sale/sharing, not analytics: both events are collected
+    assert collect(shop, "alice", sku="A-1") == "accepted" and collect(shop, "bob", sku="B-1") == "accepted"
+    # when both streams run
+    assert stream_run(service_id=ads.id).sent == 1
+    assert stream_run(service_id=crm.id).sent == 2
+    # then the third party received alice's event only, the service provider both
+    by_path: dict[str, list[tuple[str, str]]] = {}
+    for request in receiver.requests:
+        by_path.setdefault(str(request["path"]), []).extend(
+            (m["subjectId"], m["properties"]["sku"]) for m in json.loads(request["body"])["batch"]
+        )
+    by_path = {path: sorted(got) for path, got in by_path.items()}
+    assert by_path == {
+        "/ads": [(str(alice), "A-1")],
+        "/crm": sorted([(str(alice), "A-1"), (str(bob), "B-1")]),
+    }
+    # and only what was sent is recorded as disclosed
+    assert [d.actor_id for d in disclosures(bob)] == [str(crm.id)]
+    assert sorted(d.actor_id for d in disclosures(alice)) == sorted([str(ads.id), str(crm.id)])
 
 
 # --- at least once ------------------------------------------------------------------------------

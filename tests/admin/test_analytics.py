@@ -49,11 +49,13 @@ def scenario(purposes):
     subjects = [uuid.uuid4() for _ in range(4)]
     for subject in subjects[:3]:
         consent_record(
-            subject_id=subject, decisions={"analytics": True}, actor=Actor.system(), context=BANNER
-        )
+            subject_id=subject, decisions={"analytics": True}, actor=Actor.system(), context=BANNER,
+            notice_version=1,
+        )  # fmt: skip
     consent_record(
-        subject_id=subjects[0], decisions={"analytics": False}, actor=Actor.system(), context=BANNER
-    )
+        subject_id=subjects[0], decisions={"analytics": False}, actor=Actor.system(), context=BANNER,
+        notice_version=1,
+    )  # fmt: skip
     gpc_apply(subject_id=subjects[3], actor=Actor.system())
     ledger_append(
         events=[NewEvent("collection.refused.gpc", subject_id=subjects[3], purpose="advertising")],

@@ -57,3 +57,56 @@ def test_a_staff_user_without_permissions_sees_no_queue(db, client):
     client.force_login(User.objects.create_user("nobody", password="pw-nobody-123", is_staff=True))
     page = client.get("/admin/").content.decode()
     assert 'id="privacy-request-queue"' not in page and 'id="compliance-tools"' not in page
+
+
+def test_the_legal_records_panel_gives_each_record_a_home_and_says_what_needs_an_officer(shop, login, client):
+    from audit.incidents import incident_save
+    from audit.models import Incident
+    from consent.models import LawfulBasis, Purpose, Service
+
+    # given: a recipient nobody classified, one classified in the EEA, a breach the controller became
+    # aware of 70 hours ago, and a purpose on legitimate interest without its balancing test
+    Service.objects.filter(name="recommender").update(recipient_role="processor", country="DE")
+    Purpose.objects.create(
+        key="fraud", name="Fraud prevention", description="d", lawful_basis=LawfulBasis.LEGITIMATE_INTEREST
+    )
+    aware = timezone.now() - timedelta(hours=70)
+    incident = incident_save(
+        incident=Incident(detected_at=aware, aware_at=aware, nature="Lost laptop"),
+        actor=Actor("officer", "1"),
+    )
+    login("officer")
+    # when the officer opens the admin
+    page = client.get("/admin/").content.decode()
+    panel = page[page.index('id="legal-records"') :]
+    # then each record has its home, the law it serves, and what needs the officer now
+    for key, url, law in (
+        ("ropa", "/admin/ropa/", "Art. 30(1)"),
+        ("recipients", "/admin/recipients/", "44–49"),
+        ("incidents", "/admin/audit/incident/", "Art. 33, 34"),
+        ("assessments", "/admin/consent/assessment/", "Art. 35"),
+    ):
+        card = panel[panel.index(f'id="record-{key}"') :]
+        card = card[: card.index("</section>")]
+        assert f'href="{url}"' in card and law in card
+    recipients = panel[panel.index('id="record-recipients"') :]
+    recipients = recipients[: recipients.index("</section>")]
+    assert (
+        "needs classifying: dpo-desk, shop" in recipients
+        and "recommender" not in recipients.split("needs")[1]
+    )
+    incidents = panel[panel.index('id="record-incidents"') :]
+    incidents = incidents[: incidents.index("</section>")]
+    assert f"{incident.reference} (open): 1 h left" in incidents and "1 open" in incidents
+    assert 'href="/admin/audit/incident/add/"' in incidents
+    assessments = panel[panel.index('id="record-assessments"') :]
+    assert "Fraud prevention: Relies on legitimate interest without an approved" in assessments
+
+
+def test_a_viewer_sees_the_records_and_a_staff_user_without_permissions_none(roles, login, client, db):
+    from django.contrib.auth.models import User
+
+    login("viewer")
+    assert 'id="record-incidents"' in client.get("/admin/").content.decode()
+    client.force_login(User.objects.create_user("nobody2", password="pw-nobody-123", is_staff=True))
+    assert 'id="legal-records"' not in client.get("/admin/").content.decode()

@@ -25,7 +25,7 @@ from consent.domain import (
     parental_consent_missing,
 )
 from consent.gate import decide, fact_cache
-from consent.models import DecisionMethod, DecisionSource, Purpose, Service
+from consent.models import DecisionMethod, DecisionSource, Notice, Purpose, Service
 from profiles.identity.models import ParentalConsentRequest
 from profiles.identity.subjects import subject_find
 from tasks.consent import send_parental_consent_link
@@ -87,6 +87,7 @@ def _grant(subject_id: uuid.UUID, purpose: str = "analytics") -> None:
     consent_record(
         subject_id=subject_id, decisions={purpose: True},
         context=Context(DecisionSource.BANNER, DecisionMethod.CLICK, "en", ""), actor=_system(),
+        notice_version=Notice.objects.order_by("-version").values_list("version", flat=True).first(),
     )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from consent.decisions import (
     Context,
     InvalidDecision,
     NotConsentBased,
+    NoticeRequired,
     UnknownNotice,
     UnknownPurpose,
     consent_expire_due,
@@ -23,7 +24,7 @@ from consent.decisions import (
     notice_publish,
 )
 from consent.gate import decide, fact_cache
-from consent.models import ConsentState, DecisionMethod, DecisionSource
+from consent.models import ConsentState, DecisionMethod, DecisionSource, Notice
 from tests.tasks_sent import tasks_queued
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,11 @@ def subject():
 
 
 def _record(subject, actor, **decisions):
-    return consent_record(subject_id=subject, decisions=decisions, actor=actor, context=BANNER)
+    """A banner decision, on the latest notice (the one the banner shows)."""
+    version = Notice.objects.order_by("-version").values_list("version", flat=True).first()
+    return consent_record(
+        subject_id=subject, decisions=decisions, actor=actor, context=BANNER, notice_version=version
+    )
 
 
 def test_a_decision_is_a_ledger_event_and_the_state_changes_in_the_same_commit(subject, actor, notice):
@@ -88,6 +93,8 @@ def test_bad_decisions_are_refused_and_record_nothing(subject, actor, notice, le
         consent_record(
             subject_id=subject, decisions={"analytics": True}, actor=actor, context=BANNER, notice_version=99
         )
+    with pytest.raises(NoticeRequired):  # a banner consent names the notice it showed
+        consent_record(subject_id=subject, decisions={"analytics": True}, actor=actor, context=BANNER)
     with pytest.raises(InvalidDecision):
         consent_record(subject_id=subject, decisions={}, actor=actor, context=BANNER)
     with pytest.raises(InvalidDecision):
@@ -226,8 +233,9 @@ def test_deciding_many_at_once_agrees_with_deciding_one_by_one(actor, notice):
 
     people = [Subject.objects.create(jurisdiction=j).id for j in ("EU", "US-CA", "", "EU")]
     consent_record(
-        subject_id=people[0], decisions={"analytics": True, "marketing": False}, actor=actor, context=BANNER
-    )
+        subject_id=people[0], decisions={"analytics": True, "marketing": False}, actor=actor, context=BANNER,
+        notice_version=notice.version,
+    )  # fmt: skip
     consent_record(subject_id=people[1], decisions={"advertising": False}, actor=actor, context=BANNER)
     subject_restrict(subject_id=people[3], actor=actor)
     pairs = [

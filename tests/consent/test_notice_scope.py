@@ -83,10 +83,12 @@ def test_no_notice_at_all_is_none(purposes):
 
 
 def _given(notice: Notice, jurisdiction: str) -> uuid.UUID:
+    """A banner consent on `notice` (a site's notice: that site's banner)."""
     subject = uuid.uuid4()
     context = Context(DecisionSource.BANNER, DecisionMethod.CLICK, "en", jurisdiction)
+    actor = Actor("service", str(notice.service_id)) if notice.service_id else SYSTEM
     consent_record(
-        subject_id=subject, decisions={"analytics": True}, actor=SYSTEM, context=context,
+        subject_id=subject, decisions={"analytics": True}, actor=actor, context=context,
         notice_version=notice.version,
     )  # fmt: skip
     return subject
@@ -106,7 +108,7 @@ def test_a_material_notice_invalidates_only_the_consents_it_supersedes(site):
     shop_visitor = _given(shop, "EU")
 
     # when California's notice changes materially
-    _, count = notice_publish(
+    california, count = notice_publish(
         title="California v2", text="new", purposes=["analytics"], jurisdiction="US-CA", material=True,
         actor=SYSTEM,
     )  # fmt: skip

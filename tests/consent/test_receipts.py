@@ -110,7 +110,10 @@ def test_receipt_records_the_decision_in_iso_27560_structure(actor, notice, sett
     [purpose] = processing["purposes"]
     assert purpose["key"] == "analytics" and purpose["name"] == "Analytics"
     assert purpose["legal_basis"] == "dpv:Consent"
-    assert purpose["recipients"] == ["Web analytics"]
+    assert [(r["name"], r["role_label"]) for r in purpose["recipients"]] == [
+        ("Web analytics", "Not classified yet")
+    ]
+    assert processing["processing_as_of"] == "receipt time — the decision predates snapshots"
     assert purpose["retention_days"] == 395
     assert {"description", "data_categories", "data_uses"} <= set(purpose)
     assert processing["jurisdiction"] == "EU"

@@ -49,7 +49,7 @@ def test_gpc_is_applied_once_and_shown(zoe, zoe_client):
         "> for Advertising</span></button>" not in html
         and "Global Privacy Control signal keeps this off" in html
     )
-    grant = {"purpose": "advertising", "granted": "1"}
+    grant = {"purpose": "advertising", "granted": "1", "notice_version": "1"}  # the page's notice
     assert zoe_client.post("/portal/consent/choice", grant, HTTP_SEC_GPC="1").status_code == 409
     assert ConsentState.objects.get(subject_id=zoe.id, purpose_id="advertising").status == "withdrawn"
     assert zoe_client.post("/portal/consent/choice", grant).status_code == 302  # the person's own choice
@@ -78,7 +78,12 @@ def test_csrf_is_enforced_on_every_form(zoe):
     form_token = re.search(
         r'name="csrfmiddlewaretoken" value="([^"]+)"', browser.get("/portal/consent").content.decode()
     )
-    choice = {"purpose": "analytics", "granted": "1", "csrfmiddlewaretoken": form_token.group(1)}
+    choice = {
+        "purpose": "analytics",
+        "granted": "1",
+        "notice_version": "1",
+        "csrfmiddlewaretoken": form_token.group(1),
+    }
     assert browser.post("/portal/consent/choice", choice).status_code == 302
 
 
@@ -98,7 +103,8 @@ def test_one_session_never_shows_another_subjects_data(zoe, bruno, zoe_client):
     # nothing in the address or a form names the subject: extra fields are ignored
     zoe_client.post("/portal/requests", {"type": "access", "subject_id": str(bruno.id)})
     zoe_client.post(
-        "/portal/consent/choice", {"purpose": "analytics", "granted": "1", "subject_id": str(bruno.id)}
+        "/portal/consent/choice",
+        {"purpose": "analytics", "granted": "1", "notice_version": "1", "subject_id": str(bruno.id)},
     )
     assert not ConsentState.objects.filter(subject_id=bruno.id, purpose_id="analytics").exists()
     assert ConsentState.objects.filter(subject_id=zoe.id, purpose_id="analytics").exists()

@@ -126,7 +126,10 @@ def test_the_combination_is_most_restrictive_for_every_pair_of_states(pair, mine
 
 def test_a_carried_over_consent_keeps_its_notice_and_its_expiry(pair, notice):
     alice, device = pair
-    _decide(device, analytics=True)
+    consent_record(
+        subject_id=device, decisions={"analytics": True}, actor=Actor.system(), context=Context(jurisdiction="EU"),
+        notice_version=notice.version,
+    )  # fmt: skip
     original = ConsentState.objects.get(subject_id=device, purpose_id="analytics")
 
     subjects_merge(survivor_id=alice, absorbed_id=device, actor=Actor.system())

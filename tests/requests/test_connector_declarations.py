@@ -416,3 +416,65 @@ def test_officers_check_now_and_viewers_download_the_declarations(declarer, role
         "yaml"
     )
     assert Client().get("/admin/privacy_requests/connector/export.toml").status_code == 302  # to the login
+
+
+# --- the recipients registry's fields (issue 20) -----------------------------------------------
+CLASSIFICATION_BAD = [
+    ("an unknown role", _manual(recipient_role="vendor"), "recipient_role"),
+    ("not a country", _manual(country="ZZ"), "country"),
+    ("outside the EEA without a safeguard", _manual(country="US"), "transfer_safeguard"),
+    ("a safeguard inside the EEA", _manual(country="DE", transfer_safeguard="sccs"), "transfer_safeguard"),
+    ("a derogation without its ground", _manual(country="US", transfer_safeguard="derogation"),
+     "transfer_safeguard_detail"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "field"), CLASSIFICATION_BAD, ids=[b[0] for b in CLASSIFICATION_BAD]
+)
+def test_a_declaration_with_a_transfer_but_no_safeguard_is_refused(case, fields, field):
+    with pytest.raises(InvalidConnector) as raised:
+        connector_validate(fields)
+    assert raised.value.field == field, raised.value.message
+
+
+@pytest.mark.parametrize("fmt", ["toml", "yaml"])
+def test_the_classification_round_trips_and_an_unclassified_file_reads_the_same(declared, fmt):
+    unclassified = connectors_export(fmt)
+    assert "recipient_role" not in unclassified and "country" not in unclassified  # empty: left out
+    Connector.objects.filter(key="crm").update(
+        recipient_role="processor", country="us", transfer_safeguard="sccs",
+        transfer_safeguard_detail="SCCs 2021/914, module 2",
+    )  # fmt: skip
+    # the file normalises the country as the rules do
+    text = (
+        connectors_export(fmt)
+        .replace('country = "us"', 'country = "US"')
+        .replace("country: us", "country: US")
+    )
+    assert "SCCs 2021/914, module 2" in text
+    Connector.objects.all().delete()
+    assert connectors_import(text, fmt, actor=None).created == ("billing", "crm", "paper")
+    crm = Connector.objects.get(key="crm")
+    assert (crm.recipient_role, crm.country, crm.transfer_safeguard, crm.outside_eea()) == (
+        "processor",
+        "US",
+        "sccs",
+        True,
+    )
+    assert connectors_export(fmt) == text  # byte-identical round trip
+
+
+def test_the_admin_form_has_the_recipient_fieldset_and_refuses_a_transfer_without_safeguard(declarer):
+    page = declarer.get(ADD).content.decode()
+    assert (
+        "Recipient and transfers (GDPR Art. 28/44–49, CCPA)" in page
+        and "Standard contractual clauses" in page
+    )
+    refused = declarer.post(ADD, _form(recipient_role="processor", country="US"))
+    assert "outside the EEA" in str(refused.context["adminform"].form.errors["transfer_safeguard"])
+    assert not Connector.objects.exists()
+    accepted = declarer.post(ADD, _form(recipient_role="processor", country="us", transfer_safeguard="adequacy",
+                                        transfer_safeguard_detail="Adequacy decision for Japan"))  # fmt: skip
+    assert accepted.status_code == 302, accepted.context["adminform"].form.errors
+    assert Connector.objects.get(key="crm").country == "US"

@@ -32,6 +32,7 @@ from profiles.identity.subjects import identifier_link, subject_resolve
 from profiles.models import Segment
 from profiles.requests.export import csv_cell, export_build
 from profiles.segments.membership import segments_refresh
+from tests.factories import notice_published
 from tests.profiles.projection_support import append, collected, drain
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,11 +70,13 @@ def _stitched_person() -> Person:
     shop = Actor("service", str(issued.service.id))
     alice = subject_resolve(kind="user_id", value="alice@example.org", actor=shop).id
     device = subject_resolve(kind="anonymous_id", value="device-1", actor=shop).id
+    banner_notice = notice_published(["analytics", "personalization", "marketing"])  # what the banner showed
     consent_record(
         subject_id=alice,
         decisions={"analytics": True, "personalization": True, "marketing": False},
         actor=shop,
         context=Context(source="banner", method="click", jurisdiction="EU"),
+        notice_version=banner_notice.version,
     )
     append(
         shop,

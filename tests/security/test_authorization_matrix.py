@@ -24,6 +24,7 @@ import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -36,11 +37,12 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
-from audit.models import Checkpoint, LedgerEvent
+from audit.incidents import incident_save
+from audit.models import Checkpoint, Incident, LedgerEvent
 from audit.services import Actor
 from consent.clients import service_register, service_site_key_issue
 from consent.decisions import Context, consent_record
-from consent.models import ConsentCategory, Scope, Service, WebhookDelivery
+from consent.models import Assessment, ConsentCategory, Scope, Service, WebhookDelivery
 from profiles.activation.models import StreamState
 from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent
 from profiles.collection.stitching import subjects_merge
@@ -425,6 +427,7 @@ ROUTES: dict[str, Route] = {
     "admin/analytics/": admin(get("/admin/analytics/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/ropa/": admin(get("/admin/ropa/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/ropa.csv": admin(get("/admin/ropa.csv", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
+    "admin/recipients/": admin(get("/admin/recipients/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
     "admin/login/": admin(get("/admin/login/", (200, 200, 200, 200, 200, 302, 302))),  # staff: to the index
     "admin/logout/": admin(get("/admin/logout/", (302, 302, 302, 302, 302, 405, 405))),  # POST only
     "admin/password_change/": admin(
@@ -474,6 +477,16 @@ ROUTES: dict[str, Route] = {
             (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 404, 404),
         ),
     ),
+    # the breach register: the record (viewers too); the affected subjects' ids: officers only
+    "admin/audit/incident/<uuid:incident_id>/record/": admin(
+        get("/admin/audit/incident/{incident}/record/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
+    ),
+    "admin/audit/incident/<uuid:incident_id>/record.json": admin(
+        get("/admin/audit/incident/{incident}/record.json", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))
+    ),
+    "admin/audit/incident/<uuid:incident_id>/subjects.csv": admin(
+        get("/admin/audit/incident/{incident}/subjects.csv", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
+    ),
     "admin/privacy_requests/legalhold/place/": admin(  # keeping data from an erasure: officers only
         get("/admin/privacy_requests/legalhold/place/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
@@ -502,6 +515,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "auditlog/logentry": ("v", "v"),
     "audit/ledgerevent": ("v", "v"),
     "audit/checkpoint": ("v", "v"),
+    "audit/incident": ("v", "vac"),  # the breach register: recorded by officers, never deleted
     "consent/purpose": ("v", "vac"),
     "consent/notice": ("v", "va"),
     "consent/jurisdiction": ("v", "vac"),
@@ -512,6 +526,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "consent/webhookdelivery": ("v", "v"),
     "consent/service": ("v", "vac"),  # registering a service decides who receives data
     "consent/servicekey": ("v", "vc"),  # revoking a key (new keys come from the service's page)
+    "consent/assessment": ("v", "vac"),  # DPIAs and LIAs: officers write and approve, admins delete
     "privacy_requests/privacyrequest": ("v", "v"),  # decided through actions and the API, never edited
     "privacy_requests/connector": ("v", "vac"),
     "privacy_requests/verificationtier": ("v", "vc"),  # one row per type, seeded: levels change, rows stay
@@ -661,6 +676,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
                                      instructions="Shred the folder.")  # fmt: skip
     billing = Connector.objects.create(key="billing", name="Billing", kind="http", actions=["erasure"],
                                        url="https://billing.example/privacy", secret_env="HUB_CONNECTOR_MATRIX")  # fmt: skip
+    Assessment.objects.create(kind="dpia", purpose_id="analytics", title="matrix", review_by="2099-01-01")
     LegalHold.objects.create(subject_id=subject_a.id, purposes=["analytics"], ground="legal_claims", reason="matrix",
                              until=timezone.now().date(), created_at=timezone.now())  # fmt: skip
     access_id = file_request(shop.events, "access")["id"]
@@ -681,6 +697,11 @@ def world(purposes, settings, roles, tmp_path) -> World:
     link = sign_in_link_mint(
         subject_id=subject_a.id, identifier_hash=identifier_hash("user_id", USER_ID), issued_by="test"
     )
+    incident = incident_save(
+        incident=Incident(detected_at=timezone.now(), aware_at=timezone.now(), nature="matrix",
+                          window_start=timezone.now() - timedelta(days=1), window_end=timezone.now()),
+        actor=Actor.system(),
+    )  # fmt: skip
     seal()
     viewer_browser = officer_client(officer("matrix-viewer", role="viewer"))
     officer_browser = officer_client(officer("matrix-officer", role="officer"))
@@ -698,6 +719,7 @@ def world(purposes, settings, roles, tmp_path) -> World:
         "sign_in_token": path_of(link.url).rsplit("/", 1)[1],
         "site_key": service_site_key_issue(service=Service.objects.get(pk=shop.service_id)),
         "purpose_type": str(ContentType.objects.get(app_label="consent", model="purpose").pk),
+        "incident": str(incident.pk),
         **_admin_objects(),
     }  # fmt: skip
     clients = {

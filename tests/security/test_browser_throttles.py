@@ -67,8 +67,9 @@ def _beacon(service: Service, events: list[dict[str, object]], origin: str = SHO
 
 def _consent(service: Service, origin: str = SHOP, **headers: str):
     body = json.dumps(
-        {"site": service.site_key, "anonymous_id": str(uuid.uuid4()), "decisions": {"analytics": True}}
-    )
+        {"site": service.site_key, "anonymous_id": str(uuid.uuid4()), "decisions": {"analytics": True},
+         "notice_version": 1}
+    )  # fmt: skip
     return Client(HTTP_ORIGIN=origin, **headers).post(
         "/collect/consent", data=body, content_type="text/plain"
     )

@@ -18,6 +18,14 @@ PRODUCTION_ENV = {
     "HUB_IDENTIFIER_PEPPER": "dummy-pepper",
     "DATABASE_URL": "postgres://hub_app@db.invalid/hub",  # the checks run without connecting
     "EMAIL_URL": "smtp+tls://mailer:secret@smtp.invalid:587",
+    # what the record of processing activities needs declared (hub.E002)
+    "HUB_CONTROLLER_NAME": "Shop SAS",
+    "HUB_CONTROLLER_CONTACT": "privacy@shop.example",
+    "HUB_CONTROLLER_COUNTRY": "FR",
+    "HUB_SUPERVISORY_AUTHORITY": "CNIL",
+    "HUB_DPO_CONTACT": "dpo@shop.example",
+    "HUB_REPRESENTATIVE": "none",
+    "HUB_JOINT_CONTROLLERS": "none",
 }
 # what may leak in from the developer's environment and change the answer
 _DROP = ("DJANGO_", "HUB_", "DATABASE_URL", "EMAIL_URL", "CELERY_BROKER_URL")
@@ -55,3 +63,14 @@ def test_turning_the_https_redirect_off_is_reported():
     result = _check_deploy(DJANGO_SSL_REDIRECT="false")
     assert result.returncode != 0
     assert "security.W008" in result.stdout + result.stderr
+
+
+def test_production_refuses_an_undeclared_controller_dpo_or_representative():
+    """hub.E002: the record of processing activities (Art. 30(1)(a)) cannot say "not stated" in
+    production; "none" is a declaration, an empty value is not."""
+    result = _check_deploy(HUB_DPO_CONTACT="", HUB_REPRESENTATIVE="", HUB_CONTROLLER_COUNTRY="")
+    assert result.returncode != 0
+    out = result.stdout + result.stderr
+    assert out.count("hub.E002") == 3, out
+    assert "HUB_DPO_CONTACT is empty" in out and "HUB_REPRESENTATIVE is empty" in out
+    assert "HUB_CONTROLLER_COUNTRY is empty" in out and "HUB_JOINT_CONTROLLERS" not in out

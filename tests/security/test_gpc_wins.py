@@ -86,8 +86,9 @@ def test_gpc_wins_over_later_grants_from_lower_standing_sources(ads_service):
     # when a service's API call, a banner click and a TCF string in an event each grant advertising
     consent_record(subject_id=subject.id, decisions={"advertising": True}, actor=Actor.system(), context=API)
     consent_submit(
-        kind="user_id", value="g-2", decisions={"advertising": True}, context=BANNER, actor=Actor.system()
-    )
+        kind="user_id", value="g-2", decisions={"advertising": True}, context=BANNER, actor=Actor.system(),
+        notice_version=1,
+    )  # fmt: skip
     event = {"message_id": "e1", "type": "track", "event": "Product Viewed", "user_id": "g-2",
              "purpose": "advertising", "context": {"consent": TCF_GRANTING_ADVERTISING}}  # fmt: skip
     [result] = ads_service.post("/api/v1/events", event, format="json").json()["results"]
@@ -114,7 +115,7 @@ def test_only_the_person_signed_in_to_the_portal_may_opt_back_in(ads_service):
     gpc_apply(subject_id=subject.id, actor=Actor.system())
     consent_record(
         subject_id=subject.id, decisions={"advertising": True}, actor=Actor("subject", str(subject.id)),
-        context=PORTAL,
+        context=PORTAL, notice_version=1,
     )  # fmt: skip
     assert _state(subject.id) == ("given", "portal")
 

@@ -141,7 +141,8 @@ def test_the_portal_and_the_banner_are_named_as_such(shop, settings):
     zoe = subject_find(kind="user_id", value=USER_ID)
     assert zoe is not None
     browser = signed_in(Client(), zoe, USER_ID)
-    assert browser.post("/portal/consent/choice", {"purpose": "analytics", "granted": "1"}).status_code == 302
+    choice = {"purpose": "analytics", "granted": "1", "notice_version": "1"}  # the notice the page showed
+    assert browser.post("/portal/consent/choice", choice).status_code == 302
     portal_decision = LedgerEvent.objects.get(
         stream_id=zoe.id, purpose="analytics", event_type="consent.given"
     )

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from audit.checkpoints import ledger_seal, ledger_verify
+from audit.incidents import incident_from_verification
 from audit.shredding import kek_rotate
 
 
@@ -31,8 +32,10 @@ class Command(BaseCommand):
             report = ledger_verify()
             elapsed = time.monotonic() - started
             if not report.ok:
+                incident = incident_from_verification(report)  # a possible breach: a draft, once per failure
                 raise CommandError(
-                    f"ledger verification FAILED at position {report.first_bad_position}: {report.problem}"
+                    f"ledger verification FAILED at position {report.first_bad_position}: {report.problem} "
+                    f"(breach register: {incident})"
                 )
             root = report.latest_root.hex() if report.latest_root else "(not sealed yet)"
             rate = report.events / elapsed if elapsed > 0 else 0.0

@@ -24,9 +24,11 @@ import tomli_w
 import yaml
 from auditlog.context import set_actor
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from consent.models import Service
+from consent.models import RecipientRole, Service, TransferSafeguard
+from consent.models.recipients import RECIPIENT_FIELDS, validate_country
 from hub.errors import DomainError
 from hub.netguard import OutboundRefused, url_check
 from profiles.identity.models import IdentifierKind
@@ -60,6 +62,8 @@ FIELDS: tuple[str, ...] = (
     "key", "name", "kind", "active", "description", "identity_kind", "identity_hash", "service",
     "dsn_env", "statements", "url", "secret_env", "actions", "instructions", "deadline_hours",
     "max_attempts",
+    # the recipients registry (GDPR Art. 28, 44-49; CCPA): last, so older files read the same
+    "recipient_role", "country", "transfer_safeguard", "transfer_safeguard_detail",
 )  # fmt: skip
 # The fields only one kind uses; the others must leave them empty.
 KIND_FIELDS: dict[str, tuple[str, ...]] = {
@@ -81,6 +85,10 @@ DEFAULTS: dict[str, Any] = {
     "instructions": "",
     "deadline_hours": 72,
     "max_attempts": 5,
+    "recipient_role": "",
+    "country": "",
+    "transfer_safeguard": "",
+    "transfer_safeguard_detail": "",
 }
 
 _COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
@@ -135,6 +143,7 @@ def connector_validate(fields: Mapping[str, Any]) -> dict[str, Any]:
         "service": _service(data["service"]),
         "deadline_hours": _number(data["deadline_hours"], "deadline_hours", DEADLINE_HOURS),
         "max_attempts": _number(data["max_attempts"], "max_attempts", MAX_ATTEMPTS),
+        **_classification(data),
     }
     kind = clean["kind"]
     for name, rule in _KIND_RULES.items():
@@ -147,6 +156,25 @@ def connector_validate(fields: Mapping[str, Any]) -> dict[str, Any]:
         else:
             clean[name] = DEFAULTS[name]
     return {name: clean[name] for name in FIELDS}
+
+
+def _classification(data: Mapping[str, Any]) -> dict[str, str]:
+    """Role, country and transfer safeguard, by the model's own rules (a transfer outside the EEA
+    needs its safeguard, a derogation its ground, an EEA country none)."""
+    probe = Connector(
+        recipient_role=_choice(data["recipient_role"], "recipient_role", RecipientRole.values),
+        country=_text(data["country"], "country", max_length=2),
+        transfer_safeguard=_choice(data["transfer_safeguard"], "transfer_safeguard", TransferSafeguard.values),
+        transfer_safeguard_detail=_text(data["transfer_safeguard_detail"], "transfer_safeguard_detail", max_length=300),
+    )  # fmt: skip
+    try:
+        validate_country(probe.country)
+        probe.clean()
+    except ValidationError as invalid:
+        errors = invalid.message_dict if hasattr(invalid, "error_dict") else {"country": invalid.messages}
+        field, messages = next(iter(sorted(errors.items())))
+        raise InvalidConnector(" ".join(messages), field=field) from None
+    return {name: getattr(probe, name) for name in RECIPIENT_FIELDS}
 
 
 def _key(value: Any) -> str:
