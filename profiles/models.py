@@ -50,6 +50,12 @@ class ProfileField(models.Model):
                 fields=["subject", "generation", "kind", "name", "purpose"], name="profile_field_uniq"
             )
         ]
+        # which purposes hold scores (profiling, Art. 4(4)): one index probe per purpose of the catalog
+        indexes = [
+            models.Index(
+                fields=["purpose"], condition=models.Q(kind="score"), name="profile_field_score_purpose"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} [{self.purpose}] of {self.subject_id}"

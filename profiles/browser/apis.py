@@ -349,7 +349,13 @@ class ConsentApi(BrowserApi):
         site = serializers.CharField(max_length=MAX_SITE_KEY, help_text="the service's public site key")
         anonymous_id = serializers.CharField(max_length=200, trim_whitespace=False)
         decisions = serializers.DictField(child=serializers.BooleanField(), required=False, default=dict)
-        notice_version = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+        notice_version = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=2**31 - 1,
+            help_text="The version of the notice the banner showed: required when any purpose is granted "
+            "(consent.notice_required); a refusal or withdrawal may omit it.",
+        )
         language = serializers.CharField(required=False, default="en", max_length=35)
         jurisdiction = serializers.CharField(required=False, default="", allow_blank=True, max_length=16)
         gpc = serializers.BooleanField(

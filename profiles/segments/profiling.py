@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consent.models import Purpose
 from profiles.models import ART22_BASES, FieldKind, ProfileField, Segment
 
 # Scores the projector computes (profiles/projection.py): all of them evaluate behaviour to
@@ -30,7 +31,10 @@ def profiling_purposes() -> dict[str, list[str]]:
     for segment in Segment.objects.filter(active=True, profiling=True).prefetch_related("purposes"):
         for key in segment.purpose_keys():
             found.setdefault(key, []).append(f"segment {segment.name}")
-    scored = ProfileField.objects.filter(kind=FieldKind.SCORE).values_list("purpose", flat=True).distinct()
+    scores = ProfileField.objects.filter(kind=FieldKind.SCORE)
+    scored = [
+        key for key in Purpose.objects.values_list("key", flat=True) if scores.filter(purpose=key).exists()
+    ]
     for key in scored:
         found.setdefault(key, []).extend(SCORES.values())
     return found
