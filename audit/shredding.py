@@ -16,6 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from audit import event_types, keys
+from audit.erasure_log import erasure_log_append
 from audit.services import Actor, NewEvent, ledger_append
 
 
@@ -56,6 +57,16 @@ def subject_keys_shred(
         with connection.cursor() as cursor:
             cursor.execute(sql + " RETURNING key_id, purpose", params)
             destroyed = cursor.fetchall()
+        if destroyed or erase:
+            # before commit: a shred never commits without its line in the erasure log (which a
+            # restored backup replays: `audit.erasure_log`)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT now()")
+                (at,) = cursor.fetchone()
+            erasure_log_append(
+                at=at, subject_id=subject_id, key_ids=[row[0] for row in destroyed], erased=erase,
+                message_id=message_id,
+            )  # fmt: skip
         keys.key_cache.evict(row[0] for row in destroyed)
         touched = tuple(sorted({row[1] for row in destroyed}))
         if erase:
@@ -67,6 +78,34 @@ def subject_keys_shred(
             ]
         if events:
             ledger_append(events=events, actor=actor)
+    return ShredResult(subject_id, len(destroyed), touched)
+
+
+def keys_shred_replayed(*, subject_id: uuid.UUID, key_ids: Sequence[uuid.UUID], actor: Actor) -> ShredResult:
+    """Destroy exactly these data keys of a subject (those still live), recorded like any shred.
+
+    Used by `erasures_replay` on a restored backup: the keys an erasure log entry names were
+    destroyed after the backup was taken and must be destroyed again. Keys already gone are skipped,
+    so a replay can run twice.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_data_key SET wrapped_key = NULL, shredded_at = now() "
+                "WHERE subject_id = %s AND key_id = ANY(%s) AND shredded_at IS NULL RETURNING key_id, purpose",
+                [subject_id, list(key_ids)],
+            )
+            destroyed = cursor.fetchall()
+        keys.key_cache.evict(row[0] for row in destroyed)
+        touched = tuple(sorted({row[1] for row in destroyed}))
+        if touched:
+            ledger_append(
+                events=[
+                    NewEvent(event_types.KEYS_SHREDDED.name, subject_id=subject_id, purpose=purpose)
+                    for purpose in touched
+                ],
+                actor=actor,
+            )
     return ShredResult(subject_id, len(destroyed), touched)
 
 

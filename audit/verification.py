@@ -18,6 +18,7 @@ from audit.checkpoints import ledger_verify
 from audit.incidents import incident_from_verification
 from audit.models import VerificationRun
 from hub.enqueue import enqueue_after_commit
+from hub.metrics import verification_finished
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ def verification_perform(*, run_id: str | None = None) -> VerificationRun | None
     run.problem = report.problem or ""
     run.finished_at = timezone.now()
     run.save()
+    verification_finished(report.ok)
     if report.ok:
         logger.info("ledger verified run=%s events=%s sealed=%s", run.pk, report.events, report.sealed)
     else:

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -35,6 +36,7 @@ from consent.domain import (
 )
 from consent.models import Jurisdiction, Purpose
 from hub.config.cache import cached, pinned
+from hub.metrics import gate_decided
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +99,12 @@ def decide(
             facts = cached or _load_many([key])[key]
             if cached is None:
                 fact_cache.put(key, facts)
-        return _evaluate(facts, signals or Signals(), at or timezone.now())
+        decision = _evaluate(facts, signals or Signals(), at or timezone.now())
     except Exception:  # noqa: BLE001 - fail closed, whatever went wrong
         logger.exception("consent gate error; denying")
-        return GateDecision(False, "error")
+        decision = GateDecision(False, "error")
+    gate_decided(purpose, decision.allowed, decision.reason)
+    return decision
 
 
 def _evaluate(facts: _Facts, signals: Signals, at: datetime) -> GateDecision:
@@ -131,9 +135,16 @@ def decide_many(
         facts = _load_many(wanted)
     except Exception:  # noqa: BLE001 - fail closed, whatever went wrong
         logger.exception("consent gate error; denying")
-        return {pair: GateDecision(False, "error") for pair in wanted}
-    moment, by_subject = at or timezone.now(), signals or {}
-    return {pair: _evaluate(facts[pair], by_subject.get(pair[0], Signals()), moment) for pair in wanted}
+        decided = {pair: GateDecision(False, "error") for pair in wanted}
+    else:
+        moment, by_subject = at or timezone.now(), signals or {}
+        decided = {
+            pair: _evaluate(facts[pair], by_subject.get(pair[0], Signals()), moment) for pair in wanted
+        }
+    tally = Counter((purpose, d.allowed, d.reason) for (_, purpose), d in decided.items())
+    for (purpose, allowed, reason), count in tally.items():
+        gate_decided(purpose, allowed, reason, count)
+    return decided
 
 
 def _load_many(pairs: Sequence[tuple[uuid.UUID | None, str]]) -> dict[tuple[uuid.UUID | None, str], _Facts]:

@@ -39,6 +39,7 @@ from consent.own_records import (
     own_record_shredded,
 )
 from hub.errors import DomainError
+from hub.metrics import retention_shredded
 from profiles.identity.models import Subject
 
 BATCH = 500
@@ -196,6 +197,8 @@ def retention_enforce(
                     )
                     outcome = (result.keys_destroyed, 0)
                     own_record_shredded(subject_id=subject_id, scope=purpose)
+                    if result.keys_destroyed:
+                        retention_shredded()
                 else:
                     outcome = (0, _defer(subject_id, purpose, epochs, restricted_since))
             if progress is not None:

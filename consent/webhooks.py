@@ -25,6 +25,7 @@ from consent.models import DeliveryStatus, Service, WebhookDelivery
 from hub.crypto import timestamped_signature, timestamped_signature_valid
 from hub.enqueue import enqueue_after_commit
 from hub.faults import fault_point
+from hub.metrics import webhook_attempted
 from hub.netguard import OutboundRefused, post_checked, url_check
 
 logger = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def _delivered_mark(delivery: WebhookDelivery) -> None:
     delivery.next_attempt_at = None
     delivery.last_error = ""
     delivery.save(update_fields=["status", "attempts", "delivered_at", "next_attempt_at", "last_error"])
+    webhook_attempted("delivered")
     ledger_append(
         events=[
             NewEvent(
@@ -214,6 +216,7 @@ def _failure_mark(delivery: WebhookDelivery, error: str) -> None:
     else:
         delivery.next_attempt_at = timezone.now() + webhook_backoff(attempts=delivery.attempts)
     delivery.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    webhook_attempted("failed" if delivery.status == DeliveryStatus.FAILED else "retry")
     logger.warning(
         "webhook attempt failed delivery=%s service=%s attempts=%s status=%s error=%s",
         delivery.id,

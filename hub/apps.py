@@ -32,6 +32,15 @@ class HubAdminConfig(AdminConfig):
             from hub.log_filters import demote_routine_lines
 
             demote_routine_lines()  # a task's success and beat's ticks below INFO (hub/log_filters.py)
+        # Request and task ids on log lines; under the JSON format Celery keeps Django's LOGGING.
+        # Here: Django is set up before a worker or beat sets up its logging (hub/logging_context.py).
+        from django.core.signals import request_finished, request_started
+
+        from hub.logging_context import log_context_install, request_context_clear
+
+        log_context_install(settings.HUB_LOG_FORMAT)
+        for signal in (request_started, request_finished):
+            signal.connect(request_context_clear, dispatch_uid="hub.logging_context.clear", weak=False)
 
         # Who may do what is configuration too (A2: every admin change audited).
         auditlog.register(Group, m2m_fields={"permissions"})

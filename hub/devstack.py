@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess  # nosec B404  # the dev launcher starts the stack's own processes
 import sys
 import time
@@ -213,10 +214,20 @@ def start_block(base: str, seeded: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def metrics_dir_fresh() -> Path:
+    """An empty directory for this run's metrics files (hub/metrics.py, multiprocess mode): the
+    counts of a previous run's processes must not be added to this one's."""
+    path = STATE_DIR / "metrics"
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def run(verbose: bool = False) -> int:
     prepare()
     # the entry points default to production; the dev stack says so explicitly (children inherit it)
     os.environ["DJANGO_SETTINGS_MODULE"] = "hub.settings.dev"
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir_fresh())  # children inherit it
     if verbose:
         os.environ["HUB_LOG_ROUTINE"] = "true"  # tasks' successes and beat's ticks at INFO
     port = os.environ.get("PORT", "8000")

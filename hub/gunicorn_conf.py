@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import os
 
+from hub.logging_context import gunicorn_logconfig, log_format
+
 _cores = os.cpu_count() or 1
 
 workers = int(os.environ.get("WEB_CONCURRENCY", _cores))
 threads = int(os.environ.get("HUB_WEB_THREADS", 1))
 worker_class = "gthread" if threads > 1 else "sync"
 keepalive = 5  # seconds (gthread only: sync workers close every connection)
+# gunicorn's own lines in the hub's format: JSON under production settings or HUB_LOG_FORMAT=json
+# (hub/logging_context.py; its access log stays off: a request line carries the query string).
+_production = os.environ.get("DJANGO_SETTINGS_MODULE", "hub.settings.production") == "hub.settings.production"
+logconfig_dict = gunicorn_logconfig(log_format(production=_production))
 
 
 def post_worker_init(worker: object) -> None:
@@ -27,3 +33,10 @@ def post_worker_init(worker: object) -> None:
     from hub.heap import heap_freeze
 
     heap_freeze()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker exited: prometheus-client's multiprocess mode forgets its live gauges (hub.metrics)."""
+    from hub.metrics import process_dead
+
+    process_dead(worker.pid)  # type: ignore[attr-defined]

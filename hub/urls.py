@@ -35,6 +35,7 @@ urlpatterns = [
     ),
     path("healthz", views.healthz, name="healthz"),
     path("livez", views.livez, name="livez"),
+    path("metrics", views.metrics, name="metrics"),  # Prometheus (hub/metrics.py); 404 unless allowed
     path(".well-known/gpc.json", views.gpc_declaration, name="gpc-json"),
     path("portal/", include("profiles.portal.urls")),
     path("i18n/", include("django.conf.urls.i18n")),  # set_language: the portal's language switcher

@@ -1,13 +1,15 @@
 """Project-level pages: the landing page, health, the GPC declaration, and "not found" in the API's format."""
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 from django.views.defaults import page_not_found
 
 from hub.api import error_body
 from hub.health.probes import health
+from hub.metrics import CONTENT_TYPE, exposition, scrape_allowed
 
 
 @require_GET
@@ -36,6 +38,27 @@ def livez(request: HttpRequest) -> JsonResponse:
     """Liveness, for process managers: this process answers (it touches neither database nor broker,
     so a database outage does not get every web process restarted)."""
     return JsonResponse({"status": "alive"})
+
+
+@csrf_exempt  # a POST from anyone must get the same 404 as a route that does not exist
+def metrics(request: HttpRequest) -> HttpResponse:
+    """`/metrics`: Prometheus's text format (hub.metrics). Under production settings only a scraper
+    with the bearer token or from an allowed network sees it; anyone else gets the 404 of a page that
+    does not exist (the route is not advertised). No session and no CSRF: nothing here writes."""
+    allowed = scrape_allowed(
+        authorization=request.headers.get("Authorization", ""),
+        client=str(request.META.get("REMOTE_ADDR") or ""),
+        token=settings.HUB_METRICS_TOKEN,
+        networks=settings.HUB_METRICS_ALLOWED_NETWORKS,
+        open_to_loopback=settings.HUB_METRICS_OPEN_TO_LOOPBACK,
+    )
+    if not allowed:
+        raise Http404("No such page.")
+    if request.method not in ("GET", "HEAD"):
+        return HttpResponseNotAllowed(["GET", "HEAD"])
+    response = HttpResponse(exposition(), content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 GPC_LAST_UPDATE = "2026-11-27"  # change when the hub's handling of GPC changes

@@ -17,10 +17,11 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide_many
 from consent.models import Service
 from consent.sale_share import SALE_SHARE_OPTED_OUT, sale_share_withheld
+from hub.db_router import replica_read
 from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
 from profiles.identity.models import Subject
-from profiles.models import FieldKind, SegmentMembership
+from profiles.models import FieldKind, ProfileField, SegmentMembership
 from profiles.selectors import profile_fields
 
 # the projector's running state (the session in progress): kept to continue counting, not a fact to share
@@ -75,7 +76,17 @@ def profile_for_service(
         "purposes": allowed, "provenance": {},
     }  # fmt: skip
     categories: dict[str, set[str]] = {}
-    for field in sorted(profile_fields(subject_id=subject, purposes=allowed), key=lambda f: f.updated_at):
+
+    # the profile data may come from the read replica (hub/db_router.py); the checks above (erasure,
+    # restriction, opt-out, consent) and the disclosure record below stay on the primary
+    def read(alias: str) -> tuple[list[ProfileField], list[tuple[str, list[str]]]]:
+        return (
+            profile_fields(subject_id=subject, purposes=allowed, using=alias),
+            _segments(subject, set(allowed), using=alias),
+        )
+
+    fields, segments = replica_read(read)
+    for field in sorted(fields, key=lambda f: f.updated_at):
         if field.name in BOOKKEEPING:
             continue
         if field.kind == FieldKind.TRAIT:
@@ -88,7 +99,7 @@ def profile_for_service(
             bucket = "aggregates" if field.kind == FieldKind.AGGREGATE else "scores"
             profile[bucket].setdefault(field.purpose, {})[field.name] = field.value
         categories.setdefault(field.purpose, set()).add(field.data_category)
-    for key, segment_purposes in _segments(subject, set(allowed)):
+    for key, segment_purposes in segments:
         profile["segments"].append(key)
         for purpose in segment_purposes:  # membership is profiling data of those purposes
             categories.setdefault(purpose, set()).add("user.behavior")
@@ -96,10 +107,12 @@ def profile_for_service(
     return profile
 
 
-def _segments(subject: uuid.UUID, allowed: set[str]) -> list[tuple[str, list[str]]]:
+def _segments(subject: uuid.UUID, allowed: set[str], *, using: str) -> list[tuple[str, list[str]]]:
     """The subject's segments (key, purposes) whose purposes are all ones this read may show."""
-    memberships = SegmentMembership.objects.filter(subject_id=subject, segment__active=True).prefetch_related(
-        "segment__purposes"
+    memberships = (
+        SegmentMembership.objects.using(using)
+        .filter(subject_id=subject, segment__active=True)
+        .prefetch_related("segment__purposes")
     )
     shown = [(m.segment_id, m.segment.purpose_keys()) for m in memberships]
     return sorted((key, purposes) for key, purposes in shown if set(purposes) <= allowed)

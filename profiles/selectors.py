@@ -28,13 +28,18 @@ def profile_fields_of(*, subject_ids: list[uuid.UUID], purposes: Iterable[str]) 
     )
 
 
-def profile_fields(*, subject_id: uuid.UUID | str, purposes: Iterable[str]) -> list[ProfileField]:
-    """The subject's live fields collected for `purposes` (one query, so never a half-switched mix)."""
-    live = ProjectionState.objects.filter(name=PROJECTION).values("live_generation")[:1]
+def profile_fields(
+    *, subject_id: uuid.UUID | str, purposes: Iterable[str], using: str = "default"
+) -> list[ProfileField]:
+    """The subject's live fields collected for `purposes` (one query, so never a half-switched mix),
+    read from the database `using` names (the read replica for downstream reads: hub/db_router.py)."""
+    live = ProjectionState.objects.using(using).filter(name=PROJECTION).values("live_generation")[:1]
     return list(
-        ProfileField.objects.filter(
+        ProfileField.objects.using(using)
+        .filter(
             subject_id=subject_id,
             purpose__in=list(purposes),
             generation=Coalesce(Subquery(live), 0),
-        ).order_by("purpose", "kind", "name")
+        )
+        .order_by("purpose", "kind", "name")
     )

@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 
 import environ
 
+from hub.logging_context import log_format
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -48,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hub.logging_context.RequestIdMiddleware",  # first: every later log line carries the request id
     "django.middleware.security.SecurityMiddleware",
     "hub.security.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -92,6 +95,23 @@ _idle_ms = env.int("HUB_IDLE_IN_TRANSACTION_TIMEOUT_MS", default=30_000)
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
     f"-c idle_in_transaction_session_timeout={_idle_ms}"
 )
+# Read replica (optional; hub/db_router.py): a PostgreSQL streaming standby that serves downstream
+# services' profile and segment-member reads. Everything else (writes, the ledger's consumers,
+# consent decisions) stays on the primary; a replica that is down or lags more than
+# HUB_REPLICA_MAX_LAG_SECONDS is skipped (checked at most every HUB_REPLICA_CHECK_SECONDS).
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["replica"].setdefault("OPTIONS", {}).update(
+        options=f"-c idle_in_transaction_session_timeout={_idle_ms}",
+        connect_timeout=env.int("HUB_REPLICA_CONNECT_TIMEOUT", default=2),
+        application_name="hub-replica-read",
+    )
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests never build a second test database
+DATABASE_ROUTERS = ["hub.db_router.PrimaryReplicaRouter"]
+HUB_REPLICA_MAX_LAG_SECONDS = env.float("HUB_REPLICA_MAX_LAG_SECONDS", default=5.0)
+HUB_REPLICA_CHECK_SECONDS = env.float("HUB_REPLICA_CHECK_SECONDS", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The largest request body accepted (a 1 MB collection batch plus its envelope); more is a 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("HUB_MAX_REQUEST_BYTES", default=1_100_000)
@@ -194,6 +214,10 @@ HUB_KEY_EPOCH = env.str("HUB_KEY_EPOCH", default="month")
 HUB_KEY_CACHE_SECONDS = env.int("HUB_KEY_CACHE_SECONDS", default=30)
 HUB_MAX_PAYLOAD_BYTES = env.int("HUB_MAX_PAYLOAD_BYTES", default=64 * 1024)
 HUB_SEAL_INTERVAL_SECONDS = env.float("HUB_SEAL_INTERVAL_SECONDS", default=5.0)
+# Erasure log (audit/erasure_log.py): an append-only file, outside the database, where every key shred
+# is recorded (key ids, subject ids, times: no personal data) so that `manage.py erasures_replay`
+# can re-apply, on a restored backup, the erasures made after it. Empty: not written (development).
+HUB_ERASURE_LOG = env.str("HUB_ERASURE_LOG", default="")
 
 
 # --- The controller (named in consent receipts, exports and notices) ----------------
@@ -336,6 +360,17 @@ HUB_OUTBOUND_ALLOWED_NETWORKS = [
 # Webhook URLs must be https (dev.py relaxes this for local receivers; production.py insists).
 HUB_OUTBOUND_HTTPS_ONLY = env.bool("HUB_OUTBOUND_HTTPS_ONLY", default=True)
 
+# --- Metrics (`/metrics`, hub/metrics.py) ----------------------------------------------------
+# Who may scrape: `Authorization: Bearer <HUB_METRICS_TOKEN>`, or a client address inside one of
+# HUB_METRICS_ALLOWED_NETWORKS (CIDR; REMOTE_ADDR, so scrape gunicorn directly or from the proxy's
+# own network). Anyone else gets 404. dev.py also opens it to loopback clients.
+HUB_METRICS_TOKEN = env.str("HUB_METRICS_TOKEN", default="")
+HUB_METRICS_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False))
+    for network in env.list("HUB_METRICS_ALLOWED_NETWORKS", default=[])
+]
+HUB_METRICS_OPEN_TO_LOOPBACK = False
+
 # --- Email (verification links, notices to subjects, deadline alerts to officers) ---------
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587. The default writes each message to a
 # file under .run/mail so a development machine sends nothing and no address reaches the logs.
@@ -400,14 +435,37 @@ CELERY_TASK_ROUTES = {
 DEFAULT_EXCEPTION_REPORTER_FILTER = "hub.error_reports.HubExceptionReporterFilter"
 
 # --- Logging: structured, ids only (no personal data is ever passed to a logger) ----
+# Plain text lines here; one JSON object per line with HUB_LOG_FORMAT=json (production.py's default).
+# Every line gets the request id and the Celery task id (hub/logging_context.py, docs/DEPLOYMENT.md "Logs").
+HUB_LOG_FORMAT = log_format(production=False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "hub.logging_context.JsonLineFormatter"},
+    },
+    "filters": {
+        "context": {"()": "hub.logging_context.LogContextFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": HUB_LOG_FORMAT, "filters": ["context"]},
+        "mail_admins": {  # Django's default, kept (it mails ADMINS, which the hub leaves empty)
+            "level": "ERROR",
+            "filters": ["require_debug_false"],
+            "class": "django.utils.log.AdminEmailHandler",
+        },
+    },
     "root": {"handlers": ["console"], "level": env.str("HUB_LOG_LEVEL", default="INFO")},
-    # django-axes announces its configuration at INFO in every process; lockouts are WARNING
-    "loggers": {"axes.apps": {"level": "WARNING"}},
+    "loggers": {
+        # django-axes announces its configuration at INFO in every process; lockouts are WARNING
+        "axes.apps": {"level": "WARNING"},
+        # Django's lines through the root's handler only: its default "console" handler would print
+        # them a second time, as bare text, whenever DEBUG is on
+        "django": {"handlers": ["mail_admins"], "level": "INFO", "propagate": True},
+        "py.warnings": {"handlers": [], "propagate": True},  # likewise Python's warnings
+    },
 }
 # A task received or succeeded and beat's ticks log at DEBUG unless this is on (hub/log_filters.py).
 HUB_LOG_ROUTINE = env.bool("HUB_LOG_ROUTINE", default=False)

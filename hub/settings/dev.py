@@ -8,3 +8,5 @@ from hub.settings.base import *  # noqa: F403
 DEBUG = environ.Env().bool("DJANGO_DEBUG", default=True)
 # Local webhook receivers speak plain http (production.py requires https).
 HUB_OUTBOUND_HTTPS_ONLY = environ.Env().bool("HUB_OUTBOUND_HTTPS_ONLY", default=False)
+# `/metrics` answers any loopback client (production: a token or a network rule, base.py).
+HUB_METRICS_OPEN_TO_LOOPBACK = True

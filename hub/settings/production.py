@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
+from hub.logging_context import log_format, logging_with_format
 from hub.settings.base import *  # noqa: F403
 from hub.settings.base import env
 
@@ -10,6 +11,9 @@ DEBUG = False
 # (hub/dbrole.py); `manage.py migrate` runs as the owner and is not checked.
 HUB_DATABASE_ROLE_CHECK = env.bool("HUB_DATABASE_ROLE_CHECK", default=True)
 MIDDLEWARE = ["hub.dbrole.DatabaseRoleCheck", *MIDDLEWARE]  # noqa: F405  # built once, at web start
+# One JSON object per log line, for a collector (docs/DEPLOYMENT.md, "Logs"); HUB_LOG_FORMAT=plain for text.
+HUB_LOG_FORMAT = log_format(production=True)
+LOGGING = logging_with_format(LOGGING, HUB_LOG_FORMAT)  # noqa: F405
 # Who the controller is, is the operator's to declare: no demo identity in production (the
 # record of processing activities says "not stated" until it is set).
 HUB_CONTROLLER_NAME = env.str("HUB_CONTROLLER_NAME", default="")
@@ -35,6 +39,8 @@ SESSION_COOKIE_HTTPONLY = True
 # /healthz and /livez are exempt: a load balancer's or process manager's plain-HTTP probe sees the truth.
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
+# ...and so is /metrics: Prometheus scrapes gunicorn directly, inside the network (HUB_METRICS_*).
+SECURE_REDIRECT_EXEMPT += [r"^metrics$"]
 # HSTS (sent on HTTPS responses only). Start a new domain with a small DJANGO_HSTS_SECONDS.
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)

@@ -1,6 +1,18 @@
 """Test settings: the dev environment plus fast password hashing. Tasks still go to a broker."""
 
+import atexit
+import os
+import shutil
+import tempfile
+
 from hub.settings.dev import *  # noqa: F403
+
+# Metrics in multiprocess mode, as deployed (hub/metrics.py): one temporary directory per test run,
+# shared with the worker and web processes the tests start (they inherit the environment); removed
+# at exit by the process that made it. Set before anything imports prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="hub-metrics-")
+    atexit.register(shutil.rmtree, os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 HUB_KEY_CACHE_SECONDS = 2

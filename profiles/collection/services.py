@@ -41,6 +41,7 @@ from hub import enqueue
 from hub.config.cache import pinned
 from hub.crypto import keyed_hash
 from hub.errors import DomainError, PayloadTooLarge
+from hub.metrics import events_collected, ingest_timer
 from profiles.collection.contact import CONTACT_KINDS, contact_link, contact_values_in
 from profiles.collection.event_types import COLLECTED, REFUSED, REFUSED_PREFIX
 from profiles.collection.models import EVENT_TYPES, UnstoredOutcome
@@ -516,8 +517,12 @@ def events_collect(
     `channel`: where the events came from ("hub", "segment", "browser"), for the service's outcome
     counts (`OutcomeCount`; the actor must be a service); None counts nothing.
     """
-    with pinned():  # one version of the configuration (purposes, policies, plan) for the whole request
-        return _collect(events, actor, registered_purposes, gpc, consent_policy, contacts, purposes, channel)
+    with pinned(), ingest_timer(channel):  # one version of the configuration for the whole request
+        outcomes = _collect(
+            events, actor, registered_purposes, gpc, consent_policy, contacts, purposes, channel
+        )
+    events_collected((outcome.status, outcome.reason) for outcome in outcomes)
+    return outcomes
 
 
 def _collect(

@@ -18,6 +18,7 @@ from django.conf import settings
 from audit.services import Actor, NewEvent, ledger_append
 from hub.enqueue import enqueue_after_commit
 from hub.errors import NotFound
+from hub.metrics import privacy_request_entered
 from profiles.identity.models import Subject
 from profiles.requests.case_keys import case_key_release
 from profiles.requests.domain import RequestType, Status, transition_check
@@ -56,6 +57,7 @@ def case_transition(
         case.closed_at = at
     case.transitions += 1
     case.save()
+    privacy_request_entered(case.type, case.status)
     case_key_release(case)  # closed, and nothing downstream still needs what the case sealed
     payload = {"request_id": str(case.id), "type": case.type, "from": previous, "to": to.value}
     case_event_append(

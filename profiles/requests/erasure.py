@@ -67,8 +67,15 @@ class SubjectErasure:
     rows_deleted: dict[str, int]
 
 
-def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID) -> SubjectErasure | None:
-    """Erase one subject completely, or do nothing if it is gone or already erased."""
+def subject_erase(
+    *, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID, keys_already_shredded: bool = False
+) -> SubjectErasure | None:
+    """Erase one subject completely, or do nothing if it is gone or already erased.
+
+    `keys_already_shredded`: the caller destroyed exactly the keys the original erasure destroyed
+    (`erasures_replay` on a restored backup, from the erasure log); no further key goes, so a legal
+    hold the restored database does not know of still keeps what it kept.
+    """
     with transaction.atomic():
         subject = Subject.objects.select_for_update().filter(pk=subject_id).first()
         if subject is None or subject.erased_at is not None:
@@ -77,7 +84,7 @@ def subject_erase(*, subject_id: uuid.UUID, actor: Actor, request_id: uuid.UUID)
         scope = holds_keep(subject_id=subject_id, now=timezone.now())
         shredded = subject_keys_shred(
             subject_id=subject_id, actor=actor, erase=True, message_id=f"erasure:{request_id}:{subject_id}",
-            purposes=scope.shred,
+            purposes=[] if keys_already_shredded else scope.shred,
         )  # fmt: skip
         # before the identifiers go: their keyed hashes stop the person's next event from quietly
         # starting a new profile of them (`profiles.identity.suppression`)

@@ -22,6 +22,7 @@ from consent.models import Jurisdiction, Regime
 from consent.restriction import subject_unrestrict
 from consent.translations import language_supported
 from hub.errors import Conflict, DomainError
+from hub.metrics import privacy_request_entered
 from profiles.identity.links import subject_linked_by_service
 from profiles.identity.models import Subject
 from profiles.identity.subjects import subject_find
@@ -153,6 +154,7 @@ def request_submit(
         verification_required=verification_level(request_kind).value,
         filed_by_agent=clean_agent is not None,
     )  # fmt: skip
+    privacy_request_entered(case.type, case.status)
     received: dict[str, Any] = {
         "request_id": str(case.id), "type": case.type, "channel": case.channel, "details": clean_details,
         # an agent's case writes to the address the hub holds for the person, never the agent's

@@ -41,6 +41,7 @@ from audit.services import Actor, NewEvent, ledger_append
 from consent.gate import decide, decide_many
 from consent.models import Service
 from consent.sale_share import sale_share_withheld
+from hub.db_router import replica_read
 from profiles.activation.segment_hooks import segment_changes_announce
 from profiles.event_types import DISCLOSED, SEGMENT_JOINED, SEGMENT_LEFT
 from profiles.models import (
@@ -471,13 +472,15 @@ def consented_members(
     append for the whole page, not one transaction per member.
     """
 
-    rows = SegmentMembership.objects.filter(segment=segment).order_by("subject_id")
+    rows = SegmentMembership.objects.filter(segment_id=segment.pk).order_by("subject_id")
     if after:
         try:
             rows = rows.filter(subject_id__gt=uuid.UUID(after))
         except ValueError:
             raise InvalidIdentifier("after must be a subject id.", field="after") from None
-    ids = list(rows.values_list("subject_id", flat=True)[:limit])
+    # the page of members may come from the read replica (hub/db_router.py); the consent gate,
+    # the opt-out and the disclosure record below stay on the primary
+    ids = replica_read(lambda alias: list(rows.using(alias).values_list("subject_id", flat=True)[:limit]))
     purposes = segment.purpose_keys()
     members = [s for s in ids if all(decide(s, p).allowed for p in purposes)]
     if service_id is not None and members:

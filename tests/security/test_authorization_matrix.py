@@ -354,6 +354,9 @@ ROUTES: dict[str, Route] = {
     # readiness: no worker has been seen in this test, so "not ready", the same answer for everyone
     "healthz": public(get("/healthz", (503, 503, 503, 503, 503, 503, 503))),
     "livez": public(get("/livez", EVERYONE_200)),
+    # open to loopback under test settings (the client is 127.0.0.1); production's token and network
+    # rule, and its 404 for everyone else, are tested in tests/hub/test_metrics.py
+    "metrics": public(get("/metrics", EVERYONE_200)),
     ".well-known/gpc.json": public(get("/.well-known/gpc.json", EVERYONE_200)),
     # the banner's endpoints: a public site key and an allowed origin, never a cookie or a key
     "collect/notice": public(get("/collect/notice?site={site_key}", EVERYONE_200)),  # the public notice

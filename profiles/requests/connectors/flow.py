@@ -39,6 +39,7 @@ from audit.services import Actor
 from hub.enqueue import enqueue_after_commit
 from hub.errors import Conflict, DomainError, NotFound
 from hub.faults import fault_point
+from hub.metrics import connector_attempted
 from profiles.collection.contact import identifiers_linked
 from profiles.identity.models import IdentifierKind
 from profiles.requests.case import case_event_append
@@ -266,6 +267,7 @@ def _failed_try(task: ConnectorTask, reason: str) -> TaskStatus:
     ConnectorTask.objects.filter(pk=task.pk, status=TaskStatus.PENDING).update(
         reason=reason[:200], next_attempt_at=timezone.now() + _backoff(task.attempts)
     )
+    connector_attempted(task.connector.kind, "retry")
     return TaskStatus.PENDING
 
 
@@ -294,6 +296,7 @@ def _record(
         if note:
             locked.completed_by_id, locked.note = officer_id, note
         locked.save()
+        connector_attempted(locked.connector.kind, locked.status)
         if locked.status in SETTLED:
             _outcome_event(case, locked, actor=Actor("officer", str(officer_id)) if note else None)
     logger.info(
@@ -329,6 +332,7 @@ def _escalate(task: ConnectorTask, reason: str) -> TaskStatus:
             TaskStatus.ESCALATED, reason[:200], now, None,
         )  # fmt: skip
         locked.save()
+        connector_attempted(locked.connector.kind, "escalated")
         _outcome_event(case, locked)
         transaction.on_commit(lambda: _alert_officers(locked))
     logger.warning(
