@@ -28,11 +28,12 @@ test: $(STAMP)
 
 ## make bench: issue 17's table in one run: the ledger against raw PostgreSQL and the eventsourcing
 ## library, the consent gate, ingest through the real stack (with the consumers alone), privacy
-## requests, `make load` (a ramp, a 2-minute steady phase, the reconciliation; Redis: LOAD_REDIS_URL,
-## default db 8), then `bench.summary`: every row of the issue's table with the same run's baselines,
+## requests, cluster models (training and labelling time and peak memory at 10k and 100k profiles,
+## against scikit-learn with everything in memory; not in the table), `make load` (a ramp, a
+## 2-minute steady phase, the reconciliation; Redis: LOAD_REDIS_URL, default db 8), then `bench.summary`: every row of the issue's table with the same run's baselines,
 ## PASS / MISS, and bench/results/summary-*.md. Each result carries the run's id (BENCH_RUN); the
 ## summary refuses any other run's. A failed gate, ingest or load step does not stop the summary,
-## which then says what is missing and fails. About 12 minutes on 2 cores (ARGS=--quick: about 4).
+## which then says what is missing and fails. About 17 minutes on 2 cores (ARGS=--quick: about 5).
 ## BENCH_DB_PREFIX=hub_bench2: the benchmarks' databases become hub_bench2, hub_bench2_ingest, ...
 ## (two people benchmarking on one server).
 bench: export BENCH_RUN := $(shell date +%s)
@@ -43,6 +44,7 @@ bench: $(STAMP)
 	-$(PY) -m hub.devstack exec -- $(PY) -m bench.gate_bench $(QUICK)
 	-$(PY) -m hub.devstack exec -- $(PY) -m bench.ingest_bench $(QUICK)
 	$(PY) -m hub.devstack exec -- $(PY) -m bench.request_bench $(QUICK)
+	-$(PY) -m hub.devstack exec -- $(PY) -m bench.cluster_bench $(QUICK)
 	-$(PY) -m hub.devstack exec -- $(PY) -m bench.load $(QUICK)
 	$(PY) -m bench.summary
 

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -113,19 +114,33 @@ class DataKeyMaterial:
 
 
 class _KeyCache:
+    """Unwrapped data keys, each for `HUB_KEY_CACHE_SECONDS` at most, and at most
+    `HUB_KEY_CACHE_ENTRIES` of them: the oldest put goes first. Without the bound a worker that
+    touches many subjects (a cluster model labelling 100,000 people, a rebuild) would keep every
+    key it ever used until it restarts."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_scope: dict[Scope, tuple[DataKeyMaterial, float]] = {}
-        self._by_id: dict[uuid.UUID, tuple[DataKeyMaterial, float]] = {}
+        self._by_id: OrderedDict[uuid.UUID, tuple[DataKeyMaterial, float]] = OrderedDict()
 
     def _ttl(self) -> float:
         return float(settings.HUB_KEY_CACHE_SECONDS)
 
     def put(self, material: DataKeyMaterial) -> None:
         expires = time.monotonic() + self._ttl()
+        limit = max(1, int(settings.HUB_KEY_CACHE_ENTRIES))
         with self._lock:
             self._by_scope[material.scope] = (material, expires)
             self._by_id[material.key_id] = (material, expires)
+            self._by_id.move_to_end(material.key_id)
+            while len(self._by_id) > limit:
+                _, (oldest, _) = self._by_id.popitem(last=False)
+                if self._by_scope.get(oldest.scope, (None,))[0] is oldest:
+                    del self._by_scope[oldest.scope]
+
+    def __len__(self) -> int:
+        return len(self._by_id)
 
     def by_scope(self, scope: Scope) -> DataKeyMaterial | None:
         return self._fresh(self._by_scope.get(scope))

@@ -70,6 +70,10 @@ _SHREDS = Counter(
     "hub_retention_shreds", "Retention shreds: (subject, purpose) scopes whose keys were destroyed."
 )
 _VERIFICATIONS = Counter("hub_verification_runs", "Whole-ledger verification runs by result.", ["result"])
+_CLUSTER_RUNS = Counter(
+    "hub_cluster_training_runs", "Cluster model training runs by model and status (trained, failed).",
+    ["model", "status"],
+)  # fmt: skip
 _REPLICA_FALLBACKS = Counter(
     "hub_db_replica_fallback", "Reads sent to the primary although a replica is configured, by reason.",
     ["reason"],
@@ -125,6 +129,11 @@ def retention_shredded(count: int = 1) -> None:
 
 def verification_finished(ok: bool) -> None:
     _VERIFICATIONS.labels("ok" if ok else "failed").inc()
+
+
+def cluster_run_finished(model: str, status: str) -> None:
+    """A cluster model's training run ended (`model` is the segment key an officer chose: no person)."""
+    _CLUSTER_RUNS.labels(label(model), label(status)).inc()
 
 
 def replica_fallback(reason: str) -> None:

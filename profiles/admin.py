@@ -11,7 +11,7 @@ from audit.services import Actor
 from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent
 from profiles.collection.stitching import subject_split
 from profiles.identity.models import SubjectMerge
-from profiles.models import Segment
+from profiles.models import Segment, SegmentKind
 from profiles.segments.membership import segment_fill_state
 
 
@@ -42,8 +42,10 @@ class SubjectMergeAdmin(ReadOnlyAdmin):
 
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Officers define rule segments; the condition is checked when saved (profiles/segments/rules.py)."""
+    """Officers define rule segments; the condition is checked when saved (profiles/segments/rules.py).
+    Cluster models are segments too, defined on their own page (profiles/admin_clusters.py)."""
 
+    exclude = ("kind",)
     list_display = ("key", "name", "active", "profiling", "significant_effect", "members", "fill_state")
     list_filter = ("active", "profiling", "significant_effect")
     filter_horizontal = ("purposes",)
@@ -52,6 +54,7 @@ class SegmentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return (
             super()
             .get_queryset(request)
+            .filter(kind=SegmentKind.RULE)
             .prefetch_related("purposes")
             .annotate(member_count=Count("memberships"))
         )
@@ -88,3 +91,6 @@ class OutcomeCountAdmin(ReadOnlyAdmin):
     list_display = ("day", "service", "channel", "status", "reason", "count")
     list_filter = ("channel", "status", "reason", "service")
     date_hierarchy = "day"
+
+
+from profiles import admin_clusters  # noqa: E402, F401  (registers the cluster models' admin)

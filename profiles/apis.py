@@ -16,12 +16,28 @@ from profiles.disclosure import profile_for_service
 from profiles.identity.subjects import subject_find
 
 
+class ClusterLabelOutput(serializers.Serializer):  # type: ignore[type-arg]
+    label = serializers.IntegerField(help_text="the person's cluster")  # type: ignore[assignment]  # a field, not Field.label
+    meaning = serializers.CharField(help_text="what the cluster means, in the officer's words")
+    model_version = serializers.IntegerField(
+        allow_null=True, help_text="the training run that gave the label"
+    )
+    name = serializers.CharField()
+    description = serializers.CharField()
+
+
 class ProfileOutput(serializers.Serializer):  # type: ignore[type-arg]
     subject_id = serializers.UUIDField()
     traits = serializers.DictField()
     aggregates = serializers.DictField()
     scores = serializers.DictField()
-    segments = serializers.ListField(child=serializers.CharField())
+    segments = serializers.ListField(
+        child=serializers.CharField(), help_text="rule segments the person is in"
+    )
+    clusters = serializers.DictField(
+        child=ClusterLabelOutput(),
+        help_text="cluster model key → the person's cluster in it (profiling, Art. 4(4))",
+    )
     purposes = serializers.ListField(child=serializers.CharField(), help_text="purposes whose data is shown")
     provenance = serializers.DictField(help_text='"traits.<name>" → its purpose and data category')
 

@@ -21,7 +21,7 @@ from hub.db_router import replica_read
 from hub.errors import Conflict, NotFound
 from profiles.event_types import DISCLOSED
 from profiles.identity.models import Subject
-from profiles.models import FieldKind, ProfileField, SegmentMembership
+from profiles.models import ClusterMeaning, FieldKind, ProfileField, SegmentKind, SegmentMembership
 from profiles.selectors import profile_fields
 
 # the projector's running state (the session in progress): kept to continue counting, not a fact to share
@@ -72,14 +72,14 @@ def profile_for_service(
         )
     allowed = consented_purposes(subject_id=subject, purposes=purposes)
     profile: dict[str, Any] = {
-        "subject_id": subject, "traits": {}, "aggregates": {}, "scores": {}, "segments": [],
+        "subject_id": subject, "traits": {}, "aggregates": {}, "scores": {}, "segments": [], "clusters": {},
         "purposes": allowed, "provenance": {},
     }  # fmt: skip
     categories: dict[str, set[str]] = {}
 
     # the profile data may come from the read replica (hub/db_router.py); the checks above (erasure,
     # restriction, opt-out, consent) and the disclosure record below stay on the primary
-    def read(alias: str) -> tuple[list[ProfileField], list[tuple[str, list[str]]]]:
+    def read(alias: str) -> tuple[list[ProfileField], list[Shown]]:
         return (
             profile_fields(subject_id=subject, purposes=allowed, using=alias),
             _segments(subject, set(allowed), using=alias),
@@ -99,23 +99,50 @@ def profile_for_service(
             bucket = "aggregates" if field.kind == FieldKind.AGGREGATE else "scores"
             profile[bucket].setdefault(field.purpose, {})[field.name] = field.value
         categories.setdefault(field.purpose, set()).add(field.data_category)
-    for key, segment_purposes in segments:
-        profile["segments"].append(key)
+    for key, segment_purposes, cluster in segments:
+        if cluster is None:
+            profile["segments"].append(key)
+        else:
+            profile["clusters"][key] = cluster
         for purpose in segment_purposes:  # membership is profiling data of those purposes
             categories.setdefault(purpose, set()).add("user.behavior")
     _record(subject, service, categories)
     return profile
 
 
-def _segments(subject: uuid.UUID, allowed: set[str], *, using: str) -> list[tuple[str, list[str]]]:
-    """The subject's segments (key, purposes) whose purposes are all ones this read may show."""
+# a segment shown: its key, its purposes and, for a cluster model, the person's cluster and what it means
+Shown = tuple[str, list[str], dict[str, Any] | None]
+
+
+def _segments(subject: uuid.UUID, allowed: set[str], *, using: str) -> list[Shown]:
+    """The subject's segments whose purposes are all ones this read may show; a cluster model's
+    membership comes with the label, the officer's words for it and the model version."""
     memberships = (
         SegmentMembership.objects.using(using)
         .filter(subject_id=subject, segment__active=True)
+        .select_related("segment")
         .prefetch_related("segment__purposes")
     )
-    shown = [(m.segment_id, m.segment.purpose_keys()) for m in memberships]
-    return sorted((key, purposes) for key, purposes in shown if set(purposes) <= allowed)
+    shown = [m for m in memberships if set(m.segment.purpose_keys()) <= allowed]
+    labelled = [m for m in shown if m.segment.kind == SegmentKind.CLUSTER and m.label is not None]
+    meanings = dict(
+        ((model, label), meaning)
+        for model, label, meaning in ClusterMeaning.objects.using(using)
+        .filter(model_id__in=[m.segment_id for m in labelled])
+        .values_list("model_id", "label", "meaning")
+    )
+    rows: list[Shown] = []
+    for m in shown:
+        cluster = None
+        if m.segment.kind == SegmentKind.CLUSTER:
+            if m.label is None:
+                continue  # a cluster model's member without a label (an outlier) has nothing to show
+            cluster = {
+                "label": m.label, "meaning": meanings.get((m.segment_id, m.label), ""),
+                "model_version": m.model_version, "name": m.segment.name, "description": m.segment.description,
+            }  # fmt: skip
+        rows.append((m.segment_id, m.segment.purpose_keys(), cluster))
+    return sorted(rows, key=lambda row: row[0])
 
 
 def _record(subject: uuid.UUID, service: Service, categories: dict[str, set[str]]) -> None:

@@ -5,6 +5,8 @@ subjects and identifiers of `profiles.identity` and the tracking plan of `profil
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -80,17 +82,27 @@ ART22_BASES = [
 ]
 
 
+class SegmentKind(models.TextChoices):
+    RULE = "rule", "Rule (a condition over events, traits and scores)"
+    CLUSTER = "cluster", "Cluster model (labels learnt from profile features)"
+
+
 class Segment(models.Model):
-    """A rule segment defined by officers: a condition tree over recent events, traits and scores.
+    """A segment defined by officers: a rule (a condition tree over recent events, traits and
+    scores) or a cluster model (`ClusterModel`: each member carries the label of its cluster).
 
     It names the purposes it relies on: a subject without consent for all of them is never a member.
     """
 
     key = models.SlugField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=8, choices=SegmentKind.choices, default=SegmentKind.RULE)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     purposes = models.ManyToManyField("consent.Purpose", related_name="segments")
-    condition = models.JSONField(help_text="see profiles/segments/rules.py for the grammar")
+    condition = models.JSONField(
+        default=dict, blank=True,
+        help_text="A rule segment's condition: see profiles/segments/rules.py for the grammar (empty for a cluster model).",
+    )  # fmt: skip
     active = models.BooleanField(default=True)
     # profiling (Art. 4(4)) and automated decisions (Art. 22): see profiles/segments/profiling.py
     profiling = models.BooleanField(
@@ -129,10 +141,17 @@ class Segment(models.Model):
     def clean(self) -> None:
 
         errors: dict[str, str] = {}
-        try:
-            check(self.condition)
-        except InvalidCondition as problem:
-            errors["condition"] = str(problem)
+        if self.kind == SegmentKind.RULE:
+            try:
+                check(self.condition)
+            except InvalidCondition as problem:
+                errors["condition"] = str(problem)
+        elif self.condition:
+            errors["condition"] = "A cluster model has no condition: its members are labelled by training."
+        if self.kind == SegmentKind.CLUSTER and not self.profiling:
+            errors["profiling"] = (
+                "A cluster model is profiling (Art. 4(4)): it evaluates people to group them."
+            )
         if not self.profiling and not self.not_profiling_reason.strip():
             errors["not_profiling_reason"] = "Say why this segment is not profiling (Art. 4(4))."
         if self.significant_effect and not self.art22_basis:
@@ -173,6 +192,11 @@ class SegmentMembership(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="segment_memberships")
     since = models.DateTimeField()
     until = models.DateTimeField(null=True, blank=True, help_text="when its event window closes")
+    # a cluster model's members: the cluster they were put in, by which training run
+    label = models.SmallIntegerField(null=True, blank=True, help_text="the cluster (cluster models only)")
+    model_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="the training run that gave the label (cluster models only)"
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["segment", "subject"], name="segment_membership_uniq")]
@@ -233,3 +257,154 @@ class SegmentExclusion(models.Model):
 
 
 __all__ += ["SegmentExclusion"]
+
+
+# --- cluster models (issue 22): see profiles/segments/clusters.py ------------------------------
+class ClusterAlgorithm(models.TextChoices):
+    KMEANS = "kmeans", "K-Means (k chosen by silhouette score)"
+    GMM = "gmm", "Gaussian mixture (components chosen by silhouette score)"
+    DBSCAN = "dbscan", "DBSCAN (density: clusters of any shape, outliers left unlabelled)"
+
+
+class Normalisation(models.TextChoices):
+    ZSCORE = "zscore", "z-score (each feature to mean 0, standard deviation 1)"
+    MINMAX = "minmax", "min-max (each feature to 0 … 1)"
+
+
+class ClusterModel(models.Model):
+    """How a cluster model (a `Segment` of kind "cluster") is trained: features, algorithm, schedule.
+
+    `features` lists profile fields as "<purpose>/<kind>:<name>[.<part>]" — for instance
+    "analytics/aggregate:order_recency_days", "analytics/score:engagement" (its score),
+    "analytics/aggregate:events_by_name.Product Viewed" (one count of a map). Each feature's
+    purpose must be one of the segment's purposes: a model only learns from data collected for
+    what it serves (`profiles.segments.clusters.features_parse` checks it).
+    """
+
+    segment = models.OneToOneField(
+        Segment, on_delete=models.CASCADE, primary_key=True, related_name="cluster_model"
+    )
+    features = models.JSONField(
+        default=list,
+        help_text='Profile fields, one per line as "purpose/kind:name[.part]", e.g. '
+        '"analytics/aggregate:order_count" or "analytics/score:engagement".',
+    )
+    algorithm = models.CharField(
+        max_length=8, choices=ClusterAlgorithm.choices, default=ClusterAlgorithm.KMEANS
+    )
+    k_min = models.PositiveSmallIntegerField(
+        default=2, help_text="K-Means and Gaussian mixture: the fewest clusters to try."
+    )
+    k_max = models.PositiveSmallIntegerField(
+        default=8,
+        help_text="K-Means and Gaussian mixture: the most clusters to try (the best silhouette wins).",
+    )
+    eps = models.FloatField(default=0.5, help_text="DBSCAN: the neighbourhood radius, in normalised units.")
+    min_samples = models.PositiveIntegerField(
+        default=5, help_text="DBSCAN: people needed to form a dense core."
+    )
+    normalisation = models.CharField(
+        max_length=8, choices=Normalisation.choices, default=Normalisation.ZSCORE
+    )
+    retrain_every = models.DurationField(
+        default=timedelta(days=7), help_text="How often beat retrains it (days hh:mm:ss)."
+    )
+    seed = models.PositiveIntegerField(
+        default=0, help_text="Random seed: the same data trains the same model."
+    )
+    train_requested_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="an officer asked for a training run now"
+    )
+
+    def __str__(self) -> str:
+        return f"cluster model {self.segment_id}"
+
+    def clean(self) -> None:
+        from profiles.segments.features import InvalidFeatures, features_parse
+
+        errors: dict[str, str] = {}
+        if self.k_min < 2 or self.k_max < self.k_min:
+            errors["k_max"] = "Try at least 2 clusters, and k_max must not be below k_min."
+        elif self.k_max > 20:
+            errors["k_max"] = "At most 20 clusters: more would not be readable by officers or people."
+        if self.eps <= 0:
+            errors["eps"] = "The radius must be positive."
+        if self.retrain_every < timedelta(hours=1):
+            errors["retrain_every"] = "Retrain at most once an hour."
+        try:
+            purposes = self.segment.purpose_keys() if self.segment_id and self.segment.pk else []
+            features_parse(self.features, purposes=purposes)
+        except InvalidFeatures as problem:
+            errors["features"] = str(problem)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ClusterMeaning(models.Model):
+    """What a cluster means, in plain words an officer wrote (shown to people and services)."""
+
+    model = models.ForeignKey(ClusterModel, on_delete=models.CASCADE, related_name="meanings")
+    label = models.SmallIntegerField()
+    meaning = models.CharField(max_length=300, help_text='e.g. "frequent buyers who spend a lot"')
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "label"], name="cluster_meaning_uniq")]
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return f"cluster {self.label} of {self.model_id}: {self.meaning}"
+
+
+class ClusterRunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    TRAINED = "trained", "Trained and labelled"
+    FAILED = "failed", "Failed"
+
+
+class ClusterRun(models.Model):
+    """One training run of a cluster model: its version, what it learnt and how good it is.
+
+    Nothing here names a person. `centroids` are in the features' original units (label ->
+    one value per feature); `sizes` count people per label (-1: DBSCAN's outliers, unlabelled);
+    `projection` is the PCA plot: {"explained": [pc1, pc2], "cells": [[x, y, label, count], …]
+    on a grid, cells of fewer than `PLOT_MIN_CELL` people dropped, "centroids": [[x, y, label], …],
+    "bounds": [xmin, xmax, ymin, ymax]}.
+    """
+
+    model = models.ForeignKey(ClusterModel, on_delete=models.CASCADE, related_name="runs")
+    version = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=8, choices=ClusterRunStatus.choices, default=ClusterRunStatus.RUNNING
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    features = models.JSONField(default=list)
+    algorithm = models.CharField(max_length=8, choices=ClusterAlgorithm.choices)
+    normalisation = models.CharField(max_length=8, choices=Normalisation.choices)
+    parameters = models.JSONField(default=dict, help_text="what was chosen: k, eps, min_samples, seed")
+    trained_on = models.PositiveIntegerField(default=0, help_text="people whose features were used")
+    sample_size = models.PositiveIntegerField(
+        default=0, help_text="people in the sample the model was fitted on"
+    )
+    labelled = models.PositiveIntegerField(default=0)
+    train_seconds = models.FloatField(null=True, blank=True, help_text="reading features and fitting")
+    label_seconds = models.FloatField(null=True, blank=True, help_text="labelling everyone and recording it")
+    silhouette = models.FloatField(
+        null=True, blank=True, help_text="-1 … 1: how well separated the clusters are"
+    )
+    silhouette_by_k = models.JSONField(default=dict, blank=True)
+    sizes = models.JSONField(default=dict)
+    centroids = models.JSONField(default=dict)
+    projection = models.JSONField(default=dict, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "version"], name="cluster_run_version_uniq")]
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} v{self.version} ({self.status})"
+
+
+__all__ += ["ClusterAlgorithm", "ClusterMeaning", "ClusterModel", "ClusterRun", "ClusterRunStatus",
+            "Normalisation", "SegmentKind"]  # fmt: skip

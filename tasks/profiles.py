@@ -9,9 +9,11 @@ from uuid import UUID
 from celery import shared_task
 from django.utils import timezone
 
+from hub.errors import NotFound
 from profiles.collection.services import unstored_purge
 from profiles.projector import project_pending
 from profiles.rebuild import rebuild_subject as subject_rebuild
+from profiles.segments.clusters import TrainingUnderWay, cluster_train, clusters_due
 from profiles.segments.membership import segments_expire, segments_fill_pending, segments_project_pending
 
 logger = logging.getLogger(__name__)
@@ -85,3 +87,21 @@ def purge_unstored_outcomes() -> None:
     forgotten = unstored_purge(now=timezone.now())
     if forgotten:
         logger.info("collection outcomes forgotten count=%s", forgotten)
+
+
+@shared_task(name="clusters.train", ignore_result=True, time_limit=3600, soft_time_limit=3500)
+def train_cluster_model(key: str) -> None:
+    """One training run of a cluster model (an officer's "train now", or beat when it is due)."""
+    try:
+        run = cluster_train(key=key)
+    except (NotFound, TrainingUnderWay) as why:
+        logger.info("cluster model not trained model=%s reason=%s", key, why.code)
+        return
+    logger.info("cluster model run model=%s version=%s status=%s", key, run.version, run.status)
+
+
+@shared_task(name="clusters.retrain_due", ignore_result=True, time_limit=60, soft_time_limit=50)
+def retrain_due_cluster_models() -> None:
+    """Beat: send each cluster model whose retraining is due (or asked for) to a worker."""
+    for key in clusters_due():
+        train_cluster_model.delay(key)

@@ -20,6 +20,8 @@ def beat_schedule() -> dict[str, dict[str, Any]]:
         "expire-consents": {"task": "consent.expire_due", "schedule": 60.0},
         # Segment windows are minutes long: close them within seconds of their end.
         "expire-segment-windows": {"task": "segments.expire", "schedule": 5.0},
+        # cluster models due for retraining (their interval passed, or an officer asked): each a task
+        "retrain-cluster-models": {"task": "clusters.retrain_due", "schedule": crontab(minute="*/5")},
         # Privacy requests: a case whose worker died resumes once its lease lapses; deadlines are
         # days long, so checking them every 15 minutes alerts well within the 7-day window.
         "resume-privacy-requests": {"task": "requests.resume_stalled", "schedule": 30.0},

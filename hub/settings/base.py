@@ -110,6 +110,9 @@ if env.str("DATABASE_REPLICA_URL", default=""):
     )
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}  # tests never build a second test database
 DATABASE_ROUTERS = ["hub.db_router.PrimaryReplicaRouter"]
+HUB_CLUSTER_SAMPLE = env.int(
+    "HUB_CLUSTER_SAMPLE", default=5000
+)  # people a cluster model is fitted on (a uniform sample)
 HUB_REPLICA_MAX_LAG_SECONDS = env.float("HUB_REPLICA_MAX_LAG_SECONDS", default=5.0)
 HUB_REPLICA_CHECK_SECONDS = env.float("HUB_REPLICA_CHECK_SECONDS", default=2.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -212,6 +215,8 @@ HUB_IDENTIFIER_PEPPER = env.str("HUB_IDENTIFIER_PEPPER")
 HUB_KEY_EPOCH = env.str("HUB_KEY_EPOCH", default="month")
 # Upper bound (seconds) for a shredded key to stay usable in another process's cache.
 HUB_KEY_CACHE_SECONDS = env.int("HUB_KEY_CACHE_SECONDS", default=30)
+# and how many unwrapped data keys a process keeps at most (the oldest put goes first)
+HUB_KEY_CACHE_ENTRIES = env.int("HUB_KEY_CACHE_ENTRIES", default=20000)
 HUB_MAX_PAYLOAD_BYTES = env.int("HUB_MAX_PAYLOAD_BYTES", default=64 * 1024)
 HUB_SEAL_INTERVAL_SECONDS = env.float("HUB_SEAL_INTERVAL_SECONDS", default=5.0)
 # Erasure log (audit/erasure_log.py): an append-only file, outside the database, where every key shred

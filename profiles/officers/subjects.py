@@ -178,6 +178,7 @@ def subject_page_context(*, subject_id: uuid.UUID) -> dict[str, Any]:
         "consent_history": _consent_history(facts.consent_history),
         "profile": profile,
         "segments": facts.segments,
+        "clusters": facts.clusters,
         "requests": _requests(ids),
         "disclosures": [r for r in facts.recipients if r["kind"] == "disclosure"],
         "notifications": [r for r in facts.recipients if r["kind"] == "notification"],

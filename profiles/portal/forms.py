@@ -97,6 +97,12 @@ class ObjectionForm(RequestForm):
         return super().details() | ({"purposes": sorted(chosen)} if chosen else {})
 
 
+class ProfilingObjectionForm(PortalForm):
+    """ "Object to this profiling" next to a cluster model on the data page (Art. 21)."""
+
+    segment = forms.SlugField(max_length=64)
+
+
 class HumanReviewForm(RequestForm):
     """Art. 22(3): the person picks one of their own segments or scores and says what they think."""
 

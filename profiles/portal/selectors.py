@@ -241,6 +241,8 @@ class DataPage:
     aggregates: list[FieldRow]
     scores: list[FieldRow]
     segments: list[dict[str, Any]]
+    # the cluster models the person is in: each with what their cluster means, and a way to object
+    clusters: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _when(text: str | None) -> datetime | None:
@@ -318,7 +320,16 @@ def data_page(*, subject: PortalSubject) -> DataPage:
         aggregates=fields[FieldKind.AGGREGATE],
         scores=fields[FieldKind.SCORE],
         segments=[row | {"since": _when(row["since"])} for row in facts.segments],
+        clusters=_clusters_shown(facts.clusters),
     )
+
+
+def _clusters_shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per cluster model (merged subjects share it): its words, the person's cluster, the logic."""
+    shown: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        shown.setdefault(row["key"], row | {"since": _when(row["since"])})
+    return list(shown.values())
 
 
 # --- the identifiers the person is known by ---------------------------------------------------

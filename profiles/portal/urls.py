@@ -15,6 +15,7 @@ urlpatterns = [
     path("consent/receipts/<uuid:decision_id>", views.receipt, name="receipt"),
     path("data", views.data, name="data"),
     path("data/identifiers/unlink", views.identifier_unlink, name="identifier_unlink"),
+    path("data/clusters/object", views.profiling_objection, name="profiling_objection"),
     path("requests", views.requests, name="requests"),
     path("do-not-sell", views.do_not_sell, name="do_not_sell"),
     path("limit-sensitive", views.limit_sensitive, name="limit_sensitive"),

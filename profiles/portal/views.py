@@ -34,6 +34,7 @@ from profiles.portal.forms import (
     HumanReviewForm,
     IdentifierUnlinkForm,
     ObjectionForm,
+    ProfilingObjectionForm,
     RequestForm,
     SignInForm,
 )
@@ -61,6 +62,7 @@ from profiles.requests.domain import Channel, Status
 from profiles.requests.human_review import reviewable_decisions
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.optout import OptOutKind, optout_gpc_device, optout_portal
+from profiles.requests.profiling_objection import profiling_objection_file
 from profiles.requests.services import request_submit
 
 
@@ -251,6 +253,35 @@ def identifier_unlink(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
         return _data_response(request, visit, error=error.message, status=error.status)
     messages.success(request, _("Done: we no longer know you by that identifier."))
     return redirect(f"{reverse('portal:data')}#identifiers-title")
+
+
+@require_POST
+@portal_page
+def profiling_objection(request: HttpRequest, visit: PortalVisit) -> HttpResponse:
+    """ "Object to this profiling" (Art. 21): out of the cluster model at once, as an objection case."""
+    form = ProfilingObjectionForm(request.POST)
+    if not form.is_valid():
+        return _data_response(request, visit, error=_("That choice could not be read."), status=400)
+    keys = [
+        rate_key(scope="request", kind="ip", value=_client_ip(request)),
+        rate_key(scope="request", kind="subject", value=str(visit.subject.id)),
+    ]
+    if not rate_limit_allow(keys=keys):
+        return _too_many(request, visit)
+    try:
+        profiling_objection_file(
+            subject_id=visit.subject.id, segment_key=form.cleaned_data["segment"], actor=visit.actor
+        )
+    except DomainError as error:
+        return _data_response(request, visit, error=error.message, status=error.status)
+    messages.success(
+        request,
+        _(
+            "Done: we no longer group you with this model, and it will leave you out when it is trained again. "
+            "Your objection is on My requests."
+        ),
+    )
+    return redirect(f"{reverse('portal:data')}#clusters-title")
 
 
 # --- requests ------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What a person may say with a request, checked before anything is stored.
 
 Rectification names the corrected traits; an objection may name the purposes it is about
-(by default: every direct-marketing purpose); any request may carry a short message. The
+(by default: every direct-marketing purpose) or one cluster model whose profiling it refuses;
+any request may carry a short message. The
 details are personal data: they are kept only encrypted, in the request's ledger event.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 from consent.models import Purpose
 from hub.errors import DomainError
+from profiles.models import Segment, SegmentKind
 from profiles.requests.domain import RequestType
 from profiles.requests.human_review import human_review_details
 
@@ -33,7 +35,7 @@ def details_validate(kind: RequestType, details: Mapping[str, Any] | None) -> di
         raise InvalidDetails("details must be an object.", field="details")
     allowed = {"message"} | {
         RequestType.RECTIFICATION: {"traits"},
-        RequestType.OBJECTION: {"purposes"},
+        RequestType.OBJECTION: {"purposes", "segment"},
         RequestType.HUMAN_REVIEW: {"about", "view"},
     }.get(kind, set())
     unknown = sorted(str(key) for key in details if key not in allowed)
@@ -53,6 +55,12 @@ def details_validate(kind: RequestType, details: Mapping[str, Any] | None) -> di
         clean["traits"] = _traits(details.get("traits"))
     if kind == RequestType.OBJECTION and details.get("purposes") is not None:
         clean["purposes"] = _purposes(details["purposes"])
+    if kind == RequestType.OBJECTION and details.get("segment") is not None:
+        if "purposes" in clean:
+            raise InvalidDetails(
+                "An objection names purposes or one cluster model, not both.", field="details.segment"
+            )
+        clean["segment"] = _cluster_model(details["segment"])
     if kind == RequestType.HUMAN_REVIEW:
         clean.update(human_review_details(details))
     return clean
@@ -80,6 +88,15 @@ def _traits(traits: object) -> dict[str, Any]:
             raise InvalidDetails("A corrected value must be a finite number.", field="details.traits")
         clean[name] = value
     return clean
+
+
+def _cluster_model(key: object) -> str:
+    """An objection to a cluster model's profiling (Art. 21(1)) names the model by its key."""
+    if not isinstance(key, str) or not key or len(key) > 64:
+        raise InvalidDetails("segment is a cluster model's key.", field="details.segment")
+    if not Segment.objects.filter(pk=key, kind=SegmentKind.CLUSTER).exists():
+        raise InvalidDetails("No such cluster model.", field="details.segment")
+    return key
 
 
 def _purposes(purposes: object) -> list[str]:

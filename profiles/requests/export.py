@@ -112,6 +112,7 @@ def export_document(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: 
     if facts.kind == "access":
         document |= {
             "segments": facts.segments,
+            "clusters": facts.clusters,
             "scores": facts.scores,
             "recipients": facts.recipients,
             "planned_recipients": facts.planned_recipients,
@@ -187,6 +188,13 @@ _SEGMENTS: list[Column] = [
     _joined("purposes"), _key("rule_text"), _key("rule"), _key("since"), _key("until"), _key("active"),
     _key("profiling"), _key("automated_decision"), _key("art22_basis"), _key("human_review"),
 ]  # fmt: skip
+_CLUSTERS: list[Column] = [
+    _key("subject_id"), ("cluster_model", lambda row: row["key"]), _key("name"), _key("description"),
+    _joined("purposes"), _key("label"), _key("meaning"), _key("model_version"), _key("since"), _key("active"),
+    ("features", lambda row: " | ".join(row["logic"].get("features", []))),
+    ("clusters", lambda row: " | ".join(f"{c['label']}: {c['meaning']}" for c in row["logic"].get("clusters", []))),
+    _key("profiling"), _key("automated_decision"), _key("art22_basis"), _key("objection"), _key("human_review"),
+]  # fmt: skip
 _RECIPIENTS: list[Column] = [
     _key("kind"), _key("service_id"), _key("service_name"), _joined("purposes"), _joined("data_categories"),
     _joined("topics"), _key("first_at"), _key("last_at"), _key("count"),
@@ -202,6 +210,7 @@ def _tables(facts: ExportFacts) -> list[tuple[str, list[Column], list[dict[str, 
     if facts.kind == "access":
         tables += [
             ("segments.csv", _SEGMENTS, facts.segments),
+            ("clusters.csv", _CLUSTERS, facts.clusters),
             ("recipients.csv", _RECIPIENTS, facts.recipients),
         ]
     tables += [
@@ -268,12 +277,33 @@ def _summary(facts: ExportFacts) -> list[tuple[str, int]]:
         rows += [
             (_("Profile fields"), len(facts.profile)),
             (_("Segment memberships"), len(facts.segments)),
+            (_("Cluster models you are in"), len(facts.clusters)),
             (_("Scores"), sum(len(by_name) for by_name in facts.scores.values())),
             (_("Recipients"), len(facts.recipients)),
         ]
     if facts.systems:
         rows.append((_("Other systems searched"), len(facts.systems)))
     return rows + [(_("Purposes"), len(facts.purposes)), (_("Categories of data"), len(facts.categories))]
+
+
+def _cluster_shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A cluster model for the page: its clusters with each centroid as "feature = value" pairs."""
+    logic = row.get("logic") or {}
+    features = [str(f) for f in logic.get("features", [])]
+    clusters = []
+    for cluster in logic.get("clusters", []):
+        centre = cluster.get("centroid") or {}
+        if isinstance(centre, list):
+            centre = dict(zip(features, centre, strict=False))
+        values = [f"{name} = {_number(centre.get(name))}" for name in features]
+        clusters.append(dict(cluster) | {"centre": values, "yours": cluster.get("label") == row.get("label")})
+    return dict(row) | {"since": _when(row.get("since")), "features": features, "clusters": clusters,
+                        "algorithm": logic.get("algorithm", ""), "normalisation": logic.get("normalisation", ""),
+                        "trained_at": _when(logic.get("trained_at"))}  # fmt: skip
+
+
+def _number(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else "—"
 
 
 def _system_shown(system: Mapping[str, Any]) -> dict[str, Any]:
@@ -306,6 +336,7 @@ def _export_html(facts: ExportFacts, *, request_id: uuid.UUID, generated_at: dat
         "notifications": _shown((r for r in facts.recipients if r["kind"] == "notification"), times=spans),
         "sources": _shown(facts.sources, times=spans),
         "segments": _shown(facts.segments, times=("since", "until")),
+        "clusters": [_cluster_shown(row) for row in facts.clusters],
         "scores": _score_rows(facts.scores),
         "profile": _shown(facts.profile, times=("updated_at",), values=("value",)),
         "consent_history": _shown(facts.consent_history, times=("occurred_at",)),

@@ -27,9 +27,10 @@ from hub.errors import NotFound
 from profiles.disclosure import BOOKKEEPING
 from profiles.event_types import DISCLOSED
 from profiles.identity.event_types import IDENTITY_LINKED
-from profiles.models import FieldKind, ProfileField, SegmentMembership
+from profiles.models import FieldKind, ProfileField, SegmentKind, SegmentMembership
 from profiles.projection import BANDS, ENGAGEMENT_HALF
 from profiles.projector import engagement_weights
+from profiles.segments.clusters import cluster_logic
 from profiles.segments.profiling import score_profiling_facts, segment_profiling_facts
 from profiles.selectors import profile_fields_of
 
@@ -82,6 +83,8 @@ class ExportFacts:
     # it), each with role, country and safeguard; Art. 15(2): the transfers outside the EEA
     planned_recipients: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     transfers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Art. 15(1)(h): the cluster models the person is in, each with the logic involved and their cluster
+    clusters: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -246,7 +249,7 @@ def rule_text(condition: Any) -> str:
 
 def _segments(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
     memberships = (
-        SegmentMembership.objects.filter(subject_id__in=subject_ids)
+        SegmentMembership.objects.filter(subject_id__in=subject_ids, segment__kind=SegmentKind.RULE)
         .select_related("segment")
         .prefetch_related("segment__purposes")
         .order_by("segment_id", "subject_id")
@@ -258,6 +261,35 @@ def _segments(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
          "until": iso(m.until), **segment_profiling_facts(m.segment)}
         for m in memberships
     ]  # fmt: skip
+
+
+RIGHT_TO_OBJECT = (
+    "You can object to this profiling (GDPR Art. 21): on your data page in the privacy portal, press "
+    '"Object to this profiling" next to it. You are taken out of it at once and left out of its next training.'
+)
+
+
+def _clusters(subject_ids: list[uuid.UUID]) -> list[dict[str, Any]]:
+    """The cluster models the person is in: profiling, the logic involved (features, what each
+    cluster means in the officer's words, centroids), their cluster and its meaning, the version."""
+    memberships = (
+        SegmentMembership.objects.filter(subject_id__in=subject_ids, segment__kind=SegmentKind.CLUSTER)
+        .select_related("segment")
+        .prefetch_related("segment__purposes")
+        .order_by("segment_id", "subject_id")
+    )
+    logic: dict[str, dict[str, Any]] = {}
+    rows = []
+    for m in memberships:
+        model = logic.setdefault(m.segment_id, cluster_logic(m.segment))
+        meaning = next((c["meaning"] for c in model.get("clusters", []) if c["label"] == m.label), "")
+        rows.append({
+            "subject_id": str(m.subject_id), "key": m.segment.key, "name": m.segment.name,
+            "description": m.segment.description, "purposes": m.segment.purpose_keys(), "label": m.label,
+            "meaning": meaning, "model_version": m.model_version, "since": iso(m.since), "active": m.segment.active,
+            "logic": model, **segment_profiling_facts(m.segment), "objection": RIGHT_TO_OBJECT,
+        })  # fmt: skip
+    return rows
 
 
 # --- recipients ------------------------------------------------------------------------------
@@ -424,12 +456,13 @@ def export_facts_gather(*, subject_ids: Sequence[uuid.UUID], kind: Kind) -> Expo
     history = [_consent_row(e, with_receipt=kind == "access") for e in events if e["event_type"] in decisions]
     profile = _profile(ids) if kind == "access" else []
     segments = _segments(ids) if kind == "access" else []
+    clusters = _clusters(ids) if kind == "access" else []
     held = [e for e in events if e["payload"] is not None]
     categories = {c for e in held for c in e["data_categories"]} | {f["data_category"] for f in profile}
     categories |= {CONSENT_CATEGORY} if history else set()
-    categories |= {SEGMENT_CATEGORY} if segments else set()
+    categories |= {SEGMENT_CATEGORY} if segments or clusters else set()
     purposes = {e["purpose"] for e in events} | {f["purpose"] for f in profile}
-    purposes |= {p for s in segments for p in s["purposes"]}
+    purposes |= {p for s in [*segments, *clusters] for p in s["purposes"]}
     recipients = _recipients(read, services, ids) if kind == "access" else []
     return ExportFacts(
         kind=kind,
@@ -441,6 +474,7 @@ def export_facts_gather(*, subject_ids: Sequence[uuid.UUID], kind: Kind) -> Expo
         sources=_sources(events),
         profile=profile,
         segments=segments,
+        clusters=clusters,
         scores=_scores(profile),
         recipients=recipients,
         **(_registry_facts([p for p in purposes if p], recipients) if kind == "access" else {}),

@@ -302,6 +302,11 @@ def _decisions(recorded: list[Any]) -> Result:
 
 
 def _object(case: PrivacyRequest) -> Result:
+    segment = request_details(case).get("segment")
+    if segment:  # profiling by one cluster model: applied when filed, again here (idempotent)
+        return objection.profiling_objection_apply(
+            case=case, segment_key=str(segment), subject_ids=request_subjects(case)
+        )
     return _decisions(objection.objection_uphold(case=case, actor=_actor(case)))
 
 
@@ -388,4 +393,6 @@ def outcome_of(case: PrivacyRequest, result: Result) -> str:
         return "processing restricted"
     if case.type == RequestType.HUMAN_REVIEW:
         return f"human review: {result.get('review_outcome', '?')}"
+    if result.get("profiling_objection"):
+        return f"out of cluster model {result['profiling_objection']} ({result.get('labels_removed', 0)} label(s) removed)"
     return f"{len(result.get('purposes_stopped', []))} purpose(s) stopped"

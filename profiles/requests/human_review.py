@@ -23,12 +23,13 @@ from audit.selectors import decrypt, ledger_events_tagged
 from audit.services import Actor, NewEvent, ledger_append
 from hub.errors import Conflict, DomainError
 from profiles.event_types import SEGMENT_LEFT
-from profiles.models import FieldKind, ProfileField, Segment, SegmentExclusion, SegmentMembership
+from profiles.models import FieldKind, ProfileField, Segment, SegmentExclusion, SegmentKind, SegmentMembership
 from profiles.requests.case import case_event_append, case_locked, case_start
 from profiles.requests.domain import AWAITING_APPROVAL, RequestType
 from profiles.requests.event_types import DETAILS_VIEWED, REVIEW_DECIDED
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import request_details
+from profiles.segments.clusters import cluster_labels_remove
 from profiles.segments.membership import segments_refresh
 
 MAX_VIEW = 2000
@@ -188,8 +189,13 @@ def human_review_apply(
                 segment_id=about["key"], subject_id=subject_id, defaults={"request_id": case.id, "since": now}
             )
         before = SegmentMembership.objects.filter(segment_id=about["key"], subject_id__in=subject_ids).count()
-        segments_refresh(subject_ids=subject_ids, now=now)  # the leave is recorded as segment.left
-        _inactive_left(about["key"], subject_ids, now)
+        if Segment.objects.filter(pk=about["key"], kind=SegmentKind.CLUSTER).exists():
+            # a cluster model's label is not re-evaluated by a rule: it is removed here, and the
+            # exclusion keeps the next training from labelling them again
+            cluster_labels_remove(segment_key=about["key"], subject_ids=subject_ids, now=now)
+        else:
+            segments_refresh(subject_ids=subject_ids, now=now)  # the leave is recorded as segment.left
+            _inactive_left(about["key"], subject_ids, now)
         removed = (
             before
             - SegmentMembership.objects.filter(segment_id=about["key"], subject_id__in=subject_ids).count()

@@ -7,14 +7,21 @@ may override them).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from django.utils import timezone
 
 from audit.services import Actor
 from consent.decisions import Context, RecordedDecision, objection_record
 from consent.models import DecisionMethod, DecisionSource, Purpose
+from profiles.models import Segment, SegmentExclusion, SegmentKind
 from profiles.requests.domain import Channel, is_direct_marketing
 from profiles.requests.models import PrivacyRequest
 from profiles.requests.selectors import request_details, request_subjects
+from profiles.segments.clusters import cluster_labels_remove
 
 # fideslang categories that are "sensitive personal information" (CCPA §1798.140(ae)) or special
 # categories (GDPR Art. 9); a purpose using any of them is covered by a "limit" request.
@@ -56,7 +63,10 @@ def _record(case: PrivacyRequest, purposes: list[str], actor: Actor) -> list[Rec
 
 def direct_marketing_stop(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
     """The direct-marketing part of an objection, at once (Art. 21(3)); idempotent."""
-    asked = request_details(case).get("purposes")
+    details = request_details(case)
+    if details.get("segment"):
+        return []  # an objection to one cluster model's profiling stops nothing else
+    asked = details.get("purposes")
     marketing = direct_marketing_purposes()
     purposes = [p for p in asked if p in marketing] if asked else marketing
     return _record(case, purposes, actor)
@@ -64,7 +74,10 @@ def direct_marketing_stop(*, case: PrivacyRequest, actor: Actor) -> list[Recorde
 
 def objection_uphold(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
     """Everything the objection names (or all direct marketing), once approved; idempotent."""
-    purposes = request_details(case).get("purposes") or direct_marketing_purposes()
+    details = request_details(case)
+    if details.get("segment"):
+        return []  # an objection to one cluster model's profiling: `profiling_objection_apply`
+    purposes = details.get("purposes") or direct_marketing_purposes()
     return _record(case, list(purposes), actor)
 
 
@@ -89,3 +102,19 @@ def sensitive_purposes() -> list[str]:
 def limit_sensitive_apply(*, case: PrivacyRequest, actor: Actor) -> list[RecordedDecision]:
     """CCPA "limit the use of my sensitive personal information": stop purposes that use it."""
     return _record(case, sensitive_purposes(), actor)
+
+
+# --- objection to a cluster model's profiling (Art. 21(1)): profiling_objection.py files it ----------
+def profiling_objection_apply(
+    *, case: PrivacyRequest, segment_key: str, subject_ids: Sequence[uuid.UUID], now: datetime | None = None
+) -> dict[str, Any]:
+    """Keep these people out of the model and remove their labels now (idempotent)."""
+    now = now or timezone.now()
+    if not subject_ids or not Segment.objects.filter(pk=segment_key, kind=SegmentKind.CLUSTER).exists():
+        return {"profiling_objection": segment_key, "labels_removed": 0}  # erased, or the model is gone
+    for subject in subject_ids:
+        SegmentExclusion.objects.get_or_create(
+            segment_id=segment_key, subject_id=subject, defaults={"request_id": case.id, "since": now}
+        )
+    removed = cluster_labels_remove(segment_key=segment_key, subject_ids=subject_ids, now=now)
+    return {"profiling_objection": segment_key, "labels_removed": removed}

@@ -197,6 +197,8 @@ def _vouching_counts(*, channel: Channel, actor: Actor, subject: Subject | None)
 
 
 def _needs_approval(kind: RequestType, details: Mapping[str, Any]) -> bool:
+    if kind == RequestType.OBJECTION and details.get("segment"):
+        return False  # out of a cluster model's profiling at once (profiling_objection.py): nothing to decide
     if kind == RequestType.OBJECTION and details.get("purposes"):
         # Art. 21(3): direct marketing stops at once; any other objection is an officer's call
         if beyond_direct_marketing(details["purposes"]):

@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from consent.authentication import ServicePrincipal
 from hub.errors import DomainError, NotFound
-from profiles.models import Segment
+from profiles.models import Segment, SegmentKind
+from profiles.segments.cluster_members import cluster_labels_of, cluster_model_shown
 from profiles.segments.membership import consented_members
 
 PAGE_SIZE = 100
@@ -22,6 +23,24 @@ class SegmentPurposeNotRegistered(DomainError):
     status = 403
 
 
+class InvalidLabel(DomainError):
+    code = "segment.invalid_label"
+
+
+def _label(raw: str | None, segment: Segment) -> int | None:
+    if raw is None:
+        return None
+    if segment.kind != SegmentKind.CLUSTER:
+        raise InvalidLabel("Only a cluster model's members carry a label.", field="label")
+    try:
+        label = int(raw)
+    except ValueError:
+        raise InvalidLabel("label must be a cluster number, e.g. ?label=0.", field="label") from None
+    if not -1 <= label <= 100:
+        raise InvalidLabel("label must be a cluster number, e.g. ?label=0.", field="label")
+    return label
+
+
 class SegmentMembersApi(APIView):
     required_scopes = ("segments:read",)
 
@@ -30,9 +49,22 @@ class SegmentMembersApi(APIView):
         segment = serializers.CharField()
         members = serializers.ListField(child=serializers.UUIDField())
         next_after = serializers.UUIDField(allow_null=True, help_text="pass as ?after= for the next page")
+        labels = serializers.DictField(
+            child=serializers.IntegerField(), required=False,
+            help_text="cluster models only: subject id → the member's cluster",
+        )  # fmt: skip
+        model = serializers.DictField(
+            required=False,
+            help_text="cluster models only: algorithm, features, model version and what each cluster means",
+        )
 
     @extend_schema(
-        parameters=[OpenApiParameter("after", str, required=False)],
+        parameters=[
+            OpenApiParameter("after", str, required=False),
+            OpenApiParameter(
+                "label", int, required=False, description="cluster models only: one cluster's members"
+            ),
+        ],
         responses=Output,
         summary="Members of a segment (subject ids), paged, consented members only",
     )
@@ -52,10 +84,13 @@ class SegmentMembersApi(APIView):
             raise SegmentPurposeNotRegistered(
                 f"This service is not registered for the segment's purposes: {', '.join(missing)}."
             )
+        label = _label(request.query_params.get("label"), segment)
+        after = request.query_params.get("after")
         members, next_after = consented_members(
-            segment=segment,
-            after=request.query_params.get("after"),
-            limit=PAGE_SIZE,
-            service_id=principal.service.id,
+            segment=segment, after=after, limit=PAGE_SIZE, service_id=principal.service.id, label=label
         )
-        return Response(self.Output({"segment": key, "members": members, "next_after": next_after}).data)
+        body: dict[str, object] = {"segment": key, "members": members, "next_after": next_after}
+        if segment.kind == SegmentKind.CLUSTER:
+            body |= {"labels": cluster_labels_of(segment=segment, subject_ids=members),
+                     "model": cluster_model_shown(segment)}  # fmt: skip
+        return Response(self.Output(body).data)

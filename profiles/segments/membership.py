@@ -50,9 +50,11 @@ from profiles.models import (
     Segment,
     SegmentEvidence,
     SegmentExclusion,
+    SegmentKind,
     SegmentMembership,
 )
 from profiles.segments import store
+from profiles.segments.clusters import clusters_consent_check
 from profiles.segments.rules import (
     Facts,
     Occurrence,
@@ -83,7 +85,12 @@ class _Rules:
 
     @classmethod
     def load(cls) -> _Rules:
-        segments = list(Segment.objects.filter(active=True).prefetch_related("purposes").order_by("key"))
+        # cluster models (profiles/segments/clusters.py) are labelled by training, not by a rule
+        segments = list(
+            Segment.objects.filter(active=True, kind=SegmentKind.RULE)
+            .prefetch_related("purposes")
+            .order_by("key")
+        )
         purposes = {segment.pk: segment.purpose_keys() for segment in segments}
         return cls(
             segments,
@@ -329,6 +336,8 @@ def _record(segments: list[Segment], changes: dict[str, list[tuple[uuid.UUID, bo
 
 
 SEGMENT_INPUTS = ("collection.", "consent.", "keys.", "subject.", "identity.")
+# events after which a cluster model's labels are checked against the consent they need
+CLUSTER_INPUTS = ("consent.", "subject.", "parental_consent.")
 # events after which a subject's evidence is rebuilt from the ledger, not added to: a shredded key
 # makes events unreadable, an erasure or a merge changes whose events are whose
 EVIDENCE_RESETS = ("keys.", "subject.", "identity.")
@@ -357,7 +366,11 @@ def segments_project_pending(*, batch: int = 500, name: str = "segments", behind
         return 0
     touched = {e.meta.stream_id for e in events if e.meta.event_type.startswith(SEGMENT_INPUTS)}
     resets = {e.meta.stream_id for e in events if e.meta.event_type.startswith(EVIDENCE_RESETS)}
-    _refresh(subject_ids=touched, now=timezone.now(), rebuild=resets, new_events=events)
+    now = timezone.now()
+    _refresh(subject_ids=touched, now=now, rebuild=resets, new_events=events)
+    # a cluster model's label goes with the consent it needed (retraining would be too late)
+    consent_changed = {e.meta.stream_id for e in events if e.meta.event_type.startswith(CLUSTER_INPUTS)}
+    clusters_consent_check(subject_ids=consent_changed, now=now)
     position_save(name, events[-1].position)
     return len(events)
 
@@ -464,15 +477,23 @@ def segments_expire(*, now: datetime | None = None, limit: int = 5000) -> int:
 
 
 def consented_members(
-    *, segment: Segment, after: str | None, limit: int, service_id: uuid.UUID | None = None
+    *,
+    segment: Segment,
+    after: str | None,
+    limit: int,
+    service_id: uuid.UUID | None = None,
+    label: int | None = None,
 ) -> tuple[list[uuid.UUID], uuid.UUID | None]:
-    """A page of members (by subject id) who consent right now to every purpose the segment uses.
+    """A page of members (by subject id) who consent right now to every purpose the segment uses;
+    with `label`, only the members of that cluster of a cluster model.
 
     With `service_id`, the disclosure of each member's membership is recorded — one ledger
     append for the whole page, not one transaction per member.
     """
 
     rows = SegmentMembership.objects.filter(segment_id=segment.pk).order_by("subject_id")
+    if label is not None:
+        rows = rows.filter(label=label)
     if after:
         try:
             rows = rows.filter(subject_id__gt=uuid.UUID(after))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from consent.models import Purpose
-from profiles.models import ART22_BASES, FieldKind, ProfileField, Segment
+from profiles.models import ART22_BASES, FieldKind, ProfileField, Segment, SegmentKind
 
 # Scores the projector computes (profiles/projection.py): all of them evaluate behaviour to
 # predict engagement or value, so all are profiling; none decides anything about the person by itself.
@@ -30,7 +30,8 @@ def profiling_purposes() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for segment in Segment.objects.filter(active=True, profiling=True).prefetch_related("purposes"):
         for key in segment.purpose_keys():
-            found.setdefault(key, []).append(f"segment {segment.name}")
+            kind = "cluster model" if segment.kind == SegmentKind.CLUSTER else "segment"
+            found.setdefault(key, []).append(f"{kind} {segment.name}")
     scores = ProfileField.objects.filter(kind=FieldKind.SCORE)
     scored = [
         key for key in Purpose.objects.values_list("key", flat=True) if scores.filter(purpose=key).exists()

@@ -88,3 +88,20 @@ def test_an_unknown_subject_is_a_404_and_records_nothing(roles, login, client):
     assert client.get("/admin/subjects/00000000-0000-0000-0000-000000000001/").status_code == 404
     assert client.get("/admin/subjects/not-a-uuid/").status_code == 404
     assert LedgerEvent.objects.count() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_subject_page_shows_the_cluster_models_that_labelled_the_person(purposes, login, client):
+    from tests.profiles.cluster_support import MEANINGS, person, trained_model
+
+    trained = trained_model(per_group=6)
+    subject = trained.people["occasional"][0]
+    login("viewer")
+    page = client.get(f"/admin/subjects/{subject}/").content.decode()
+    section = page[page.index('id="subject-clusters"') : page.index('id="subject-requests"')]
+    assert "Shopper groups" in section and MEANINGS[1] in section
+    assert f"<td>1</td><td>{MEANINGS[1]}</td><td>{trained.run.version}</td>" in section
+    unlabelled = person((1.0, 1.0, 1.0), consents=False)
+    assert (
+        "Not labelled by any cluster model." in client.get(f"/admin/subjects/{unlabelled}/").content.decode()
+    )

@@ -47,6 +47,7 @@ ACCESS_FILES = [
     "profile.csv",
     "consents.csv",
     "segments.csv",
+    "clusters.csv",
     "recipients.csv",
 ]
 PROVIDED = re.compile(

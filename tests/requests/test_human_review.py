@@ -265,3 +265,43 @@ def test_through_the_api_the_answer_does_not_tell_who_is_in_a_segment(shop, zoe_
         answers.append((response.status_code, sorted(body), body.get("status"), body.get("type")))
     assert answers[0] == answers[1], answers
     assert answers[0][0] == 201 and PrivacyRequest.objects.filter(type="human_review").count() == 2
+
+
+def test_a_review_that_removes_a_cluster_label_keeps_her_out_of_the_next_training(zoe_in_segment, run):
+    from audit.services import Actor
+    from consent.decisions import Context, consent_record
+    from profiles.identity.models import Subject
+    from profiles.models import ClusterModel, SegmentKind
+    from profiles.segments.clusters import cluster_train
+
+    cluster = Segment.objects.create(key="rfm-clusters", name="RFM clusters", kind=SegmentKind.CLUSTER)
+    cluster.purposes.set(["analytics"])
+    ClusterModel.objects.create(segment=cluster, features=["analytics/score:engagement"], k_min=2, k_max=2)
+    SegmentMembership.objects.create(segment=cluster, subject=zoe_in_segment, since=timezone.now(), label=1,
+                                     model_version=1)  # fmt: skip
+    client = signed_in(Client(), zoe_in_segment, USER_ID)
+    assert 'value="segment:rfm-clusters"' in client.get("/portal/requests").content.decode()
+    assert _file(client, "segment:rfm-clusters").status_code == 302
+    case = PrivacyRequest.objects.get()
+    browser = officer_client(officer("rita", role="officer"))
+    assert _review(browser, case, "membership_removed").status_code == 302
+    case = run(str(case.id))
+    assert case.status == "fulfilled" and case.result["memberships_removed"] == 1
+    zoes = SegmentMembership.objects.filter(subject_id=zoe_in_segment.id, segment_id="rfm-clusters")
+    assert not zoes.exists()
+    assert LedgerEvent.objects.filter(
+        stream_id=zoe_in_segment.id, event_type="segment.left", source="segment:rfm-clusters"
+    ).exists()
+    # she holds the model's feature and consents to its purpose, yet training leaves her out
+    assert ProfileField.objects.filter(subject_id=zoe_in_segment.id, kind="score", name="engagement",
+                                       purpose="analytics").exists()  # fmt: skip
+    for score in (0.1, 0.12, 0.11, 0.9, 0.92, 0.91):
+        other = Subject.objects.create()
+        consent_record(
+            subject_id=other.id, decisions={"analytics": True}, actor=Actor.system(), context=Context()
+        )
+        ProfileField.objects.create(subject=other, kind="score", name="engagement", purpose="analytics",
+                                    value={"score": score, "band": "low"}, updated_at=timezone.now())  # fmt: skip
+    trained = cluster_train(key="rfm-clusters")
+    assert (trained.status, trained.trained_on, trained.labelled) == ("trained", 6, 6)
+    assert not zoes.exists()

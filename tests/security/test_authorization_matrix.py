@@ -47,7 +47,7 @@ from profiles.activation.models import StreamState
 from profiles.collection.models import EventPurpose, OutcomeCount, TrackingPlanEvent
 from profiles.collection.stitching import subjects_merge
 from profiles.identity.subjects import identifier_hash, subject_resolve
-from profiles.models import Segment
+from profiles.models import ClusterModel, Segment, SegmentKind
 from profiles.portal.services import sign_in_link_mint
 from profiles.requests.export_files import export_link
 from profiles.requests.models import Connector, ConnectorTask, LegalHold, PrivacyRequest
@@ -401,6 +401,16 @@ ROUTES: dict[str, Route] = {
     "portal/data/identifiers/unlink": portal(
         get("/portal/data/identifiers/unlink", EVERYONE_405)
     ),  # POST only
+    # objecting to a cluster model's profiling: POST only, and only to a model the person is in
+    "portal/data/clusters/object": portal(
+        get("/portal/data/clusters/object", EVERYONE_405),
+        post(
+            "/portal/data/clusters/object",
+            (SIGNIN, 400, 400, SIGNIN, SIGNIN, SIGNIN, SIGNIN),
+            (),
+            segment="no-such-model",
+        ),
+    ),  # fmt: skip
     "portal/requests": portal(get("/portal/requests", (SIGNIN, 200, 200, SIGNIN, SIGNIN, SIGNIN, SIGNIN))),
     # --- the admin's own pages (hub/admin_site.py) and Django's ---------------------------------
     "admin/": admin(get("/admin/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 200, 200))),
@@ -490,6 +500,11 @@ ROUTES: dict[str, Route] = {
     "admin/audit/incident/<uuid:incident_id>/subjects.csv": admin(
         get("/admin/audit/incident/{incident}/subjects.csv", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
+    # "Train now" on a cluster model's page: officers (the segment change permission), by POST
+    "admin/profiles/clustermodel/<path:object_id>/train/": admin(
+        get("/admin/profiles/clustermodel/{obj_profiles_clustermodel}/train/", (*[LOGIN] * 5, 403, 405)),
+        post("/admin/profiles/clustermodel/{obj_profiles_clustermodel}/train/", (*[LOGIN] * 5, 403, 302), ()),
+    ),
     "admin/privacy_requests/legalhold/place/": admin(  # keeping data from an erasure: officers only
         get("/admin/privacy_requests/legalhold/place/", (LOGIN, LOGIN, LOGIN, LOGIN, LOGIN, 403, 200))
     ),
@@ -536,6 +551,7 @@ ADMIN_MODELS: dict[str, tuple[str, str]] = {
     "privacy_requests/legalhold": ("v", "v"),  # placed and released through its page and action only
     "profiles/subjectmerge": ("v", "v"),
     "profiles/segment": ("v", "vacd"),
+    "profiles/clustermodel": ("v", "vacd"),  # a cluster model is a segment: the segment permissions
     "profiles/trackingplanevent": ("v", "vacd"),
     "profiles/eventpurpose": ("v", "vacd"),
     "profiles/outcomecount": ("v", "v"),
@@ -669,6 +685,10 @@ def world(purposes, settings, roles, tmp_path) -> World:
         key="viewers", name="Viewers", condition={"trait": {"name": "plan", "op": "exists"}}
     )
     segment.purposes.set(["analytics"])
+    # sorts after "viewers": the rule segments' pages open "viewers", which their admin lists
+    clusters = Segment.objects.create(key="visit-groups", name="Visit groups", kind=SegmentKind.CLUSTER)
+    clusters.purposes.set(["analytics"])
+    ClusterModel.objects.create(segment=clusters, features=["analytics/aggregate:order_count"])
     TrackingPlanEvent.objects.create(event_type="track", name="Product Viewed")
     EventPurpose.objects.create(event_type="page", purpose_id="analytics")
     ConsentCategory.objects.create(name="Statistics", purpose_id="analytics")
