@@ -312,6 +312,29 @@ def cluster_train(
     now = now or timezone.now()
     features = features_parse(config.features, purposes=segment.purpose_keys())
     run = _run_start(config, features, now)
+    try:
+        return _train_and_label(config, segment, features, run, page=page, sample=sample, now=now)
+    except BaseException as error:
+        # whatever stopped it (a database error, the task's time limit), the run says it did not
+        # finish instead of looking "running" for hours; labels of pages already committed stay
+        # and the next run settles them
+        if run.status == ClusterRunStatus.RUNNING:
+            run.status, run.finished_at = ClusterRunStatus.FAILED, timezone.now()
+            run.error = f"stopped before it finished ({type(error).__name__}); the next run starts over"
+            try:
+                ClusterRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=run.finished_at,
+                                                            error=run.error)  # fmt: skip
+            except Exception:  # noqa: BLE001 - the database may be what failed: the original error is what matters
+                logger.warning("cluster run not marked failed model=%s version=%s", key, run.version)
+            cluster_run_finished(key, run.status)
+        raise
+
+
+def _train_and_label(
+    config: ClusterModel, segment: Segment, features: Sequence[Feature], run: ClusterRun, *,
+    page: int, sample: int | None, now: datetime,
+) -> ClusterRun:  # fmt: skip
+    key = segment.key
     clock = time.monotonic()
     try:
         if segment.significant_effect and not segment.art22_basis:

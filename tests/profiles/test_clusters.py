@@ -368,3 +368,21 @@ def test_the_art30_record_names_the_cluster_model_as_profiling(model):
     from profiles.segments.profiling import profiling_purposes
 
     assert "cluster model RFM clusters" in profiling_purposes()["analytics"]
+
+
+def test_a_run_that_breaks_says_so_instead_of_looking_busy(model, monkeypatch):
+    import profiles.segments.clusters as clusters
+
+    _population(per_group=4)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the fit broke")
+
+    monkeypatch.setattr(clusters, "_fit", broken)
+    with pytest.raises(RuntimeError, match="the fit broke"):
+        cluster_train(key="rfm-clusters")
+    run = model.runs.get()
+    assert run.status == ClusterRunStatus.FAILED and "RuntimeError" in run.error
+    monkeypatch.undo()
+    # not left "running": the next run may start at once (TrainingUnderWay otherwise)
+    assert cluster_train(key="rfm-clusters").version == 2
