@@ -90,14 +90,15 @@ def purge_unstored_outcomes() -> None:
 
 
 @shared_task(name="clusters.train", ignore_result=True, time_limit=3600, soft_time_limit=3500)
-def train_cluster_model(key: str) -> None:
-    """One training run of a cluster model (an officer's "train now", or beat when it is due)."""
+def train_cluster_model(segment_id: str) -> None:
+    """One training run of a cluster model (an officer's "train now", or beat when it is due); its
+    segment's key (the segment's primary key, chosen by an officer: never personal data)."""
     try:
-        run = cluster_train(key=key)
+        run = cluster_train(key=segment_id)
     except (NotFound, TrainingUnderWay) as why:
-        logger.info("cluster model not trained model=%s reason=%s", key, why.code)
+        logger.info("cluster model not trained model=%s reason=%s", segment_id, why.code)
         return
-    logger.info("cluster model run model=%s version=%s status=%s", key, run.version, run.status)
+    logger.info("cluster model run model=%s version=%s status=%s", segment_id, run.version, run.status)
 
 
 @shared_task(name="clusters.retrain_due", ignore_result=True, time_limit=60, soft_time_limit=50)
