@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from django.db import transaction
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
@@ -103,7 +104,15 @@ def ingest_timer(channel: str | None) -> Iterator[None]:
 
 
 def gate_decided(purpose: str, allowed: bool, reason: str, count: int = 1) -> None:
-    _GATE.labels(label(purpose), "true" if allowed else "false", label(reason)).inc(count)
+    _gate_counter(purpose, allowed, reason).inc(count)
+
+
+@lru_cache(maxsize=1024)
+def _gate_counter(purpose: str, allowed: bool, reason: str) -> Counter:
+    """The labelled counter of one kind of decision, looked up once: `labels()` validates and locks
+    on every call, which more than doubled the cached gate's 2 µs (docs/PERFORMANCE.md, issue 22).
+    The same object `labels()` returns; its value follows a fork (prometheus-client checks the pid)."""
+    return _GATE.labels(label(purpose), "true" if allowed else "false", label(reason))
 
 
 def webhook_attempted(outcome: str) -> None:
